@@ -1,0 +1,178 @@
+"""Composition root: builds the drivers from the board's pin map, wires the services
+and runs them. main.py only calls `main()`.
+"""
+import asyncio
+
+import machine
+from machine import ADC, PWM, Pin
+
+from firmware import boards
+from firmware.core import limits
+from firmware.core.analog import dip_from_bits, dip_from_ladder
+from firmware.core.charger import ChargerConfig
+from firmware.core.leds import Front
+from firmware.core.thermal import ntc_table
+from firmware.drivers.buzzer import Buzzer
+from firmware.drivers.inputs import DigitalInput, TouchInput
+from firmware.drivers.pilot import PilotDriver
+from firmware.drivers.rcd import ResidualCurrentDetector
+from firmware.drivers.relay import Relay
+from firmware.drivers.sensors import RoundRobinADC
+from firmware.drivers.status_leds import StatusLeds
+from firmware.services.buttons import Buttons
+from firmware.services.config import Config
+from firmware.services.control import Control
+from firmware.services.indicators import Indicators
+from firmware.services.log import ERROR, INFO, Log
+from firmware.services.supervisor import Supervisor
+
+current = None  # the running App, for diag at the REPL
+
+
+def _pin_in(n, pull=Pin.PULL_UP):
+    return None if n is None else Pin(n, Pin.IN, pull)
+
+
+def _adc(n):
+    return None if n is None else ADC(Pin(n))
+
+
+class Hardware:
+    """Every driver of the board, built from its pin map (missing parts are None)."""
+
+    def __init__(self, b, brightness):
+        self.board = b
+        self.timer_id = b.TIMER_ID
+        coil = Pin(b.RELAY, Pin.OUT, value=0)
+        self.relay = Relay(coil, _pin_in(b.RELAY_SENSE), b.RELAY_SENSE_ACTIVE_LOW)
+        cp = PWM(Pin(b.CP_PWM), freq=1000, duty_u16=65535)
+        self.pilot = PilotDriver(cp, ADC(Pin(b.CP_ADC)), b.CP_ZERO_RAW, b.CP_MV_NUM, b.CP_MV_DEN)
+        self.rcd = None
+        if b.RCD_TRIP is not None:
+            self.rcd = ResidualCurrentDetector(Pin(b.RCD_TRIP, Pin.IN),
+                                               Pin(b.RCD_TEST, Pin.OUT, value=0), coil)
+        self.pe = None if b.PE_OK is None else \
+            DigitalInput(_pin_in(b.PE_OK), b.PE_OK_ACTIVE_LOW)
+        cts = b.CT_ADC
+        self.slow = RoundRobinADC([_adc(b.NTC_ADC), _adc(b.MAINS_ADC),
+                                   _adc(cts[0]), _adc(cts[1]), _adc(cts[2])])
+        self.has_ntc = b.NTC_ADC is not None
+        self.ntc_table = ntc_table(b.NTC_BETA, b.NTC_R25, b.NTC_PULLUP) if self.has_ntc else None
+        self.has_mains = b.MAINS_ADC is not None
+        self.mains_num = b.MAINS_DV_NUM
+        self.mains_den = b.MAINS_DV_DEN
+        self.has_ct = (cts[0] is not None, cts[1] is not None, cts[2] is not None)
+        self.ct_num = b.CT_DA_NUM
+        self.ct_den = b.CT_DA_DEN
+        self.leds = self._leds(b, brightness)
+        self.buzzer = None if b.BUZZER is None else Buzzer(PWM(Pin(b.BUZZER), freq=2000,
+                                                               duty_u16=0))
+        self.service_button = None if b.SERVICE_BUTTON is None else \
+            DigitalInput(_pin_in(b.SERVICE_BUTTON))
+        self.touch_button = self._touch(b)
+
+    @staticmethod
+    def _leds(b, brightness):
+        if b.LED_PIN is None:
+            return None
+        import neopixel
+        return StatusLeds(neopixel.NeoPixel(Pin(b.LED_PIN, Pin.OUT), b.LED_COUNT), brightness)
+
+    @staticmethod
+    def _touch(b):
+        if b.TOUCH_BUTTON is None:
+            return None
+        if b.TOUCH_THRESHOLD is None:
+            return DigitalInput(_pin_in(b.TOUCH_BUTTON))
+        return TouchInput(machine.TouchPad(Pin(b.TOUCH_BUTTON)), b.TOUCH_THRESHOLD)
+
+    def read_dip(self):
+        b = self.board
+        if b.DIP_PINS is not None:
+            p = [DigitalInput(_pin_in(n)).active() for n in b.DIP_PINS]
+            return dip_from_bits(p[0], p[1], p[2], p[3])
+        if b.DIP_LADDER_ADC is not None:
+            return dip_from_ladder(ADC(Pin(b.DIP_LADDER_ADC)).read_u16())
+        return 0
+
+
+def charger_config(cfg, hw):
+    c = ChargerConfig()
+    c.ventilation = cfg.get("charging.ventilation")
+    c.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
+    c.selftest_ms = cfg.get("charging.selftest_s") * 1000
+    c.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
+    c.rcd_present = hw.rcd is not None
+    c.relay_sense = hw.board.RELAY_SENSE is not None
+    c.temp_sensor = hw.has_ntc
+    return c
+
+
+class App:
+    def __init__(self, board=None):
+        self.board = boards.load(board)
+        self.log = Log()
+        self.config = Config(self.log)
+        self.config.load()
+        cfg = self.config
+        self.hw = Hardware(self.board, cfg.get("device.led_brightness"))
+        self.dip = self.hw.read_dip()
+        self.arbiter = limits.Arbiter()
+        self.arbiter.set(limits.INSTALLATION, limits.DIP_DA[self.dip])
+        self.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
+        self.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
+        self.front = Front()
+        self.control = Control(self.hw, charger_config(cfg, self.hw), self.arbiter,
+                               self.board.TICK_MS)
+        self.apply_modes()
+        self.indicators = Indicators(self.hw.leds, self.hw.buzzer, self.control, self.front)
+        self.buttons = Buttons(self.hw.service_button, self.hw.touch_button,
+                               self.indicators, self.restart)
+        self.wdt = None
+        self.supervisor = Supervisor(self.control, self.log)
+        sup = self.supervisor
+        sup.add("leds", self.indicators.run_leds)
+        sup.add("sounds", self.indicators.run_sounds)
+        sup.add("buttons", self.buttons.run)
+        sup.add("log", lambda: self.log.follow(self.control))
+
+    def apply_modes(self):
+        """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""
+        c = self.control.charger
+        c.showroom = self.config.get("device.showroom")
+        c.service_mode = self.dip == 0 or self.config.get("device.commissioning")
+
+    def start(self):
+        self.control.start()
+        self.log.add(INFO, "started on %s, DIP %d: installation maximum %d.%d A" % (
+            self.board.NAME, self.dip, limits.DIP_DA[self.dip] // 10,
+            limits.DIP_DA[self.dip] % 10))
+        if self.dip == 0:
+            self.log.add(ERROR, "DIP switches not set: commissioning mode, no charging")
+        self.wdt = machine.WDT(timeout=self.board.WDT_TIMEOUT_MS)
+        self.supervisor.wdt = self.wdt
+
+    def stop(self):
+        self.control.stop()
+
+    def restart(self, reason):
+        self.log.add(INFO, "restart: " + reason)
+        self.stop()
+        machine.reset()
+
+    async def run(self):
+        self.start()
+        await self.supervisor.run()
+
+
+def main(board=None, extra=()):
+    """Run the firmware. `extra`: (name, async function(app)) pairs to supervise too."""
+    global current
+    app = App(board)
+    current = app
+    for name, task in extra:
+        app.supervisor.add(name, lambda t=task: t(app))
+    try:
+        asyncio.run(app.run())
+    finally:
+        app.stop()  # relay open, pilot at -12 V, whatever ended the loop

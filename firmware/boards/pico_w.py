@@ -1,0 +1,56 @@
+"""Raspberry Pi Pico W (RP2040). See docs/hardware.md for the front-end circuits.
+
+The RP2040 has three usable ADC inputs (GPIO 26..28): pilot, temperature and mains
+voltage. Phase currents are not measured on this board; they come from a meter when one
+is configured, otherwise the over-current check (4003) is off and the docs say so.
+"""
+NAME = "pico-w"
+TIMER_ID = -1
+TICK_MS = 5
+WDT_TIMEOUT_MS = 8000  # the RP2040 watchdog allows at most 8.3 s
+
+CP_PWM = 16
+CP_ADC = 26
+CP_ZERO_RAW = 32768
+CP_MV_NUM = 26400
+CP_MV_DEN = 65535
+
+RELAY = 17
+RELAY_SENSE = 18
+RELAY_SENSE_ACTIVE_LOW = True
+
+RCD_TRIP = 19
+RCD_TEST = 20
+PE_OK = 21
+PE_OK_ACTIVE_LOW = True
+
+NTC_ADC = 27
+NTC_BETA = 3950
+NTC_R25 = 10000
+NTC_PULLUP = 10000
+MAINS_ADC = 28
+MAINS_DV_NUM = 3300
+MAINS_DV_DEN = 65535
+CT_ADC = (None, None, None)
+CT_DA_NUM = 1000
+CT_DA_DEN = 65535
+
+LED_PIN = 22
+LED_COUNT = 9
+BUZZER = 15
+SERVICE_BUTTON = 14
+TOUCH_BUTTON = 13  # a TTP223 touch-sensor IC's output
+TOUCH_THRESHOLD = None
+DIP_PINS = (6, 7, 8, 9)
+DIP_LADDER_ADC = None
+
+SPI_ID = 0
+SPI_SCK = 2
+SPI_MOSI = 3
+SPI_MISO = 4
+RC522_CS = 5
+RC522_RST = 10
+UART_ID = 0
+UART_TX = 0
+UART_RX = 1
+RS485_DE = 11

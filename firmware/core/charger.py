@@ -1,0 +1,559 @@
+"""The charging session state machine (IEC 61851 mode 3, the manual's status list).
+
+Pure and deterministic: the control tick sets the inputs (attributes), calls
+`step(now_ms)` and applies the outputs (`relay`, `duty`, `rcd_test`). No allocation:
+everything is an int or bool attribute, events go to a preallocated ring.
+
+The relay closes only when every condition in `_may_close()` holds, and opens in the
+same step in which any of them fails.
+"""
+from micropython import const
+
+from firmware.core import faults
+from firmware.core import pilot as cp
+from firmware.core.duty import DUTY_F, DUTY_OFF, da_from_duty, duty_from_da
+from firmware.core.limits import INSTALLATION, TEMPERATURE
+from firmware.core.thermal import NO_READING, derate_da
+from firmware.core.ticks import ticks_diff
+
+# Phases (what the charger is doing)
+BOOT = const(0)
+IDLE = const(1)
+SELFTEST = const(2)
+WAIT_AUTH = const(3)
+READY = const(4)
+WAKEUP = const(5)
+CHARGING = const(6)
+SUSPENDED = const(7)
+FAULT = const(8)
+PERMANENT = const(9)
+DISABLED = const(10)
+PHASE_NAMES = ("boot", "idle", "self-test", "waiting for authorization", "ready",
+               "wake-up", "charging", "suspended", "fault", "permanent fault", "disabled")
+
+# The manual's status list (what the charger reports)
+ST_IDLE = const(0)
+ST_READY = const(1)
+ST_CHARGING = const(2)
+ST_SUSPENDED = const(3)
+ST_RECOVER = const(4)
+ST_UNRECOVERABLE = const(5)
+ST_SERVICE = const(6)
+ST_DEGRADED = const(7)
+ST_PROGRAMMING = const(8)
+STATUS_NAMES = ("Idle", "ReadyForCharging", "Charging", "Suspended", "RecoverFromError",
+                "UnrecoverableError", "ServiceMode", "Degraded", "TokenProgrammingMode")
+
+# Event kinds written to the ring for the log service
+EV_PHASE = const(1)  # code = new phase
+EV_FAULT = const(2)  # code = fault code
+EV_RELAY = const(3)  # code = 1 closed, 0 opened
+EV_RETRY = const(4)  # code = retry number
+EV_VENT_REFUSED = const(5)  # state D without ventilation
+EV_CLEARED = const(6)  # code = fault that cleared by itself
+EV_WAKEUP = const(7)
+_RING = const(16)
+
+# Self-test steps of the residual-current detector
+_RCD_START = const(0)
+_RCD_WAIT_TRIP = const(1)
+_RCD_WAIT_CLEAR = const(2)
+_RCD_DONE = const(3)
+
+
+class ChargerConfig:
+    """Timings and thresholds. Defaults follow standards.md and the manual."""
+
+    def __init__(self):
+        self.boot_ms = 1000  # weld check before the first session
+        self.selftest_ms = 3000  # orange "for several seconds"
+        self.rcd_present = True  # a 6 mA DC detector with a test input is fitted
+        self.rcd_test_ms = 1000  # the detector must trip (and release) within this
+        self.fault_hold_ms = 1000  # state F after a fault (standard: >= 300 ms)
+        self.retry_delay_ms = 10000
+        self.max_retries = 5
+        self.fault_show_ms = 10000  # how long a code stays up once its cause is gone
+        self.wake_after_ms = 30000  # no C within this after offering: wake-up pulse
+        self.wake_pulse_ms = 3000
+        self.relay_sense = True  # the relay's output side is sensed (weld / 8001 checks)
+        self.relay_check_ms = 1000  # output voltage must follow the relay within this
+        self.suspend_open_ms = 6000  # PWM off but car stays in C: open under load after
+        self.duty_interval_ms = 5000  # at most one duty change per interval
+        self.overcurrent_ms = 6000  # over the tolerance for longer than this: 4003
+        self.mains_min_dv = 1600
+        self.mains_max_dv = 2800
+        self.mains_hold_ms = 1000
+        self.mains_clear_ms = 3000
+        self.temp_sensor = True
+        self.temp_derate_dc = 600  # derate linearly from here down to 6 A at temp_stop_dc
+        self.temp_stop_dc = 750
+        self.temp_resume_dc = 550
+        self.ventilation = False  # state D allowed only with ventilation present
+
+
+class Charger:
+    def __init__(self, cfg, pilot, arbiter, now):
+        self.cfg = cfg
+        self.pilot = pilot
+        self.arbiter = arbiter
+        # Inputs, set by the control tick before step()
+        self.out_live = False  # voltage on the relay's output side
+        self.mains_dv = -1  # input voltage in 0.1 V, -1 = not measured
+        self.temp_dc = 250  # enclosure temperature in 0.1 degC
+        self.current_da = -1  # highest phase current drawn, -1 = not measured
+        self.rcd_trip = False  # detector tripped (line active or latched since last tick)
+        self.pe_ok = True
+        self.authorized = True  # from the authorization service (True when it is off)
+        self.showroom = False
+        self.service_mode = False
+        self.updating = False
+        self.programming = False
+        self.halted = False  # a service crashed: keep the relay open until it is back
+        # Outputs
+        self.relay = False
+        self.duty = DUTY_OFF
+        self.rcd_test = False
+        self.phase = BOOT
+        self.fault = faults.NONE
+        self.last_fault = faults.NONE
+        self.retries = 0
+        self.latched = False  # retries used up: waits for unplug or restart
+        self.car_paused = False
+        self.vent_refused = False
+        self.offered_da = 0
+        # Event ring
+        self.ev_kind = [0] * _RING
+        self.ev_code = [0] * _RING
+        self.ev_head = 0  # total events written; readers keep their own count
+        # Internals
+        self._since = now  # entry time of the current phase
+        self._relay_at = now  # last relay change
+        self._duty_at = now
+        self._prev_offer_da = 0
+        self._mains_bad_at = now
+        self._mains_bad = False
+        self._mains_good_at = now
+        self._over_at = now
+        self._over = False
+        self._rcd_step = _RCD_START
+        self._rcd_at = now
+        self._selftest_ok = False
+        self._woken = False
+        self._code_at = now  # when the last fault was raised
+
+    # ----------------------------------------------------------------- helpers
+    def _emit(self, kind, code):
+        i = self.ev_head % _RING
+        self.ev_kind[i] = kind
+        self.ev_code[i] = code
+        self.ev_head += 1
+
+    def _enter(self, phase, now):
+        if phase != self.phase:
+            self.phase = phase
+            self._since = now
+            self._emit(EV_PHASE, phase)
+
+    def _set_relay(self, on, now):
+        if on != self.relay:
+            self.relay = on
+            self._relay_at = now
+            self._emit(EV_RELAY, 1 if on else 0)
+
+    def _elapsed(self, now):
+        return ticks_diff(now, self._since)
+
+    def _vehicle(self):
+        s = self.pilot.state
+        return s == cp.B or s == cp.C or s == cp.D
+
+    def _pilot_error(self):
+        s = self.pilot.state
+        return s == cp.E or s == cp.F or s == cp.INVALID
+
+    def _wants_charge(self):
+        s = self.pilot.state
+        return s == cp.C or (s == cp.D and self.cfg.ventilation)
+
+    def _mains_ok(self):
+        v = self.mains_dv
+        return v < 0 or self.cfg.mains_min_dv <= v <= self.cfg.mains_max_dv
+
+    def _too_hot(self):
+        cfg = self.cfg
+        return cfg.temp_sensor and (self.temp_dc >= cfg.temp_stop_dc or self.temp_dc == NO_READING)
+
+    def _may_offer(self):
+        return (self.authorized and not self.showroom and not self.service_mode
+                and not self.updating and not self.halted and self.arbiter.limit >= 60)
+
+    def _may_close(self):
+        """Every condition for closing the relay. Any False opens it."""
+        return (self._wants_charge() and self._selftest_ok and self._may_offer()
+                and 800 <= self.duty <= 9700 and self.pilot.diode_ok and self._mains_ok()
+                and not self._too_hot() and not self.rcd_trip and self.pe_ok
+                and not self._mains_bad)
+
+    def _offer(self, now):
+        """Set the PWM duty for the arbiter's limit, at most one change per interval."""
+        target = duty_from_da(self.arbiter.limit)
+        if target == self.duty:
+            return
+        if self.duty == DUTY_OFF or self.duty == DUTY_F or \
+                ticks_diff(now, self._duty_at) >= self.cfg.duty_interval_ms:
+            self._prev_offer_da = self.offered_da
+            self.duty = target
+            self._duty_at = now
+            self.offered_da = da_from_duty(target)
+
+    def _stop_offer(self, duty=DUTY_OFF):
+        self.duty = duty
+        self.offered_da = 0
+
+    def _raise(self, code, now):
+        """Enter FAULT (or PERMANENT): relay open now, pilot to state F."""
+        self._set_relay(False, now)
+        self._stop_offer(DUTY_F)
+        self.rcd_test = False
+        self.fault = code
+        self.last_fault = code
+        self._code_at = now
+        self._emit(EV_FAULT, code)
+        self._enter(PERMANENT if faults.rule(code) == faults.PERMANENT else FAULT, now)
+
+    def _start_session(self, now):
+        self._selftest_ok = False
+        self._woken = False
+        self.car_paused = False
+        self.vent_refused = False
+        self._rcd_step = _RCD_START if self.cfg.rcd_present else _RCD_DONE
+        self._enter(SELFTEST, now)
+
+    def _end_session(self, now):
+        self.retries = 0
+        self.latched = False
+        self._selftest_ok = False
+        self._stop_offer()
+        self._enter(IDLE, now)
+
+    # ------------------------------------------------------------ global checks
+    def _safety(self, now):
+        """Checks that apply in every phase; True if a fault was raised."""
+        cfg = self.cfg
+        if not self.pe_ok:
+            self._raise(faults.PROTECTIVE_EARTH, now)
+            return True
+        if cfg.relay_sense and not self.relay and self.out_live and \
+                ticks_diff(now, self._relay_at) >= cfg.relay_check_ms:
+            self._raise(faults.WELDED_RELAY, now)
+            return True
+        if self.phase == FAULT:
+            return False
+        testing = self.phase == SELFTEST and self._rcd_step != _RCD_DONE
+        if self.rcd_trip and not testing:
+            self._raise(faults.RESIDUAL_CURRENT, now)
+            return True
+        if self._too_hot():
+            self._raise(faults.OVER_TEMPERATURE, now)
+            return True
+        if self._mains_ok():
+            self._mains_bad = False
+        elif not self._mains_bad:
+            self._mains_bad = True
+            self._mains_bad_at = now
+        elif ticks_diff(now, self._mains_bad_at) >= cfg.mains_hold_ms:
+            self._raise(faults.MAINS_VOLTAGE, now)
+            return True
+        if self._pilot_error() and self.phase != BOOT:
+            self._raise(faults.IMPERMISSIBLE_LOAD, now)
+            return True
+        if cfg.relay_sense and self.relay and not self.out_live and self.mains_dv != 0 and \
+                ticks_diff(now, self._relay_at) >= cfg.relay_check_ms:
+            self._raise(faults.NO_OUTPUT_VOLTAGE, now)
+            return True
+        return False
+
+    def _overcurrent(self, now):
+        if self.current_da < 0 or not self.relay:
+            self._over = False
+            return False
+        allowed = self.offered_da
+        if ticks_diff(now, self._duty_at) < self.cfg.duty_interval_ms and \
+                self._prev_offer_da > allowed:
+            allowed = self._prev_offer_da  # the car has ~5 s to follow a reduction
+        tol = allowed // 10
+        if tol < 20:
+            tol = 20
+        if self.current_da <= allowed + tol:
+            self._over = False
+            return False
+        if not self._over:
+            self._over = True
+            self._over_at = now
+            return False
+        return ticks_diff(now, self._over_at) >= self.cfg.overcurrent_ms
+
+    # -------------------------------------------------------------------- step
+    def _derate(self):
+        cfg = self.cfg
+        t = self.temp_dc
+        if not cfg.temp_sensor or t <= cfg.temp_derate_dc:
+            self.arbiter.clear(TEMPERATURE)
+        else:
+            self.arbiter.set(TEMPERATURE, derate_da(
+                t, cfg.temp_derate_dc, cfg.temp_stop_dc, self.arbiter.claims[INSTALLATION]))
+
+    def step(self, now):
+        self._derate()
+        self.arbiter.resolve()
+        ph = self.phase
+        if ph == PERMANENT:
+            self._set_relay(False, now)
+            self._stop_offer(DUTY_F)
+            return
+        if self._safety(now):
+            return
+        if ph == BOOT:
+            if self._elapsed(now) >= self.cfg.boot_ms:
+                self._enter(IDLE, now)
+        elif ph == IDLE:
+            self._idle(now)
+        elif ph == DISABLED:
+            self._disabled(now)
+        elif ph == SELFTEST:
+            self._selftest(now)
+        elif ph == WAIT_AUTH:
+            self._wait_auth(now)
+        elif ph == READY:
+            self._ready(now)
+        elif ph == WAKEUP:
+            self._wakeup(now)
+        elif ph == CHARGING:
+            self._charging(now)
+        elif ph == SUSPENDED:
+            self._suspended(now)
+        elif ph == FAULT:
+            self._in_fault(now)
+
+    def _blocked(self):
+        return self.service_mode or self.updating
+
+    def _idle(self, now):
+        self._set_relay(False, now)
+        self._stop_offer()
+        if self._blocked():
+            self._enter(DISABLED, now)
+        elif self._vehicle():
+            self._start_session(now)
+
+    def _disabled(self, now):
+        self._set_relay(False, now)
+        self._stop_offer()
+        if not self._blocked():
+            self._end_session(now)
+
+    def _selftest(self, now):
+        cfg = self.cfg
+        self._stop_offer()
+        if self.pilot.state == cp.A:
+            self.rcd_test = False
+            self._raise(faults.UNPLUGGED, now)
+            return
+        if self._blocked():
+            self.rcd_test = False
+            self._enter(DISABLED, now)
+            return
+        step = self._rcd_step
+        if step == _RCD_START:
+            self.rcd_test = True
+            self._rcd_at = now
+            self._rcd_step = _RCD_WAIT_TRIP
+        elif step == _RCD_WAIT_TRIP:
+            if self.rcd_trip:
+                self.rcd_test = False
+                self._rcd_at = now
+                self._rcd_step = _RCD_WAIT_CLEAR
+            elif ticks_diff(now, self._rcd_at) >= cfg.rcd_test_ms:
+                self._raise(faults.RESIDUAL_CURRENT, now)
+        elif step == _RCD_WAIT_CLEAR:
+            if not self.rcd_trip:
+                self._rcd_step = _RCD_DONE
+            elif ticks_diff(now, self._rcd_at) >= cfg.rcd_test_ms:
+                self._raise(faults.RESIDUAL_CURRENT, now)
+        elif self._elapsed(now) >= cfg.selftest_ms:
+            self._selftest_ok = True
+            self._enter(READY if self.authorized else WAIT_AUTH, now)
+
+    def _wait_auth(self, now):
+        self._set_relay(False, now)
+        self._stop_offer()
+        if self.pilot.state == cp.A:
+            self._end_session(now)
+        elif self._blocked():
+            self._enter(DISABLED, now)
+        elif self.authorized:
+            self._enter(READY, now)
+
+    def _unplugged(self, now):
+        """Vehicle gone: a fault if it left under load, else a normal end."""
+        if self.relay:
+            self._raise(faults.UNPLUGGED, now)
+        else:
+            self._end_session(now)
+
+    def _ready(self, now):
+        self._set_relay(False, now)
+        if self.pilot.state == cp.A:
+            self._end_session(now)
+            return
+        if not self._may_offer():
+            self._stop_offer()
+            self._enter(WAIT_AUTH if not self.authorized or self._blocked() else SUSPENDED, now)
+            return
+        self._offer(now)
+        if self.duty != DUTY_OFF and not self.pilot.diode_ok:
+            self._raise(faults.IMPERMISSIBLE_LOAD, now)
+            return
+        s = self.pilot.state
+        if s == cp.D and not self.cfg.ventilation:
+            if not self.vent_refused:
+                self.vent_refused = True
+                self._emit(EV_VENT_REFUSED, 0)
+            return
+        self.vent_refused = False
+        if not (self.out_live and self.cfg.relay_sense) and self._may_close():
+            self.car_paused = False
+            self._set_relay(True, now)
+            self._enter(CHARGING, now)
+        elif s == cp.B and not self._woken and not self.car_paused and \
+                self._elapsed(now) >= self.cfg.wake_after_ms:
+            self._woken = True
+            self._stop_offer(DUTY_F)
+            self._emit(EV_WAKEUP, 0)
+            self._enter(WAKEUP, now)
+
+    def _wakeup(self, now):
+        if self._elapsed(now) >= self.cfg.wake_pulse_ms:
+            self._stop_offer()  # back to offering on the next step
+            self._enter(READY, now)
+
+    def _charging(self, now):
+        s = self.pilot.state
+        if s == cp.A:
+            self._unplugged(now)
+            return
+        if not self.pilot.diode_ok:
+            self._raise(faults.IMPERMISSIBLE_LOAD, now)
+            return
+        if self._overcurrent(now):
+            self._raise(faults.OVERCURRENT, now)
+            return
+        if not self._may_offer():
+            self._enter(SUSPENDED, now)
+            self._suspended(now)
+            return
+        self._offer(now)
+        if not self._may_close():
+            # The car paused (C->B) or asked for D without ventilation: open now.
+            self._set_relay(False, now)
+            self.car_paused = s == cp.B
+            self._enter(READY, now)
+
+    def _suspended(self, now):
+        self._stop_offer()
+        if self.pilot.state == cp.A:
+            self._unplugged(now)
+            return
+        if self.relay and (not self._wants_charge() or self.halted or
+                           self._elapsed(now) >= self.cfg.suspend_open_ms):
+            self._set_relay(False, now)
+        if self.relay:
+            return
+        if self._may_offer():
+            self._enter(READY, now)
+        elif not self.authorized or self._blocked():
+            self._enter(WAIT_AUTH, now)
+
+    def _in_fault(self, now):
+        cfg = self.cfg
+        code = self.fault
+        rule = faults.rule(code)
+        held = self._elapsed(now) >= cfg.fault_hold_ms
+        self._set_relay(False, now)
+        if not held:
+            self._stop_offer(DUTY_F)
+            return
+        self._stop_offer()  # x1 again, so the pilot shows whether a vehicle is there
+        present = self._vehicle()
+        if rule == faults.VEHICLE_GONE:
+            if present:  # plugged in again: a new session
+                self._clear_fault(now)
+                self.retries = 0
+                self.latched = False
+                self._start_session(now)
+            elif ticks_diff(now, self._code_at) >= cfg.fault_show_ms:
+                self._clear_fault(now)
+                self._end_session(now)
+            return
+        if rule == faults.CONDITION:
+            if self._condition_active(code, now):
+                return
+            self._clear_fault(now)
+            if present:
+                self._start_session(now)
+            else:
+                self._end_session(now)
+            return
+        # RETRY: unplugging acknowledges; otherwise retry after the pause, at most N times
+        if self.pilot.state == cp.A:
+            self._clear_fault(now)
+            self._end_session(now)
+            return
+        if self.latched:
+            return
+        if self._elapsed(now) >= cfg.retry_delay_ms:
+            if self.retries >= cfg.max_retries:
+                self.latched = True
+                return
+            self.retries += 1
+            self._emit(EV_RETRY, self.retries)
+            self._clear_fault(now)
+            self._start_session(now)
+
+    def _condition_active(self, code, now):
+        if code == faults.OVER_TEMPERATURE:
+            return self.cfg.temp_sensor and (self.temp_dc >= self.cfg.temp_resume_dc or
+                                             self.temp_dc == NO_READING)
+        # MAINS_VOLTAGE: must stay in range for mains_clear_ms
+        if not self._mains_ok():
+            self._mains_good_at = now
+            return True
+        return ticks_diff(now, self._mains_good_at) < self.cfg.mains_clear_ms
+
+    def _clear_fault(self, now):
+        self._emit(EV_CLEARED, self.fault)
+        self.fault = faults.NONE
+        self._mains_bad = False
+        self._mains_good_at = now
+
+    # ------------------------------------------------------------------ status
+    def status(self):
+        ph = self.phase
+        if ph == PERMANENT or (ph == FAULT and self.latched):
+            return ST_UNRECOVERABLE
+        if ph == FAULT:
+            return ST_RECOVER
+        if self.service_mode:
+            return ST_SERVICE
+        if ph == IDLE or ph == BOOT or (ph == DISABLED and not self._vehicle()):
+            return ST_PROGRAMMING if self.programming else ST_IDLE
+        if ph == CHARGING:
+            return ST_DEGRADED if self.arbiter.degrading() else ST_CHARGING
+        if ph == SUSPENDED or ph == DISABLED:
+            return ST_SUSPENDED
+        return ST_READY
+
+    def phase_ms(self, now):
+        """Time spent in the current phase."""
+        return ticks_diff(now, self._since)
+

@@ -1,0 +1,93 @@
+"""Control-pilot classification: plateau voltages -> IEC 61851 state, debounced.
+
+The driver measures the high and the low plateau of the pilot in millivolts; this
+module turns them into A..F with hysteresis between the bands and a short debounce, and
+checks the vehicle's diode on the low plateau. Leaving C/D and reaching A are confirmed
+after fewer samples than other changes, so the relay opens quickly on unplug.
+"""
+from micropython import const
+
+UNKNOWN = const(0)
+A = const(1)  # +12 V, no vehicle
+B = const(2)  # +9 V, vehicle connected
+C = const(3)  # +6 V, ready to charge
+D = const(4)  # +3 V, ready, needs ventilation
+E = const(5)  # 0 V, pilot shorted / EVSE unpowered
+F = const(6)  # negative high plateau: pilot pulled down
+INVALID = const(7)  # outside every band
+NAMES = ("?", "A", "B", "C", "D", "E", "F", "invalid")
+
+# Lower edge (mV) of each band, index = state; A's upper edge is _TOP.
+_LOW_EDGE = (0, 10500, 7500, 4500, 1500, -1500, -13500, 0)
+_TOP = const(13500)
+_DIODE_MAX_MV = const(-10000)  # low plateau above this with PWM on: no diode
+
+
+def band(mv):
+    """Nominal band of a high-plateau voltage, without hysteresis."""
+    if mv > _TOP:
+        return INVALID
+    for s in range(A, INVALID):
+        if mv >= _LOW_EDGE[s]:
+            return s
+    return INVALID
+
+
+class PilotClassifier:
+    """Debounced pilot state. `update()` once per control tick; no allocation."""
+
+    def __init__(self, hysteresis_mv=300, confirm_fast=2, confirm=4):
+        self.hyst = hysteresis_mv
+        self.confirm_fast = confirm_fast
+        self.confirm = confirm
+        self.state = UNKNOWN
+        self.diode_ok = True
+        self.high_mv = 0
+        self.low_mv = 0
+        self._cand = UNKNOWN
+        self._count = 0
+        self._diode_bad = 0
+
+    def _level(self, mv):
+        s = self.state
+        if A <= s <= F:  # stay while within the current band widened by the hysteresis
+            hi = _TOP if s == A else _LOW_EDGE[s - 1]
+            if _LOW_EDGE[s] - self.hyst <= mv < hi + self.hyst:
+                return s
+        return band(mv)
+
+    def update(self, high_mv, low_mv, duty):
+        """Classify one measurement taken while the generator ran at `duty` (0.01 %)."""
+        self.high_mv = high_mv
+        self.low_mv = low_mv
+        if duty <= 0:
+            return self.state  # we drive -12 V (state F) ourselves: nothing to see
+        pwm_on = duty < 10000
+        lvl = self._level(high_mv)
+        cur = self.state
+        if lvl == cur:
+            self._count = 0
+        else:
+            if lvl == self._cand:
+                self._count += 1
+            else:
+                self._cand = lvl
+                self._count = 1
+            fast = lvl == A or cur == C or cur == D or cur == UNKNOWN
+            if self._count >= (self.confirm_fast if fast else self.confirm):
+                self.state = lvl
+                self._count = 0
+        # Diode check: with PWM running and a vehicle present the low plateau must sit
+        # near -12 V; a mirror of the high plateau means a resistive (impermissible) load.
+        if pwm_on and B <= self.state <= D:
+            if low_mv > _DIODE_MAX_MV:
+                self._diode_bad += 1
+                if self._diode_bad >= self.confirm:
+                    self.diode_ok = False
+            else:
+                self._diode_bad = 0
+                self.diode_ok = True
+        else:
+            self._diode_bad = 0
+            self.diode_ok = True
+        return self.state

@@ -1,0 +1,91 @@
+"""The configuration schema: every setting's type, default and allowed range, and the
+one validation routine that the config store, the web forms and the backend share.
+
+Settings are a flat dict of dotted keys, so they persist as a small JSON object and a
+change can be validated key by key. Other modules add their rows with `extend()`.
+"""
+from micropython import const
+
+INT = const(0)
+BOOL = const(1)
+STR = const(2)  # min/max are length limits
+CHOICE = const(3)  # min is the tuple of allowed values
+
+SCHEMA = {
+    # key: (type, default, min, max, help)
+    "charging.max_current_a": (INT, 32, 6, 80, "Configured maximum current per phase (A)"),
+    "charging.cable_a": (INT, 32, 6, 80, "Rating of the fixed charging cable (A)"),
+    "charging.phases": (CHOICE, 3, (1, 3), None, "Phases wired to the charger"),
+    "charging.ventilation": (BOOL, False, None, None,
+                             "Ventilation present: allow charging in state D"),
+    "charging.retry_delay_s": (INT, 10, 1, 600, "Pause before an automatic retry (s)"),
+    "charging.selftest_s": (INT, 3, 1, 30, "Minimum self-test time at plug-in (s)"),
+    "charging.wake_after_s": (INT, 30, 5, 600, "No charge request after this: wake-up pulse (s)"),
+    "device.showroom": (BOOL, False, None, None, "Showroom mode: charging disabled"),
+    "device.commissioning": (BOOL, False, None, None, "Commissioning (service) mode"),
+    "device.led_brightness": (INT, 64, 4, 255, "Brightness of the LEDs (4..255)"),
+}
+
+
+def extend(rows):
+    """Add a module's settings (a dict in SCHEMA's format) at start-up."""
+    for k in rows:
+        if k in SCHEMA:
+            raise ValueError("setting defined twice: " + k)
+        SCHEMA[k] = rows[k]
+
+
+def defaults():
+    return {k: SCHEMA[k][1] for k in SCHEMA}
+
+
+def check(key, value):
+    """Return the value converted to its type, or raise ValueError with a clear reason."""
+    row = SCHEMA.get(key)
+    if row is None:
+        raise ValueError("unknown setting")
+    kind, _default, lo, hi, _help = row
+    if kind == BOOL:
+        if value is True or value is False:
+            return value
+        raise ValueError("must be true or false")
+    if kind == INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)
+            else:
+                raise ValueError("must be a whole number")
+        if value < lo or value > hi:
+            raise ValueError("must be between %d and %d" % (lo, hi))
+        return value
+    if kind == STR:
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        if len(value) < lo or len(value) > hi:
+            raise ValueError("must be %d to %d characters" % (lo, hi))
+        return value
+    if value not in lo:
+        raise ValueError("must be one of " + ", ".join(str(v) for v in lo))
+    return value
+
+
+def validate(changes):
+    """Check a dict of changes. Returns (clean dict, {key: reason}); nothing is applied."""
+    clean = {}
+    errors = {}
+    if not isinstance(changes, dict):
+        return clean, {"": "expected an object of settings"}
+    for k in changes:
+        try:
+            clean[k] = check(k, changes[k])
+        except ValueError as e:
+            errors[k] = str(e)
+    return clean, errors
+
+
+def merge(stored):
+    """Defaults overlaid with the valid stored values; invalid ones are reported and dropped."""
+    cfg = defaults()
+    clean, errors = validate(stored if isinstance(stored, dict) else {})
+    cfg.update(clean)
+    return cfg, errors

@@ -1,0 +1,123 @@
+"""The control loop: a hardware timer runs the charging core every few milliseconds.
+
+Why a timer and not an asyncio task: the timer callback runs between any two bytecodes
+of whatever task is busy, so unplug and fault reaction never waits for a task to yield.
+(The residual-current trip is faster still: its hard IRQ opens the coil directly.)
+The tick allocates nothing: sensor values, core inputs and outputs are ints and bools.
+"""
+from time import ticks_diff, ticks_ms, ticks_us
+
+from machine import Timer
+
+from firmware.core.analog import Smoother, scale
+from firmware.core.charger import Charger
+from firmware.core.duty import DUTY_F
+from firmware.core.pilot import PilotClassifier
+from firmware.core.thermal import ntc_dc
+
+# Round-robin channel order of the slow analog inputs
+CH_NTC = 0
+CH_MAINS = 1
+CH_CT = 2  # 2, 3, 4 = L1..L3
+
+
+class Control:
+    def __init__(self, hw, cfg, arbiter, tick_ms):
+        self.hw = hw
+        self.cfg = cfg
+        self.arbiter = arbiter
+        self.tick_ms = tick_ms
+        self.pilot = PilotClassifier()
+        self.charger = Charger(cfg, self.pilot, arbiter, ticks_ms())
+        self.ticks = 0  # completed ticks; the supervisor feeds the watchdog on progress
+        self.tick_us_max = 0
+        self.failed = None  # exception that stopped the tick, for the supervisor to log
+        self.halted = False  # set by the supervisor after a task crash: relay stays open
+        # Values measured by other services when the board has no sensor of its own
+        self.ext_current_da = -1
+        self.ext_mains_dv = -1
+        self._mains = Smoother(2)
+        self._ct = (Smoother(1), Smoother(1), Smoother(1))
+        self._ct_da = [-1, -1, -1]
+        self._timer = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self):
+        self._timer = Timer(self.hw.timer_id)
+        self._timer.init(mode=Timer.PERIODIC, period=self.tick_ms, callback=self._tick)
+
+    def stop(self):
+        """Stop ticking and leave the outputs safe: relay open, pilot at -12 V."""
+        if self._timer is not None:
+            self._timer.deinit()
+            self._timer = None
+        self.safe_outputs()
+
+    def safe_outputs(self):
+        self.hw.relay.open()
+        self.hw.pilot.set_duty(DUTY_F)
+        if self.hw.rcd is not None:
+            self.hw.rcd.set_test(False)
+
+    def restart(self):
+        """Start over with a fresh core (after a crash); the relay is already open."""
+        self.stop()
+        self.pilot = PilotClassifier()
+        self.charger = Charger(self.cfg, self.pilot, self.arbiter, ticks_ms())
+        self.failed = None
+        self.start()
+
+    # ---------------------------------------------------------------------- tick
+    def _tick(self, _timer):
+        try:
+            t0 = ticks_us()
+            self.step(ticks_ms())
+            dt = ticks_diff(ticks_us(), t0)
+            if dt > self.tick_us_max:
+                self.tick_us_max = dt
+        except Exception as e:  # noqa: BLE001 - any failure must leave the relay open
+            if self._timer is not None:
+                self._timer.deinit()
+                self._timer = None
+            self.safe_outputs()
+            self.failed = e
+
+    def step(self, now):
+        hw = self.hw
+        c = self.charger
+        hw.pilot.sample()
+        self.pilot.update(hw.pilot.high_mv, hw.pilot.low_mv, hw.pilot.duty)
+        self._read_slow()
+        c.out_live = hw.relay.output_live()
+        c.rcd_trip = hw.rcd.tripped() if hw.rcd is not None else False
+        c.pe_ok = hw.pe is None or hw.pe.active()
+        c.halted = self.halted
+        c.step(now)
+        hw.relay.set(c.relay)
+        hw.pilot.set_duty(c.duty)
+        if hw.rcd is not None:
+            hw.rcd.set_test(c.rcd_test)
+        self.ticks += 1
+
+    def _read_slow(self):
+        hw = self.hw
+        ch = hw.slow.step()
+        raw = hw.slow.raw[ch]
+        c = self.charger
+        if ch == CH_NTC:
+            c.temp_dc = ntc_dc(raw, hw.ntc_table) if hw.has_ntc else 250
+        elif ch == CH_MAINS:
+            if hw.has_mains:
+                c.mains_dv = self._mains.update(scale(raw, 0, hw.mains_num, hw.mains_den))
+            else:
+                c.mains_dv = self.ext_mains_dv
+        else:
+            i = ch - CH_CT
+            if hw.has_ct[i]:
+                self._ct_da[i] = self._ct[i].update(scale(raw, 0, hw.ct_num, hw.ct_den))
+            best = -1
+            for v in self._ct_da:
+                if v > best:
+                    best = v
+            c.current_da = best if best >= 0 else self.ext_current_da
+

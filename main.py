@@ -1,0 +1,3 @@
+from firmware import app
+
+app.main()

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine (Python 3.10+, nothing else):
+
+    python3 tools/dev.py run    set up .venv, start the firmware on the virtual board
+    python3 tools/dev.py test   set up .venv, run every test (CPython and MicroPython VM)
+    python3 tools/dev.py setup  only set up .venv
+
+Set-up is idempotent: it reinstalls only when requirements-dev.txt changed.
+"""
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(ROOT, ".venv")
+REQS = os.path.join(ROOT, "requirements-dev.txt")
+STAMP = os.path.join(VENV, ".requirements.sha256")
+PY = os.path.join(VENV, "bin", "python")
+
+
+def setup():
+    if sys.version_info < (3, 10):
+        sys.exit("Python 3.10 or newer is needed (this is %s)" % sys.version.split()[0])
+    with open(REQS, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if os.path.exists(STAMP) and open(STAMP).read() == digest and os.path.exists(PY):
+        return
+    if not os.path.exists(PY):
+        print("creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing requirements-dev.txt into .venv", flush=True)
+    subprocess.check_call([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"])
+    subprocess.check_call([PY, "-m", "pip", "install", "-q", "-r", REQS])
+    with open(STAMP, "w") as f:
+        f.write(digest)
+
+
+def main(argv):
+    cmd = argv[0] if argv else "help"
+    if cmd not in ("run", "test", "setup"):
+        print(__doc__)
+        return 2
+    setup()
+    env = dict(os.environ)
+    env["PATH"] = os.path.join(VENV, "bin") + os.pathsep + env.get("PATH", "")
+    if cmd == "run":
+        args = [PY, "-m", "tools.vboard"] + argv[1:]
+    elif cmd == "test":
+        args = [PY, "-m", "pytest", "host_tests"] + argv[1:]
+    else:
+        return 0
+    os.chdir(ROOT)
+    os.execve(PY, args, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,41 @@
+"""Run the firmware in the MicroPython VM on the virtual board, with its panel.
+
+    python -m tools.vboard [--port 8800] [--state DIR] [--heap 256k] [--build]
+"""
+import argparse
+import os
+import sys
+import time
+
+from tools.vboard.server import serve
+from tools.vboard.world import ROOT, World
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.vboard", description=__doc__)
+    ap.add_argument("--port", type=int, default=8800, help="panel and API port (127.0.0.1)")
+    ap.add_argument("--state", default=os.path.join(ROOT, "vboard-state"),
+                    help="the board's flash: config and data files live here")
+    ap.add_argument("--heap", default="256k", help="MicroPython heap size, e.g. 96k")
+    ap.add_argument("--build", action="store_true",
+                    help="run the compiled .mpy files from build/ (tools/build.py)")
+    ap.add_argument("--quiet", action="store_true", help="do not echo the VM console")
+    args = ap.parse_args(argv)
+    code_root = os.path.join(ROOT, "build", "board") if args.build else ROOT
+    world = World(args.state, heap=args.heap, code_root=code_root, echo=not args.quiet).start()
+    httpd = serve(world, args.port)
+    print("virtual board: panel at http://127.0.0.1:%d/  (Ctrl-C to stop)" % args.port,
+          flush=True)
+    try:
+        while world.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.shutdown()
+        world.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""Virtual `machine` for the MicroPython unix VM: the pins of the virtual board.
+
+It extends the VM's built-in machine module (mem8, idle, ...) with Pin, PWM, ADC, Timer,
+WDT and reset, backed by the simulated world (tools/vboard/world.py) over a TCP link.
+
+A hardware thread stands in for the peripherals: it reads the world's input records
+into preallocated arrays, and it raises timer callbacks and pin interrupts with
+micropython.schedule(), which is exactly how soft IRQs run on the boards: between two
+bytecodes of whatever task is busy. It then wakes the asyncio poll with a datagram,
+because the unix port, unlike the boards, does not run scheduled callbacks while it
+sleeps in poll(). Pin IRQs are delivered as soft IRQs here even when hard=True.
+
+Without VBOARD_LINK in the environment the pins are inert (benchmarks of the tick).
+Outputs are sent from the main thread at the moment the firmware writes them.
+"""
+import array
+import asyncio
+import micropython
+import os
+import random
+import select
+import socket
+import struct
+import sys
+import time
+
+import _thread
+import vlink
+from umachine import *  # noqa: F401,F403  (the VM's own machine: mem8, idle, ...)
+
+_N = vlink.NPINS
+_in = array.array("i", [0] * _N)  # input levels / raw ADC values from the world
+_alt = array.array("i", [0] * _N)  # raw ADC while the coupled PWM output is low
+_couple = array.array("i", [-1] * _N)  # ADC pin -> PWM pin driving it
+_duty = array.array("i", [0] * _N)  # PWM duty_u16 per pin, -1 = not a PWM
+_level = array.array("i", [-1] * _N)  # last output level sent per pin
+_irq = [None] * _N  # (handler, trigger, pin object) per pin
+_timers = []
+_tx = bytearray(vlink.RECORD)
+_link = None
+_ready = False
+_wdt = [0, 0]  # timeout ms, last feed ms (0 timeout = not started)
+_reset_cause = int(os.getenv("VBOARD_RESET_CAUSE") or vlink.PWRON_RESET)
+_wake_tx = None
+_wake_dst = None
+_wake_rx = None
+_alive = True
+
+
+def _send(op, ident, value):
+    s = _link
+    if s is None:
+        return
+    struct.pack_into(vlink.FMT, _tx, 0, op, ident, value)
+    n = 0
+    while n < vlink.RECORD:
+        try:
+            w = s.write(_tx if n == 0 else memoryview(_tx)[n:])
+        except OSError:
+            return  # the world went away: nothing left to report to
+        n += w or 0
+
+
+def report(key, value):
+    """Telemetry for the panel (what the world cannot see on pins)."""
+    _send(vlink.TELEMETRY, key, value)
+
+
+# ------------------------------------------------------------------ the thread
+def _wake():
+    if _wake_tx is not None:
+        try:
+            _wake_tx.sendto(b"w", _wake_dst)
+        except OSError:
+            pass
+
+
+def _schedule(func, arg):
+    try:
+        micropython.schedule(func, arg)
+    except RuntimeError:  # queue full: a lost interrupt, as on a real board
+        return
+    _wake()
+
+
+def _on_input(ident, value):
+    old = _in[ident]
+    _in[ident] = value
+    h = _irq[ident]
+    if h is not None and old != value:
+        handler, trigger, pin = h
+        rising = value and not old
+        if (rising and trigger & Pin.IRQ_RISING) or (not rising and trigger & Pin.IRQ_FALLING):
+            _schedule(handler, pin)
+
+
+def _handle(op, ident, value):
+    global _ready
+    if ident >= _N:
+        return
+    if op == vlink.SET_IN:
+        _on_input(ident, value)
+    elif op == vlink.SET_ALT:
+        _alt[ident] = value
+    elif op == vlink.COUPLE:
+        _couple[ident] = value
+    elif op == vlink.READY:
+        _ready = True
+
+
+def _watchdog_expired(_):
+    _send(vlink.RESET, 0, vlink.WDT_RESET)
+    print("virtual board: watchdog expired, resetting")
+    sys.exit(vlink.RESET_EXIT)
+
+
+def _hw_thread():
+    rec = bytearray(vlink.RECORD)
+    views = [memoryview(rec)[i:] for i in range(vlink.RECORD)]
+    got = 0
+    poller = select.poll()
+    if _link is not None:
+        poller.register(_link, select.POLLIN)
+    wdt_fired = False
+    while _alive:
+        now = time.ticks_us()
+        wait = 1
+        for t in _timers:
+            d = time.ticks_diff(t[0], now)
+            if d <= 0:
+                t[0] = time.ticks_add(t[0], t[1])
+                if time.ticks_diff(t[0], now) < 0:  # fell behind: skip, do not burst
+                    t[0] = time.ticks_add(now, t[1])
+                _schedule(t[2], t[3])
+        if _wdt[0] and not wdt_fired and \
+                time.ticks_diff(time.ticks_ms(), _wdt[1]) > _wdt[0]:
+            wdt_fired = True
+            _schedule(_watchdog_expired, None)
+        if _link is None:
+            time.sleep_ms(wait)
+            continue
+        for _ in poller.ipoll(wait):
+            try:
+                n = _link.readinto(views[got])
+            except OSError:
+                n = 0
+            if not n:  # world closed the link: the board lost power
+                print("virtual board: link closed")
+                _schedule(_power_lost, None)
+                return
+            got += n
+            if got == vlink.RECORD:
+                got = 0
+                op, ident, value = struct.unpack(vlink.FMT, rec)
+                _handle(op, ident, value)
+
+
+def _power_lost(_):
+    sys.exit(0)
+
+
+def _connect():
+    global _link, _wake_tx, _wake_dst, _wake_rx
+    addr = os.getenv("VBOARD_LINK")
+    if not addr:
+        return
+    host, port = addr.split(":")
+    s = socket.socket()
+    s.connect(socket.getaddrinfo(host, int(port))[0][-1])
+    _link = s
+    _send(vlink.HELLO, 0, _reset_cause)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    while True:  # the unix port has no getsockname(): pick a free port ourselves
+        port = 20000 + random.getrandbits(15)
+        try:
+            rx.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+            break
+        except OSError:
+            pass
+    rx.setblocking(False)
+    _wake_rx = rx
+    _wake_dst = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    _wake_tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _thread.start_new_thread(_hw_thread, ())
+    while not _ready:  # the world sends every input, then READY
+        time.sleep_ms(1)
+
+
+async def _wake_pump():
+    r = asyncio.StreamReader(_wake_rx)
+    while True:
+        await r.read(64)
+
+
+_pump_started = False
+
+
+def _start_pump():
+    global _pump_started
+    if _wake_rx is not None and not _pump_started:
+        _pump_started = True
+        asyncio.create_task(_wake_pump())
+
+
+# ------------------------------------------------------------------ peripherals
+def _pin_id(p):
+    return p.id if isinstance(p, Pin) else p
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+
+    def __init__(self, ident, mode=-1, pull=-1, value=None):
+        self.id = ident
+        self.mode = mode
+        if value is not None:
+            self.value(value)
+
+    def init(self, mode=-1, pull=-1, value=None):
+        self.mode = mode
+        if value is not None:
+            self.value(value)
+
+    def value(self, v=None):
+        i = self.id
+        if v is None:
+            if self.mode == Pin.OUT:
+                return 1 if _level[i] > 0 else 0
+            return 1 if _in[i] else 0
+        v = 1 if v else 0
+        if _level[i] != v:
+            _level[i] = v
+            _send(vlink.OUT_PIN, i, v)
+
+    __call__ = value
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def irq(self, handler=None, trigger=3, hard=False):
+        _irq[self.id] = None if handler is None else (handler, trigger, self)
+
+
+class PWM:
+    def __init__(self, pin, freq=1000, duty_u16=0):
+        self.id = _pin_id(pin)
+        self._freq = 0
+        self.freq(freq)
+        _duty[self.id] = -1
+        self.duty_u16(duty_u16)
+
+    def freq(self, f=None):
+        if f is None:
+            return self._freq
+        if f != self._freq:
+            self._freq = f
+            _send(vlink.PWM_FREQ, self.id, f)
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return _duty[self.id]
+        if d != _duty[self.id]:
+            _duty[self.id] = d
+            _send(vlink.PWM_DUTY, self.id, d)
+
+    def deinit(self):
+        self.duty_u16(0)
+
+
+class ADC:
+    def __init__(self, pin, atten=None):
+        self.id = _pin_id(pin)
+
+    def read_u16(self):
+        i = self.id
+        p = _couple[i]
+        if p < 0:
+            return _in[i]
+        d = _duty[p]
+        if d >= 65535:
+            return _in[i]
+        if d <= 0:
+            return _alt[i]
+        # 1 kHz: where in the period are we?
+        return _in[i] if (time.ticks_us() % 1000) * 65536 < d * 1000 else _alt[i]
+
+
+class Timer:
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, ident=-1, mode=1, period=-1, callback=None):
+        self._t = None
+        if callback is not None:
+            self.init(mode=mode, period=period, callback=callback)
+
+    def init(self, mode=1, period=1000, callback=None, freq=None):
+        self.deinit()
+        us = int(1000000 // freq) if freq else period * 1000
+        self._t = [time.ticks_add(time.ticks_us(), us), us, callback, self]
+        _timers.append(self._t)
+        _start_pump()
+
+    def deinit(self):
+        if self._t is not None and self._t in _timers:
+            _timers.remove(self._t)
+        self._t = None
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        _wdt[0] = timeout
+        _wdt[1] = time.ticks_ms()
+
+    def feed(self):
+        _wdt[1] = time.ticks_ms()
+
+
+PWRON_RESET = vlink.PWRON_RESET
+HARD_RESET = vlink.HARD_RESET
+WDT_RESET = vlink.WDT_RESET
+SOFT_RESET = vlink.SOFT_RESET
+
+
+def reset():
+    _send(vlink.RESET, 0, vlink.HARD_RESET)
+    sys.exit(vlink.RESET_EXIT)
+
+
+def reset_cause():
+    return _reset_cause
+
+
+def unique_id():
+    return (os.getenv("VBOARD_ID") or "VB0000000001").encode()
+
+
+def freq():
+    return 240000000
+
+
+_connect()

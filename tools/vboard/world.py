@@ -1,0 +1,482 @@
+"""The simulated world around the virtual board: car, mains, relay, sensors, buttons.
+
+Runs in CPython. It starts the unchanged firmware in the MicroPython VM, drives the
+virtual board's pins over a TCP link (see vm/vlink.py) and watches its outputs. The
+physics is deliberately simple but electrically honest where the firmware decides:
+pilot plateaus from the car's state and diode, the car drawing what the duty offers,
+the relay's output side, the residual-current detector and its test input.
+"""
+import math
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+VMDIR = os.path.join(HERE, "vm")
+sys.path.insert(0, VMDIR)
+sys.path.insert(0, os.path.join(ROOT, "host_tests", "shim"))
+import vlink  # noqa: E402
+
+sys.path.insert(0, ROOT)
+from firmware.boards import virtual as board  # noqa: E402
+from firmware.core import charger as ch  # noqa: E402
+from firmware.core import faults, limits  # noqa: E402
+from firmware.core import pilot as cp  # noqa: E402
+from firmware.core.leds import LED_NAMES  # noqa: E402
+
+PALETTE = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "white": (1, 1, 1),
+           "orange": (1, 96 / 255, 0)}
+
+# Inputs a user or a test may set, with their type and allowed range.
+INPUTS = {
+    "plugged": (bool, None), "car_state": (str, ("B", "C", "D")), "diode": (bool, None),
+    "pilot_short": (bool, None), "car_max_a": (float, (0, 80)), "car_phases": (int, (1, 3)),
+    "overdraw_a": (float, (0, 80)), "sleeping": (bool, None), "stubborn": (bool, None),
+    "mains_v": (float, (0, 400)), "pe_ok": (bool, None), "temp_c": (float, (-40, 150)),
+    "residual_ma": (float, (0, 1000)), "rcd_healthy": (bool, None),
+    "relay_welded": (bool, None), "relay_dead": (bool, None), "dip": (int, (0, 15)),
+    "service_button": (bool, None), "touch_button": (bool, None),
+    "pilot_noise_mv": (int, (0, 2000)),
+}
+
+
+def find_micropython():
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return exe if os.path.exists(exe) else "micropython"
+
+
+def classify_rgb(rgb):
+    r, g, b = rgb
+    top = max(rgb)
+    if top == 0:
+        return "off"
+    n = (r / top, g / top, b / top)
+    return min(PALETTE, key=lambda k: sum((a - c) ** 2 for a, c in zip(PALETTE[k], n)))
+
+
+class World:
+    """The world of one virtual board. Thread-safe: tests and the web API call set()."""
+
+    def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
+                 extra_env=None):
+        self.state_dir = state_dir
+        os.makedirs(state_dir, exist_ok=True)
+        self.heap = heap
+        self.code_root = code_root
+        self.tick_s = tick_s
+        self.echo = echo
+        self.extra_env = dict(extra_env or {})
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.inputs = {"plugged": False, "car_state": "C", "diode": True, "pilot_short": False,
+                       "car_max_a": 32.0, "car_phases": 3, "overdraw_a": 0.0,
+                       "sleeping": False, "stubborn": False, "mains_v": 230.0, "pe_ok": True,
+                       "temp_c": 25.0, "residual_ma": 0.0, "rcd_healthy": True,
+                       "relay_welded": False, "relay_dead": False, "dip": 8,
+                       "service_button": False, "touch_button": False, "pilot_noise_mv": 0}
+        self.pins = {}  # output pin levels from the VM
+        self.duty = {}  # PWM duty_u16 per pin
+        self.freq = {}
+        self.leds = [(0, 0, 0)] * board.LED_COUNT
+        self.telemetry = [None] * vlink.T_KEYS
+        self.console = []  # last lines the VM printed
+        self.events = []  # (monotonic s, what) of output changes, for tests and the bench
+        self.boots = 0
+        self.resets = []  # reset causes reported by the firmware
+        self.running = False
+        self._car_c_since = None  # when the car (stubborn or not) last saw PWM stop
+        self._presses = []  # (button, release time)
+        self._sent = {}
+        self._conn = None
+        self._proc = None
+        self._server = None
+        self._stop = threading.Event()
+        self._threads = []
+        self._woken = False
+        self._last_f = False
+        self.rcd_test_since = None
+
+    # ------------------------------------------------------------------ control
+    def set(self, **kw):
+        """Change inputs; returns the monotonic time they take effect."""
+        with self.lock:
+            for k, v in kw.items():
+                if k not in INPUTS:
+                    raise KeyError("unknown input %r" % k)
+                typ, rng = INPUTS[k]
+                if typ is bool and not isinstance(v, bool):
+                    raise ValueError("%s must be true or false" % k)
+                if typ in (int, float):
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        raise ValueError("%s must be a number" % k)
+                    v = typ(v)
+                    if not rng[0] <= v <= rng[1]:
+                        raise ValueError("%s must be between %s and %s" % (k, rng[0], rng[1]))
+                if typ is str and v not in rng:
+                    raise ValueError("%s must be one of %s" % (k, ", ".join(rng)))
+                self.inputs[k] = v
+                if k == "plugged" and v:
+                    self._woken = False
+            self._update_pins()
+            return time.monotonic()
+
+    def press(self, button, ms):
+        if button not in ("service", "touch"):
+            raise KeyError("unknown button %r" % button)
+        if not 0 < ms <= 60000:
+            raise ValueError("ms must be between 1 and 60000")
+        with self.lock:
+            self.inputs[button + "_button"] = True
+            self._presses.append((button, time.monotonic() + ms / 1000))
+            self._update_pins()
+
+    # ------------------------------------------------------------------ physics
+    def pwm_duty_bp(self):
+        """The pilot generator's duty in 0.01 % (10000 = constant +12 V)."""
+        d = self.duty.get(board.CP_PWM, 65535)
+        return d * 10000 // 65535 if d < 65535 else 10000
+
+    def offering(self):
+        bp = self.pwm_duty_bp()
+        return 800 <= bp <= 9700
+
+    def relay_closed(self):
+        return self.pins.get(board.RELAY, 0) == 1
+
+    def output_live(self):
+        i = self.inputs
+        contacts = (self.relay_closed() and not i["relay_dead"]) or i["relay_welded"]
+        return contacts and i["mains_v"] > 20
+
+    def car_pilot_state(self):
+        """What the car presents: 'A' (none) .. 'D', or 'E' (pilot shorted)."""
+        i = self.inputs
+        if i["pilot_short"]:
+            return "E"
+        if not i["plugged"]:
+            return "A"
+        want = i["car_state"]
+        if want == "B" or i["sleeping"] and not self._woken:
+            return "B"
+        if self.offering():
+            self._car_c_since = None
+            return want
+        # PWM stopped: the car follows within 0.3 s, a stubborn one never does
+        if i["stubborn"] and self.relay_closed():
+            return want
+        now = time.monotonic()
+        if self._car_c_since is None:
+            self._car_c_since = now
+        return want if now - self._car_c_since < 0.3 and self.relay_closed() else "B"
+
+    def car_current_a(self):
+        i = self.inputs
+        if not (self.output_live() and self.car_pilot_state() in ("C", "D")):
+            return 0.0
+        from firmware.core.duty import da_from_duty
+        offered = da_from_duty(self.pwm_duty_bp()) / 10
+        if offered == 0 and not i["stubborn"]:
+            return 0.0
+        return min(offered or i["car_max_a"], i["car_max_a"]) + i["overdraw_a"]
+
+    def pilot_plateaus_mv(self):
+        s = self.car_pilot_state()
+        high = {"A": 12000, "B": 9000, "C": 6000, "D": 3000, "E": 0}[s]
+        if s == "E":
+            low = 0
+        elif s == "A" or self.inputs["diode"]:
+            low = -12000
+        else:
+            low = -high  # resistive load: the low plateau mirrors the high one
+        return high, low
+
+    @staticmethod
+    def mv_to_raw(mv):
+        raw = board.CP_ZERO_RAW + mv * board.CP_MV_DEN // board.CP_MV_NUM
+        return max(0, min(65535, raw))
+
+    @staticmethod
+    def ntc_raw(temp_c):
+        r = board.NTC_R25 * math.exp(board.NTC_BETA * (1 / (temp_c + 273.15) - 1 / 298.15))
+        return int(65535 * r / (r + board.NTC_PULLUP))
+
+    def _targets(self):
+        """Every input pin's value for the current world state: {(op, pin): value}."""
+        i = self.inputs
+        t = {}
+        high, low = self.pilot_plateaus_mv()
+        noise = i["pilot_noise_mv"]
+        if noise:
+            import random
+            high += random.randint(-noise, noise)
+            low += random.randint(-noise, noise)
+        t[(vlink.SET_IN, board.CP_ADC)] = self.mv_to_raw(high)
+        t[(vlink.SET_ALT, board.CP_ADC)] = self.mv_to_raw(low)
+        t[(vlink.SET_IN, board.RELAY_SENSE)] = 0 if self.output_live() else 1
+        rcd_test = self.pins.get(board.RCD_TEST, 0) == 1
+        now = time.monotonic()
+        if rcd_test and self.rcd_test_since is None:
+            self.rcd_test_since = now
+        elif not rcd_test:
+            self.rcd_test_since = None
+        test_trip = (rcd_test and i["rcd_healthy"] and now - self.rcd_test_since > 0.03)
+        t[(vlink.SET_IN, board.RCD_TRIP)] = 1 if (i["residual_ma"] >= 6 or test_trip) else 0
+        t[(vlink.SET_IN, board.PE_OK)] = 0 if i["pe_ok"] else 1
+        t[(vlink.SET_IN, board.NTC_ADC)] = self.ntc_raw(i["temp_c"])
+        t[(vlink.SET_IN, board.MAINS_ADC)] = min(65535, int(i["mains_v"] * 10 * board.MAINS_DV_DEN
+                                                        // board.MAINS_DV_NUM))
+        amps = self.car_current_a()
+        for n, pin in enumerate(board.CT_ADC):
+            a = amps if n < i["car_phases"] else 0.0
+            t[(vlink.SET_IN, pin)] = min(65535, int(a * 10 * board.CT_DA_DEN // board.CT_DA_NUM))
+        t[(vlink.SET_IN, board.SERVICE_BUTTON)] = 0 if i["service_button"] else 1
+        t[(vlink.SET_IN, board.TOUCH_BUTTON)] = 0 if i["touch_button"] else 1
+        for bit, pin in enumerate(board.DIP_PINS):
+            t[(vlink.SET_IN, pin)] = 0 if i["dip"] >> bit & 1 else 1
+        return t
+
+    def _update_pins(self):
+        if self._conn is None:
+            return
+        # A sleeping car wakes when it sees state F (the wake-up pulse).
+        f_now = self.duty.get(board.CP_PWM, 65535) == 0
+        if f_now and not self._last_f and self.inputs["plugged"]:
+            self._woken = True
+        self._last_f = f_now
+        for key, value in self._targets().items():
+            if self._sent.get(key) != value:
+                self._sent[key] = value
+                self._write(key[0], key[1], value)
+
+    def _write(self, op, ident, value):
+        try:
+            self._conn.sendall(struct.pack(vlink.FMT, op, ident, value))
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ VM side
+    def _on_record(self, op, ident, value):
+        now = time.monotonic()
+        with self.lock:
+            if op == vlink.OUT_PIN:
+                if self.pins.get(ident) != value:
+                    self.pins[ident] = value
+                    self.events.append((now, "pin", ident, value))
+            elif op == vlink.PWM_DUTY:
+                self.duty[ident] = value
+                self.events.append((now, "duty", ident, value))
+            elif op == vlink.PWM_FREQ:
+                self.freq[ident] = value
+            elif op == vlink.NEO:
+                if ident < len(self.leds):
+                    self.leds[ident] = ((value >> 16) & 255, (value >> 8) & 255, value & 255)
+            elif op == vlink.TELEMETRY:
+                if ident < vlink.T_KEYS:
+                    self.telemetry[ident] = value
+            elif op == vlink.RESET:
+                self.resets.append(value)
+            elif op == vlink.HELLO:
+                self.boots += 1
+            if len(self.events) > 5000:
+                del self.events[:1000]
+            self._update_pins()
+            self.changed.notify_all()
+
+    def _reader(self, conn):
+        buf = b""
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(4096)
+            except OSError:
+                break
+            if not data:
+                break
+            buf += data
+            n = len(buf) // vlink.RECORD * vlink.RECORD
+            for k in range(0, n, vlink.RECORD):
+                self._on_record(*struct.unpack_from(vlink.FMT, buf, k))
+            buf = buf[n:]
+
+    def _physics(self):
+        while not self._stop.is_set():
+            now = time.monotonic()
+            with self.lock:
+                for rec in [p for p in self._presses if p[1] <= now]:
+                    self._presses.remove(rec)
+                    self.inputs[rec[0] + "_button"] = False
+                self._update_pins()
+            time.sleep(self.tick_s)
+
+    def _console(self, proc):
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            with self.lock:
+                self.console.append(line)
+                if len(self.console) > 500:
+                    del self.console[:100]
+            if self.echo:
+                print("vm|", line, flush=True)
+
+    def vm_command(self):
+        return [find_micropython(), "-X", "heapsize=" + self.heap,
+                os.path.join(VMDIR, "vboard_main.py")]
+
+    def _boot(self, reset_cause):
+        """Start the VM and hand it the initial inputs (one power-on)."""
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["MICROPYPATH"] = VMDIR + ":" + self.code_root + ":.frozen"
+        env["VBOARD_LINK"] = "127.0.0.1:%d" % self._server.getsockname()[1]
+        env["VBOARD_RESET_CAUSE"] = str(reset_cause)
+        with self.lock:
+            self.pins = {}
+            self.duty = {}
+            self.telemetry = [None] * vlink.T_KEYS
+            self._sent = {}
+        proc = subprocess.Popen(self.vm_command(), cwd=self.state_dir, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                bufsize=1)
+        self._proc = proc
+        threading.Thread(target=self._console, args=(proc,), daemon=True).start()
+        self._server.settimeout(20)
+        try:
+            conn, _ = self._server.accept()
+        except socket.timeout:
+            proc.kill()
+            raise RuntimeError("the VM did not connect:\n" + "\n".join(self.console[-30:]))
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.lock:
+            self._conn = conn
+            self._update_pins()
+            for pin in (board.CP_ADC,):
+                self._write(vlink.COUPLE, pin, board.CP_PWM)
+            self._write(vlink.READY, 0, 0)
+        t = threading.Thread(target=self._reader, args=(conn,), daemon=True)
+        t.start()
+        return proc, conn, t
+
+    def _supervise(self):
+        cause = vlink.PWRON_RESET
+        while not self._stop.is_set():
+            proc, conn, reader = self._boot(cause)
+            code = proc.wait()
+            reader.join(timeout=2)
+            with self.lock:
+                self._conn = None
+                self.changed.notify_all()
+            conn.close()
+            if self._stop.is_set():
+                break
+            if code != vlink.RESET_EXIT:
+                with self.lock:
+                    self.console.append("virtual board: VM exited with code %s" % code)
+                    self.running = False
+                    self.changed.notify_all()
+                break
+            cause = self.resets[-1] if self.resets else vlink.HARD_RESET
+
+    def start(self):
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(1)
+        self.running = True
+        for target in (self._supervise, self._physics):
+            t = threading.Thread(target=target, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        if self._server is not None:
+            self._server.close()
+        self.running = False
+
+    def power_cycle(self):
+        """Cut the power and restore it: the VM restarts with a power-on reset."""
+        proc = self._proc
+        if proc is not None:
+            with self.lock:
+                self.resets.append(vlink.PWRON_RESET)
+            proc.send_signal(15)
+
+    # ---------------------------------------------------------------- observing
+    def wait_for(self, pred, timeout=10.0):
+        """Wait until pred(world) is true; raises TimeoutError with the state otherwise."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not pred(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("condition not met within %.1f s; state: %r\nconsole:\n%s"
+                                       % (timeout, self.state()["firmware"],
+                                          "\n".join(self.console[-15:])))
+                self.changed.wait(min(left, 0.05))
+        return True
+
+    def tele(self, key):
+        return self.telemetry[key]
+
+    def status(self):
+        s = self.telemetry[vlink.T_STATUS]
+        return None if s is None else ch.STATUS_NAMES[s]
+
+    def fault(self):
+        return self.telemetry[vlink.T_FAULT]
+
+    def led_names(self):
+        return [classify_rgb(c) for c in self.leds]
+
+    def state(self):
+        """Everything observable, as plain JSON-able data."""
+        with self.lock:
+            t = self.telemetry
+            high, low = self.pilot_plateaus_mv()
+            bp = self.pwm_duty_bp()
+            from firmware.core.duty import da_from_duty
+            fw = {"status": self.status(),
+                  "phase": None if t[vlink.T_PHASE] is None else ch.PHASE_NAMES[t[vlink.T_PHASE]],
+                  "fault": t[vlink.T_FAULT],
+                  "fault_meaning": faults.meaning(t[vlink.T_FAULT]) if t[vlink.T_FAULT] else "",
+                  "last_fault": t[vlink.T_LAST_FAULT],
+                  "retries": t[vlink.T_RETRIES], "latched": bool(t[vlink.T_LATCHED]),
+                  "offered_a": None if t[vlink.T_OFFERED_DA] is None else t[vlink.T_OFFERED_DA] / 10,
+                  "limit_a": None if t[vlink.T_LIMIT_DA] is None else t[vlink.T_LIMIT_DA] / 10,
+                  "limit_source": None if t[vlink.T_LIMIT_SOURCE] is None
+                  else limits.NAMES[t[vlink.T_LIMIT_SOURCE]],
+                  "pilot_state": None if t[vlink.T_PILOT] is None else cp.NAMES[t[vlink.T_PILOT]],
+                  "pilot_high_mv": t[vlink.T_HIGH_MV], "pilot_low_mv": t[vlink.T_LOW_MV],
+                  "current_a": None if t[vlink.T_CURRENT_DA] is None else t[vlink.T_CURRENT_DA] / 10,
+                  "temp_c": None if t[vlink.T_TEMP_DC] is None else t[vlink.T_TEMP_DC] / 10,
+                  "mains_v": None if t[vlink.T_MAINS_DV] is None else t[vlink.T_MAINS_DV] / 10,
+                  "authorized": None if t[vlink.T_AUTHORIZED] is None else bool(t[vlink.T_AUTHORIZED]),
+                  "dip": t[vlink.T_DIP], "safe_mode": bool(t[vlink.T_SAFE_MODE]),
+                  "tick_us_max": t[vlink.T_TICK_US_MAX]}
+            return {
+                "pilot": {"car_state": self.car_pilot_state(), "high_mv": high, "low_mv": low,
+                          "duty_pct": bp / 100, "pwm_on": 0 < bp < 10000,
+                          "state_f": bp == 0, "offered_a": da_from_duty(bp) / 10},
+                "relay": {"closed": self.relay_closed(), "output_live": self.output_live()},
+                "rcd_test": self.pins.get(board.RCD_TEST, 0) == 1,
+                "car_current_a": round(self.car_current_a(), 1),
+                "leds": dict(zip(LED_NAMES, self.led_names())),
+                "leds_rgb": dict(zip(LED_NAMES, self.leds)),
+                "buzzer_hz": self.freq.get(board.BUZZER, 0)
+                if self.duty.get(board.BUZZER, 0) else 0,
+                "firmware": fw,
+                "inputs": dict(self.inputs),
+                "vm": {"running": self.running and self._conn is not None, "boots": self.boots,
+                       "resets": list(self.resets[-10:])},
+            }
