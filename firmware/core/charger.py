@@ -132,7 +132,6 @@ class Charger:
         self._prev_offer_da = 0
         self._mains_bad_at = now
         self._mains_bad = False
-        self._mains_good_at = now
         self._over_at = now
         self._over = False
         self._rcd_step = _RCD_START
@@ -190,9 +189,8 @@ class Charger:
     def _may_close(self):
         """Every condition for closing the relay. Any False opens it."""
         return (self._wants_charge() and self._selftest_ok and self._may_offer()
-                and 800 <= self.duty <= 9700 and self.pilot.diode_ok and self._mains_ok()
-                and not self._too_hot() and not self.rcd_trip and self.pe_ok
-                and not self._mains_bad)
+                and 800 <= self.duty <= 9700 and self.pilot.diode_ok
+                and not self._too_hot() and not self.rcd_trip and self.pe_ok)
 
     def _offer(self, now):
         """Set the PWM duty for the arbiter's limit, at most one change per interval."""
@@ -304,6 +302,8 @@ class Charger:
                 t, cfg.temp_derate_dc, cfg.temp_stop_dc, self.arbiter.claims[INSTALLATION]))
 
     def step(self, now):
+        if not self._mains_ok():
+            self._mains_good_at = now  # in range since: the next step at the earliest
         self._derate()
         self.arbiter.resolve()
         ph = self.phase
@@ -421,7 +421,10 @@ class Charger:
                 self._emit(EV_VENT_REFUSED, 0)
             return
         self.vent_refused = False
-        if not (self.out_live and self.cfg.relay_sense) and self._may_close():
+        # Closing also needs the mains in range now; once closed, a dip is tolerated
+        # for mains_hold_ms before it becomes fault 8002.
+        if self._may_close() and self._mains_ok() and \
+                not (self.out_live and self.cfg.relay_sense):
             self.car_paused = False
             self._set_relay(True, now)
             self._enter(CHARGING, now)
@@ -487,18 +490,18 @@ class Charger:
         present = self._vehicle()
         if rule == faults.VEHICLE_GONE:
             if present:  # plugged in again: a new session
-                self._clear_fault(now)
+                self._clear_fault()
                 self.retries = 0
                 self.latched = False
                 self._start_session(now)
             elif ticks_diff(now, self._code_at) >= cfg.fault_show_ms:
-                self._clear_fault(now)
+                self._clear_fault()
                 self._end_session(now)
             return
         if rule == faults.CONDITION:
             if self._condition_active(code, now):
                 return
-            self._clear_fault(now)
+            self._clear_fault()
             if present:
                 self._start_session(now)
             else:
@@ -506,7 +509,7 @@ class Charger:
             return
         # RETRY: unplugging acknowledges; otherwise retry after the pause, at most N times
         if self.pilot.state == cp.A:
-            self._clear_fault(now)
+            self._clear_fault()
             self._end_session(now)
             return
         if self.latched:
@@ -517,24 +520,20 @@ class Charger:
                 return
             self.retries += 1
             self._emit(EV_RETRY, self.retries)
-            self._clear_fault(now)
+            self._clear_fault()
             self._start_session(now)
 
     def _condition_active(self, code, now):
         if code == faults.OVER_TEMPERATURE:
             return self.cfg.temp_sensor and (self.temp_dc >= self.cfg.temp_resume_dc or
                                              self.temp_dc == NO_READING)
-        # MAINS_VOLTAGE: must stay in range for mains_clear_ms
-        if not self._mains_ok():
-            self._mains_good_at = now
-            return True
+        # MAINS_VOLTAGE: must have stayed in range for mains_clear_ms
         return ticks_diff(now, self._mains_good_at) < self.cfg.mains_clear_ms
 
-    def _clear_fault(self, now):
+    def _clear_fault(self):
         self._emit(EV_CLEARED, self.fault)
         self.fault = faults.NONE
         self._mains_bad = False
-        self._mains_good_at = now
 
     # ------------------------------------------------------------------ status
     def status(self):

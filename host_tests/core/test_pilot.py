@@ -1,0 +1,85 @@
+import pytest
+
+from firmware.core import pilot as cp
+from firmware.core.pilot import PilotClassifier, band
+
+PWM = 2666  # a duty with PWM running
+X1 = 10000  # constant +12 V
+
+
+@pytest.mark.parametrize("mv, state", [(12000, cp.A), (11000, cp.A), (13000, cp.A),
+                                       (9000, cp.B), (8000, cp.B), (10000, cp.B),
+                                       (6000, cp.C), (5000, cp.C), (7000, cp.C),
+                                       (3000, cp.D), (2000, cp.D), (4000, cp.D),
+                                       (0, cp.E), (-1000, cp.E), (1000, cp.E),
+                                       (-12000, cp.F), (14000, cp.INVALID),
+                                       (-14000, cp.INVALID)])
+def test_bands(mv, state):
+    assert band(mv) == state
+
+
+def feed(p, mv, n, low=-12000, duty=PWM):
+    for _ in range(n):
+        p.update(mv, low, duty)
+    return p.state
+
+
+def test_debounce_needs_consistent_samples():
+    p = PilotClassifier(confirm_fast=2, confirm=4)
+    assert feed(p, 12000, 2) == cp.A  # first state from unknown: fast
+    assert feed(p, 9000, 3) == cp.A  # A -> B needs 4
+    assert feed(p, 9000, 1) == cp.B
+    assert feed(p, 6000, 3) == cp.B
+    assert feed(p, 6000, 1) == cp.C
+
+
+def test_leaving_c_and_reaching_a_are_fast():
+    p = PilotClassifier(confirm_fast=2, confirm=4)
+    feed(p, 6000, 4)
+    assert feed(p, 9000, 1) == cp.C
+    assert feed(p, 9000, 1) == cp.B  # C -> B after 2
+    feed(p, 6000, 4)
+    assert feed(p, 12000, 2) == cp.A  # C -> A after 2
+
+
+def test_a_glitch_does_not_change_state():
+    p = PilotClassifier()
+    feed(p, 9000, 5)
+    for _ in range(20):
+        p.update(6000, -12000, PWM)  # single-sample glitches interleaved
+        p.update(9000, -12000, PWM)
+    assert p.state == cp.B
+
+
+def test_hysteresis_holds_near_the_boundary():
+    p = PilotClassifier(hysteresis_mv=300)
+    feed(p, 9000, 5)
+    assert feed(p, 7300, 10) == cp.B  # 200 mV below the B/C edge: still B
+    assert feed(p, 7100, 4) == cp.C  # beyond the hysteresis
+    assert feed(p, 7700, 10) == cp.C  # back 200 mV above the edge: still C
+
+
+def test_diode_missing_detected_with_pwm_only():
+    p = PilotClassifier(confirm=4)
+    feed(p, 9000, 5)
+    assert p.diode_ok
+    feed(p, 9000, 3, low=-9000)
+    assert p.diode_ok  # not yet: needs `confirm` samples
+    feed(p, 9000, 1, low=-9000)
+    assert not p.diode_ok
+    feed(p, 9000, 1, low=-12000)
+    assert p.diode_ok
+    p2 = PilotClassifier()
+    feed(p2, 9000, 10, low=9000, duty=X1)  # no PWM: no low plateau to judge
+    assert p2.diode_ok
+
+
+def test_driving_state_f_ourselves_is_not_classified():
+    p = PilotClassifier()
+    feed(p, 6000, 5)
+    assert feed(p, -12000, 20, duty=0) == cp.C
+
+
+def test_invalid_levels():
+    p = PilotClassifier()
+    assert feed(p, 15000, 4) == cp.INVALID

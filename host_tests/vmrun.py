@@ -1,0 +1,38 @@
+"""Helpers to run code in the MicroPython VM from pytest."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def micropython():
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    if os.path.exists(exe):
+        return exe
+    exe = shutil.which("micropython")
+    if exe is None:
+        raise RuntimeError("the `micropython` command is missing: pip install -r requirements-dev.txt")
+    return exe
+
+
+def run_vm_tests(files, heap="4m", timeout=600):
+    """Run test modules in the VM; returns (results, done counts, stderr)."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join([os.path.join(ROOT, "host_tests", "shim", "vm"), ROOT,
+                                   os.path.join(ROOT, "host_tests", "core"), ".frozen"])
+    proc = subprocess.run([micropython(), "-X", "heapsize=" + heap,
+                           os.path.join(ROOT, "tools", "vmtest.py")] + list(files),
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    results, done = [], {}
+    for line in proc.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        rec = json.loads(line)
+        if "done" in rec:
+            done[rec["file"]] = rec["done"]
+        else:
+            results.append(rec)
+    return results, done, proc.stdout + proc.stderr
