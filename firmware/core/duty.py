@@ -27,7 +27,7 @@ def duty_from_da(da):
 
 
 def da_from_duty(bp):
-    """Current a car may draw at duty `bp`; 0 where the duty offers no AC current."""
+    """Current offered by duty `bp` to the nearest 0.1 A; 0 where it offers no AC current."""
     if bp < 800 or bp > 9700:
         return 0  # < 8 %: none, digital communication or E/F; > 97 %: none
     if bp < 1000:
@@ -35,7 +35,7 @@ def da_from_duty(bp):
     if bp <= 8500:
         return (bp * 3 + 25) // 50  # nearest 0.1 A of D * 0.6
     if bp <= 9600:
-        return (bp - 6400) // 4
+        return (bp - 6400 + 2) // 4  # nearest 0.1 A of (D - 64) * 2.5
     return MAX_DA
 
 
