@@ -1,0 +1,37 @@
+"""Fixtures that run the whole firmware in the MicroPython VM on the virtual board."""
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from tools.vboard.world import World  # noqa: E402
+
+# Short timings so scenarios stay quick; the defaults are tested on the core.
+FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
+
+
+@pytest.fixture
+def start_board(tmp_path):
+    """start_board(config=None, heap=..., **inputs) -> a running World."""
+    worlds = []
+
+    def start(config=None, heap="256k", code_root=None, **inputs):
+        state = tmp_path / ("flash%d" % len(worlds))
+        state.mkdir()
+        cfg = dict(FAST)
+        cfg.update(config or {})
+        (state / "config.json").write_text(json.dumps(cfg))
+        kw = {"code_root": code_root} if code_root else {}
+        w = World(str(state), heap=heap, **kw)
+        w.inputs.update(inputs)
+        w.start()
+        worlds.append(w)
+        w.wait_for(lambda w: w.tele(1) not in (None, 0), timeout=20)  # past the boot phase
+        return w
+
+    yield start
+    for w in worlds:
+        w.stop()
