@@ -1,4 +1,7 @@
 # Runs first at power-up: open the relay before anything else is imported.
+import gc
+
+gc.threshold(4096)  # collect often while importing: less fragmentation, a lower heap floor
 try:
     from machine import Pin
 

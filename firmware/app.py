@@ -2,35 +2,31 @@
 and runs them. main.py only calls `main()`.
 """
 import asyncio
+import gc
 
 import machine
 from machine import ADC, PWM, Pin
 
 from firmware import boards
 from firmware.core import limits
-from firmware.core.analog import dip_from_bits, dip_from_ladder
 from firmware.core.charger import ChargerConfig
-from firmware.core.leds import Front
-from firmware.core.thermal import ntc_table
-from firmware.drivers.buzzer import Buzzer
-from firmware.drivers.inputs import DigitalInput, TouchInput
+from firmware.core.front import Front
+from firmware.core.sensing import dip_from_bits, dip_from_ladder, ntc_table
+from firmware.drivers.contactor import Relay, ResidualCurrentDetector
+from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
-from firmware.drivers.rcd import ResidualCurrentDetector
-from firmware.drivers.relay import Relay
-from firmware.drivers.sensors import RoundRobinADC
-from firmware.drivers.status_leds import StatusLeds
-from firmware.services.buttons import Buttons
+from firmware.drivers.sensors import DigitalInput, RoundRobinADC, TouchInput
 from firmware.services.config import Config
 from firmware.services.control import Control
-from firmware.services.indicators import Indicators
 from firmware.services.log import ERROR, INFO, Log
 from firmware.services.supervisor import Supervisor
+from firmware.services.ui import Panel
 
 current = None  # the running App, for diag at the REPL
 
 
-def _pin_in(n, pull=Pin.PULL_UP):
-    return None if n is None else Pin(n, Pin.IN, pull)
+def _input(n, active_low=True):
+    return None if n is None else DigitalInput(Pin(n, Pin.IN, Pin.PULL_UP), active_low)
 
 
 def _adc(n):
@@ -44,15 +40,13 @@ class Hardware:
         self.board = b
         self.timer_id = b.TIMER_ID
         coil = Pin(b.RELAY, Pin.OUT, value=0)
-        self.relay = Relay(coil, _pin_in(b.RELAY_SENSE), b.RELAY_SENSE_ACTIVE_LOW)
+        sense = None if b.RELAY_SENSE is None else Pin(b.RELAY_SENSE, Pin.IN, Pin.PULL_UP)
+        self.relay = Relay(coil, sense, b.RELAY_SENSE_ACTIVE_LOW)
         cp = PWM(Pin(b.CP_PWM), freq=1000, duty_u16=65535)
         self.pilot = PilotDriver(cp, ADC(Pin(b.CP_ADC)), b.CP_ZERO_RAW, b.CP_MV_NUM, b.CP_MV_DEN)
-        self.rcd = None
-        if b.RCD_TRIP is not None:
-            self.rcd = ResidualCurrentDetector(Pin(b.RCD_TRIP, Pin.IN),
-                                               Pin(b.RCD_TEST, Pin.OUT, value=0), coil)
-        self.pe = None if b.PE_OK is None else \
-            DigitalInput(_pin_in(b.PE_OK), b.PE_OK_ACTIVE_LOW)
+        self.rcd = None if b.RCD_TRIP is None else ResidualCurrentDetector(
+            Pin(b.RCD_TRIP, Pin.IN), Pin(b.RCD_TEST, Pin.OUT, value=0), coil)
+        self.pe = _input(b.PE_OK, b.PE_OK_ACTIVE_LOW)
         cts = b.CT_ADC
         self.slow = RoundRobinADC([_adc(b.NTC_ADC), _adc(b.MAINS_ADC),
                                    _adc(cts[0]), _adc(cts[1]), _adc(cts[2])])
@@ -64,36 +58,27 @@ class Hardware:
         self.has_ct = (cts[0] is not None, cts[1] is not None, cts[2] is not None)
         self.ct_num = b.CT_DA_NUM
         self.ct_den = b.CT_DA_DEN
-        self.leds = self._leds(b, brightness)
-        self.buzzer = None if b.BUZZER is None else Buzzer(PWM(Pin(b.BUZZER), freq=2000,
-                                                               duty_u16=0))
-        self.service_button = None if b.SERVICE_BUTTON is None else \
-            DigitalInput(_pin_in(b.SERVICE_BUTTON))
-        self.touch_button = self._touch(b)
-
-    @staticmethod
-    def _leds(b, brightness):
-        if b.LED_PIN is None:
-            return None
-        import neopixel
-        return StatusLeds(neopixel.NeoPixel(Pin(b.LED_PIN, Pin.OUT), b.LED_COUNT), brightness)
-
-    @staticmethod
-    def _touch(b):
-        if b.TOUCH_BUTTON is None:
-            return None
-        if b.TOUCH_THRESHOLD is None:
-            return DigitalInput(_pin_in(b.TOUCH_BUTTON))
-        return TouchInput(machine.TouchPad(Pin(b.TOUCH_BUTTON)), b.TOUCH_THRESHOLD)
-
-    def read_dip(self):
-        b = self.board
+        self.leds = None
+        if b.LED_PIN is not None:
+            import neopixel
+            self.leds = StatusLeds(neopixel.NeoPixel(Pin(b.LED_PIN, Pin.OUT), b.LED_COUNT),
+                                   brightness)
+        self.buzzer = None if b.BUZZER is None else \
+            Buzzer(PWM(Pin(b.BUZZER), freq=2000, duty_u16=0))
+        self.service_button = _input(b.SERVICE_BUTTON)
+        if b.TOUCH_BUTTON is None or b.TOUCH_THRESHOLD is None:
+            self.touch_button = _input(b.TOUCH_BUTTON)
+        else:
+            self.touch_button = TouchInput(machine.TouchPad(Pin(b.TOUCH_BUTTON)),
+                                           b.TOUCH_THRESHOLD)
+        # The DIP switches are read once: a new installation maximum needs a restart.
         if b.DIP_PINS is not None:
-            p = [DigitalInput(_pin_in(n)).active() for n in b.DIP_PINS]
-            return dip_from_bits(p[0], p[1], p[2], p[3])
-        if b.DIP_LADDER_ADC is not None:
-            return dip_from_ladder(ADC(Pin(b.DIP_LADDER_ADC)).read_u16())
-        return 0
+            p = [_input(n).active() for n in b.DIP_PINS]
+            self.dip = dip_from_bits(p[0], p[1], p[2], p[3])
+        elif b.DIP_LADDER_ADC is not None:
+            self.dip = dip_from_ladder(ADC(Pin(b.DIP_LADDER_ADC)).read_u16())
+        else:
+            self.dip = 0
 
 
 def charger_config(cfg, hw):
@@ -115,25 +100,21 @@ class App:
         self.config = Config(self.log)
         self.config.load()
         cfg = self.config
-        self.hw = Hardware(self.board, cfg.get("device.led_brightness"))
-        self.dip = self.hw.read_dip()
+        self.hw = hw = Hardware(self.board, cfg.get("device.led_brightness"))
+        self.dip = hw.dip
         self.arbiter = limits.Arbiter()
         self.arbiter.set(limits.INSTALLATION, limits.DIP_DA[self.dip])
         self.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
         self.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
-        self.front = Front()
-        self.control = Control(self.hw, charger_config(cfg, self.hw), self.arbiter,
-                               self.board.TICK_MS)
+        self.control = Control(hw, charger_config(cfg, hw), self.arbiter, self.board.TICK_MS)
         self.apply_modes()
-        self.indicators = Indicators(self.hw.leds, self.hw.buzzer, self.control, self.front)
-        self.buttons = Buttons(self.hw.service_button, self.hw.touch_button,
-                               self.indicators, self.restart)
+        self.panel = Panel(hw.leds, hw.buzzer, self.control, Front(), hw.service_button,
+                           hw.touch_button, self.restart)
         self.wdt = None
-        self.supervisor = Supervisor(self.control, self.log)
-        sup = self.supervisor
-        sup.add("leds", self.indicators.run_leds)
-        sup.add("sounds", self.indicators.run_sounds)
-        sup.add("buttons", self.buttons.run)
+        self.supervisor = sup = Supervisor(self.control, self.log)
+        sup.add("leds", self.panel.run_leds)
+        sup.add("sounds", self.panel.run_sounds)
+        sup.add("buttons", self.panel.run_buttons)
         sup.add("log", lambda: self.log.follow(self.control))
 
     def apply_modes(self):
@@ -144,9 +125,9 @@ class App:
 
     def start(self):
         self.control.start()
+        da = limits.DIP_DA[self.dip]
         self.log.add(INFO, "started on %s, DIP %d: installation maximum %d.%d A" % (
-            self.board.NAME, self.dip, limits.DIP_DA[self.dip] // 10,
-            limits.DIP_DA[self.dip] % 10))
+            self.board.NAME, self.dip, da // 10, da % 10))
         if self.dip == 0:
             self.log.add(ERROR, "DIP switches not set: commissioning mode, no charging")
         self.wdt = machine.WDT(timeout=self.board.WDT_TIMEOUT_MS)
@@ -168,10 +149,12 @@ class App:
 def main(board=None, extra=()):
     """Run the firmware. `extra`: (name, async function(app)) pairs to supervise too."""
     global current
+    gc.collect()  # the imports' garbage, before the long-lived objects: less fragmentation
     app = App(board)
     current = app
     for name, task in extra:
         app.supervisor.add(name, lambda t=task: t(app))
+    gc.collect()
     try:
         asyncio.run(app.run())
     finally:

@@ -5,15 +5,16 @@ Pure and deterministic: the control tick sets the inputs (attributes), calls
 everything is an int or bool attribute, events go to a preallocated ring.
 
 The relay closes only when every condition in `_may_close()` holds, and opens in the
-same step in which any of them fails.
+same step in which any of them fails. Small helpers are inlined on purpose: on
+MicroPython each function costs about 100 bytes of RAM.
 """
 from micropython import const
 
 from firmware.core import faults
 from firmware.core import pilot as cp
-from firmware.core.duty import DUTY_F, DUTY_OFF, da_from_duty, duty_from_da
 from firmware.core.limits import INSTALLATION, TEMPERATURE
-from firmware.core.thermal import NO_READING, derate_da
+from firmware.core.pilot import DUTY_F, DUTY_OFF, da_from_duty, duty_from_da
+from firmware.core.sensing import NO_READING, derate_da
 from firmware.core.ticks import ticks_diff
 
 # Phases (what the charger is doing)
@@ -31,7 +32,9 @@ DISABLED = const(10)
 PHASE_NAMES = ("boot", "idle", "self-test", "waiting for authorization", "ready",
                "wake-up", "charging", "suspended", "fault", "permanent fault", "disabled")
 
-# The manual's status list (what the charger reports)
+# The manual's status list (what the charger reports); index = status
+STATUS_NAMES = ("Idle", "ReadyForCharging", "Charging", "Suspended", "RecoverFromError",
+                "UnrecoverableError", "ServiceMode", "Degraded", "TokenProgrammingMode")
 ST_IDLE = const(0)
 ST_READY = const(1)
 ST_CHARGING = const(2)
@@ -41,8 +44,6 @@ ST_UNRECOVERABLE = const(5)
 ST_SERVICE = const(6)
 ST_DEGRADED = const(7)
 ST_PROGRAMMING = const(8)
-STATUS_NAMES = ("Idle", "ReadyForCharging", "Charging", "Suspended", "RecoverFromError",
-                "UnrecoverableError", "ServiceMode", "Degraded", "TokenProgrammingMode")
 
 # Event kinds written to the ring for the log service
 EV_PHASE = const(1)  # code = new phase
@@ -52,7 +53,7 @@ EV_RETRY = const(4)  # code = retry number
 EV_VENT_REFUSED = const(5)  # state D without ventilation
 EV_CLEARED = const(6)  # code = fault that cleared by itself
 EV_WAKEUP = const(7)
-_RING = const(16)
+RING = const(16)
 
 # Self-test steps of the residual-current detector
 _RCD_START = const(0)
@@ -72,7 +73,7 @@ class ChargerConfig:
         self.fault_hold_ms = 1000  # state F after a fault (standard: >= 300 ms)
         self.retry_delay_ms = 10000
         self.max_retries = 5
-        self.fault_show_ms = 10000  # how long a code stays up once its cause is gone
+        self.fault_show_ms = 10000  # how long code 1 stays up after the vehicle left
         self.wake_after_ms = 30000  # no C within this after offering: wake-up pulse
         self.wake_pulse_ms = 3000
         self.relay_sense = True  # the relay's output side is sensed (weld / 8001 checks)
@@ -96,7 +97,7 @@ class Charger:
         self.cfg = cfg
         self.pilot = pilot
         self.arbiter = arbiter
-        # Inputs, set by the control tick before step()
+        # Inputs, set by the control tick (or the services) before step()
         self.out_live = False  # voltage on the relay's output side
         self.mains_dv = -1  # input voltage in 0.1 V, -1 = not measured
         self.temp_dc = 250  # enclosure temperature in 0.1 degC
@@ -121,28 +122,29 @@ class Charger:
         self.car_paused = False
         self.vent_refused = False
         self.offered_da = 0
-        # Event ring
-        self.ev_kind = [0] * _RING
-        self.ev_code = [0] * _RING
-        self.ev_head = 0  # total events written; readers keep their own count
-        # Internals
-        self._since = now  # entry time of the current phase
+        self.selftest_ok = False
+        # Event ring: readers keep their own count of ev_head
+        self.ev_kind = [0] * RING
+        self.ev_code = [0] * RING
+        self.ev_head = 0
+        # Timestamps
+        self._since = now  # entry into the current phase
         self._relay_at = now  # last relay change
-        self._duty_at = now
+        self._duty_at = now  # last duty change
         self._prev_offer_da = 0
-        self._mains_bad_at = now
         self._mains_bad = False
-        self._over_at = now
+        self._mains_bad_at = now
+        self._mains_good_at = now  # last time the mains was out of range
         self._over = False
+        self._over_at = now
         self._rcd_step = _RCD_START
         self._rcd_at = now
-        self._selftest_ok = False
         self._woken = False
         self._code_at = now  # when the last fault was raised
 
     # ----------------------------------------------------------------- helpers
     def _emit(self, kind, code):
-        i = self.ev_head % _RING
+        i = self.ev_head % RING
         self.ev_kind[i] = kind
         self.ev_code[i] = code
         self.ev_head += 1
@@ -159,16 +161,9 @@ class Charger:
             self._relay_at = now
             self._emit(EV_RELAY, 1 if on else 0)
 
-    def _elapsed(self, now):
-        return ticks_diff(now, self._since)
-
-    def _vehicle(self):
-        s = self.pilot.state
-        return s == cp.B or s == cp.C or s == cp.D
-
-    def _pilot_error(self):
-        s = self.pilot.state
-        return s == cp.E or s == cp.F or s == cp.INVALID
+    def _stop_offer(self, duty=DUTY_OFF):
+        self.duty = duty
+        self.offered_da = 0
 
     def _wants_charge(self):
         s = self.pilot.state
@@ -187,26 +182,21 @@ class Charger:
                 and not self.updating and not self.halted and self.arbiter.limit >= 60)
 
     def _may_close(self):
-        """Every condition for closing the relay. Any False opens it."""
-        return (self._wants_charge() and self._selftest_ok and self._may_offer()
+        """Every condition for keeping the relay closed. Any False opens it."""
+        return (self._wants_charge() and self.selftest_ok and self._may_offer()
                 and 800 <= self.duty <= 9700 and self.pilot.diode_ok
                 and not self._too_hot() and not self.rcd_trip and self.pe_ok)
 
     def _offer(self, now):
         """Set the PWM duty for the arbiter's limit, at most one change per interval."""
         target = duty_from_da(self.arbiter.limit)
-        if target == self.duty:
-            return
-        if self.duty == DUTY_OFF or self.duty == DUTY_F or \
-                ticks_diff(now, self._duty_at) >= self.cfg.duty_interval_ms:
+        if target != self.duty and (
+                self.duty == DUTY_OFF or self.duty == DUTY_F or
+                ticks_diff(now, self._duty_at) >= self.cfg.duty_interval_ms):
             self._prev_offer_da = self.offered_da
             self.duty = target
             self._duty_at = now
             self.offered_da = da_from_duty(target)
-
-    def _stop_offer(self, duty=DUTY_OFF):
-        self.duty = duty
-        self.offered_da = 0
 
     def _raise(self, code, now):
         """Enter FAULT (or PERMANENT): relay open now, pilot to state F."""
@@ -220,7 +210,7 @@ class Charger:
         self._enter(PERMANENT if faults.rule(code) == faults.PERMANENT else FAULT, now)
 
     def _start_session(self, now):
-        self._selftest_ok = False
+        self.selftest_ok = False
         self._woken = False
         self.car_paused = False
         self.vent_refused = False
@@ -230,25 +220,30 @@ class Charger:
     def _end_session(self, now):
         self.retries = 0
         self.latched = False
-        self._selftest_ok = False
+        self.selftest_ok = False
         self._stop_offer()
         self._enter(IDLE, now)
+
+    def _clear_fault(self):
+        self._emit(EV_CLEARED, self.fault)
+        self.fault = faults.NONE
+        self._mains_bad = False
 
     # ------------------------------------------------------------ global checks
     def _safety(self, now):
         """Checks that apply in every phase; True if a fault was raised."""
         cfg = self.cfg
+        sensed = cfg.relay_sense
         if not self.pe_ok:
             self._raise(faults.PROTECTIVE_EARTH, now)
             return True
-        if cfg.relay_sense and not self.relay and self.out_live and \
+        if sensed and not self.relay and self.out_live and \
                 ticks_diff(now, self._relay_at) >= cfg.relay_check_ms:
             self._raise(faults.WELDED_RELAY, now)
             return True
         if self.phase == FAULT:
             return False
-        testing = self.phase == SELFTEST and self._rcd_step != _RCD_DONE
-        if self.rcd_trip and not testing:
+        if self.rcd_trip and not (self.phase == SELFTEST and self._rcd_step != _RCD_DONE):
             self._raise(faults.RESIDUAL_CURRENT, now)
             return True
         if self._too_hot():
@@ -262,10 +257,11 @@ class Charger:
         elif ticks_diff(now, self._mains_bad_at) >= cfg.mains_hold_ms:
             self._raise(faults.MAINS_VOLTAGE, now)
             return True
-        if self._pilot_error() and self.phase != BOOT:
+        s = self.pilot.state
+        if (s == cp.E or s == cp.F or s == cp.INVALID) and self.phase != BOOT:
             self._raise(faults.IMPERMISSIBLE_LOAD, now)
             return True
-        if cfg.relay_sense and self.relay and not self.out_live and self.mains_dv != 0 and \
+        if sensed and self.relay and not self.out_live and self.mains_dv != 0 and \
                 ticks_diff(now, self._relay_at) >= cfg.relay_check_ms:
             self._raise(faults.NO_OUTPUT_VOLTAGE, now)
             return True
@@ -280,9 +276,7 @@ class Charger:
                 self._prev_offer_da > allowed:
             allowed = self._prev_offer_da  # the car has ~5 s to follow a reduction
         tol = allowed // 10
-        if tol < 20:
-            tol = 20
-        if self.current_da <= allowed + tol:
+        if self.current_da <= allowed + (tol if tol > 20 else 20):
             self._over = False
             return False
         if not self._over:
@@ -292,20 +286,18 @@ class Charger:
         return ticks_diff(now, self._over_at) >= self.cfg.overcurrent_ms
 
     # -------------------------------------------------------------------- step
-    def _derate(self):
+    def step(self, now):
         cfg = self.cfg
+        arb = self.arbiter
+        if not self._mains_ok():
+            self._mains_good_at = now
         t = self.temp_dc
         if not cfg.temp_sensor or t <= cfg.temp_derate_dc:
-            self.arbiter.clear(TEMPERATURE)
+            arb.clear(TEMPERATURE)
         else:
-            self.arbiter.set(TEMPERATURE, derate_da(
-                t, cfg.temp_derate_dc, cfg.temp_stop_dc, self.arbiter.claims[INSTALLATION]))
-
-    def step(self, now):
-        if not self._mains_ok():
-            self._mains_good_at = now  # in range since: the next step at the earliest
-        self._derate()
-        self.arbiter.resolve()
+            arb.set(TEMPERATURE, derate_da(t, cfg.temp_derate_dc, cfg.temp_stop_dc,
+                                           arb.claims[INSTALLATION]))
+        arb.resolve()
         ph = self.phase
         if ph == PERMANENT:
             self._set_relay(False, now)
@@ -313,137 +305,109 @@ class Charger:
             return
         if self._safety(now):
             return
+        s = self.pilot.state
+        blocked = self.service_mode or self.updating
         if ph == BOOT:
-            if self._elapsed(now) >= self.cfg.boot_ms:
+            if ticks_diff(now, self._since) >= cfg.boot_ms:
                 self._enter(IDLE, now)
-        elif ph == IDLE:
-            self._idle(now)
-        elif ph == DISABLED:
-            self._disabled(now)
+        elif ph == IDLE or ph == DISABLED:
+            self._set_relay(False, now)
+            self._stop_offer()
+            if blocked:
+                self._enter(DISABLED, now)
+            elif ph == DISABLED:
+                self._end_session(now)
+            elif s == cp.B or s == cp.C or s == cp.D:
+                self._start_session(now)
         elif ph == SELFTEST:
-            self._selftest(now)
+            self._selftest(now, blocked)
         elif ph == WAIT_AUTH:
-            self._wait_auth(now)
+            self._set_relay(False, now)
+            self._stop_offer()
+            if s == cp.A:
+                self._end_session(now)
+            elif blocked:
+                self._enter(DISABLED, now)
+            elif self.authorized:
+                self._enter(READY, now)
         elif ph == READY:
-            self._ready(now)
+            self._ready(now, blocked)
         elif ph == WAKEUP:
-            self._wakeup(now)
+            if ticks_diff(now, self._since) >= cfg.wake_pulse_ms:
+                self._stop_offer()  # offering again on the next step
+                self._enter(READY, now)
         elif ph == CHARGING:
             self._charging(now)
         elif ph == SUSPENDED:
-            self._suspended(now)
+            self._suspended(now, blocked)
         elif ph == FAULT:
             self._in_fault(now)
 
-    def _blocked(self):
-        return self.service_mode or self.updating
-
-    def _idle(self, now):
-        self._set_relay(False, now)
-        self._stop_offer()
-        if self._blocked():
-            self._enter(DISABLED, now)
-        elif self._vehicle():
-            self._start_session(now)
-
-    def _disabled(self, now):
-        self._set_relay(False, now)
-        self._stop_offer()
-        if not self._blocked():
-            self._end_session(now)
-
-    def _selftest(self, now):
+    def _selftest(self, now, blocked):
         cfg = self.cfg
         self._stop_offer()
-        if self.pilot.state == cp.A:
+        if self.pilot.state == cp.A or blocked:
             self.rcd_test = False
-            self._raise(faults.UNPLUGGED, now)
-            return
-        if self._blocked():
-            self.rcd_test = False
-            self._enter(DISABLED, now)
+            if blocked:
+                self._enter(DISABLED, now)
+            else:
+                self._raise(faults.UNPLUGGED, now)
             return
         step = self._rcd_step
         if step == _RCD_START:
             self.rcd_test = True
             self._rcd_at = now
             self._rcd_step = _RCD_WAIT_TRIP
-        elif step == _RCD_WAIT_TRIP:
-            if self.rcd_trip:
+        elif step != _RCD_DONE:
+            # the detector must trip while tested, then release
+            if self.rcd_trip == (step == _RCD_WAIT_TRIP):
                 self.rcd_test = False
                 self._rcd_at = now
-                self._rcd_step = _RCD_WAIT_CLEAR
+                self._rcd_step = step + 1
             elif ticks_diff(now, self._rcd_at) >= cfg.rcd_test_ms:
                 self._raise(faults.RESIDUAL_CURRENT, now)
-        elif step == _RCD_WAIT_CLEAR:
-            if not self.rcd_trip:
-                self._rcd_step = _RCD_DONE
-            elif ticks_diff(now, self._rcd_at) >= cfg.rcd_test_ms:
-                self._raise(faults.RESIDUAL_CURRENT, now)
-        elif self._elapsed(now) >= cfg.selftest_ms:
-            self._selftest_ok = True
+        elif ticks_diff(now, self._since) >= cfg.selftest_ms:
+            self.selftest_ok = True
             self._enter(READY if self.authorized else WAIT_AUTH, now)
 
-    def _wait_auth(self, now):
+    def _ready(self, now, blocked):
         self._set_relay(False, now)
-        self._stop_offer()
-        if self.pilot.state == cp.A:
-            self._end_session(now)
-        elif self._blocked():
-            self._enter(DISABLED, now)
-        elif self.authorized:
-            self._enter(READY, now)
-
-    def _unplugged(self, now):
-        """Vehicle gone: a fault if it left under load, else a normal end."""
-        if self.relay:
-            self._raise(faults.UNPLUGGED, now)
-        else:
-            self._end_session(now)
-
-    def _ready(self, now):
-        self._set_relay(False, now)
-        if self.pilot.state == cp.A:
+        s = self.pilot.state
+        if s == cp.A:
             self._end_session(now)
             return
         if not self._may_offer():
             self._stop_offer()
-            self._enter(WAIT_AUTH if not self.authorized or self._blocked() else SUSPENDED, now)
+            self._enter(WAIT_AUTH if not self.authorized or blocked else SUSPENDED, now)
             return
         self._offer(now)
         if self.duty != DUTY_OFF and not self.pilot.diode_ok:
             self._raise(faults.IMPERMISSIBLE_LOAD, now)
             return
-        s = self.pilot.state
         if s == cp.D and not self.cfg.ventilation:
             if not self.vent_refused:
                 self.vent_refused = True
                 self._emit(EV_VENT_REFUSED, 0)
             return
         self.vent_refused = False
-        # Closing also needs the mains in range now; once closed, a dip is tolerated
-        # for mains_hold_ms before it becomes fault 8002.
+        # Closing also needs the mains in range now (once closed, a dip is tolerated
+        # for mains_hold_ms) and no voltage on the output yet (else it is welded).
         if self._may_close() and self._mains_ok() and \
                 not (self.out_live and self.cfg.relay_sense):
             self.car_paused = False
             self._set_relay(True, now)
             self._enter(CHARGING, now)
         elif s == cp.B and not self._woken and not self.car_paused and \
-                self._elapsed(now) >= self.cfg.wake_after_ms:
+                ticks_diff(now, self._since) >= self.cfg.wake_after_ms:
             self._woken = True
             self._stop_offer(DUTY_F)
             self._emit(EV_WAKEUP, 0)
             self._enter(WAKEUP, now)
 
-    def _wakeup(self, now):
-        if self._elapsed(now) >= self.cfg.wake_pulse_ms:
-            self._stop_offer()  # back to offering on the next step
-            self._enter(READY, now)
-
     def _charging(self, now):
         s = self.pilot.state
-        if s == cp.A:
-            self._unplugged(now)
+        if s == cp.A:  # gone under load, without passing B
+            self._raise(faults.UNPLUGGED, now)
             return
         if not self.pilot.diode_ok:
             self._raise(faults.IMPERMISSIBLE_LOAD, now)
@@ -453,7 +417,7 @@ class Charger:
             return
         if not self._may_offer():
             self._enter(SUSPENDED, now)
-            self._suspended(now)
+            self._suspended(now, self.service_mode or self.updating)
             return
         self._offer(now)
         if not self._may_close():
@@ -462,32 +426,35 @@ class Charger:
             self.car_paused = s == cp.B
             self._enter(READY, now)
 
-    def _suspended(self, now):
+    def _suspended(self, now, blocked):
         self._stop_offer()
         if self.pilot.state == cp.A:
-            self._unplugged(now)
+            if self.relay:
+                self._raise(faults.UNPLUGGED, now)
+            else:
+                self._end_session(now)
             return
         if self.relay and (not self._wants_charge() or self.halted or
-                           self._elapsed(now) >= self.cfg.suspend_open_ms):
+                           ticks_diff(now, self._since) >= self.cfg.suspend_open_ms):
             self._set_relay(False, now)
         if self.relay:
             return
         if self._may_offer():
             self._enter(READY, now)
-        elif not self.authorized or self._blocked():
+        elif not self.authorized or blocked:
             self._enter(WAIT_AUTH, now)
 
     def _in_fault(self, now):
         cfg = self.cfg
         code = self.fault
         rule = faults.rule(code)
-        held = self._elapsed(now) >= cfg.fault_hold_ms
         self._set_relay(False, now)
-        if not held:
+        if ticks_diff(now, self._since) < cfg.fault_hold_ms:
             self._stop_offer(DUTY_F)
             return
         self._stop_offer()  # x1 again, so the pilot shows whether a vehicle is there
-        present = self._vehicle()
+        s = self.pilot.state
+        present = s == cp.B or s == cp.C or s == cp.D
         if rule == faults.VEHICLE_GONE:
             if present:  # plugged in again: a new session
                 self._clear_fault()
@@ -497,43 +464,29 @@ class Charger:
             elif ticks_diff(now, self._code_at) >= cfg.fault_show_ms:
                 self._clear_fault()
                 self._end_session(now)
-            return
-        if rule == faults.CONDITION:
-            if self._condition_active(code, now):
-                return
-            self._clear_fault()
-            if present:
-                self._start_session(now)
-            else:
-                self._end_session(now)
-            return
-        # RETRY: unplugging acknowledges; otherwise retry after the pause, at most N times
-        if self.pilot.state == cp.A:
+        elif rule == faults.CONDITION:
+            if code == faults.OVER_TEMPERATURE:
+                active = cfg.temp_sensor and (self.temp_dc >= cfg.temp_resume_dc or
+                                              self.temp_dc == NO_READING)
+            else:  # the mains must have stayed in range for mains_clear_ms
+                active = ticks_diff(now, self._mains_good_at) < cfg.mains_clear_ms
+            if not active:
+                self._clear_fault()
+                if present:
+                    self._start_session(now)
+                else:
+                    self._end_session(now)
+        elif s == cp.A:  # RETRY: unplugging acknowledges
             self._clear_fault()
             self._end_session(now)
-            return
-        if self.latched:
-            return
-        if self._elapsed(now) >= cfg.retry_delay_ms:
+        elif not self.latched and ticks_diff(now, self._since) >= cfg.retry_delay_ms:
             if self.retries >= cfg.max_retries:
                 self.latched = True
-                return
-            self.retries += 1
-            self._emit(EV_RETRY, self.retries)
-            self._clear_fault()
-            self._start_session(now)
-
-    def _condition_active(self, code, now):
-        if code == faults.OVER_TEMPERATURE:
-            return self.cfg.temp_sensor and (self.temp_dc >= self.cfg.temp_resume_dc or
-                                             self.temp_dc == NO_READING)
-        # MAINS_VOLTAGE: must have stayed in range for mains_clear_ms
-        return ticks_diff(now, self._mains_good_at) < self.cfg.mains_clear_ms
-
-    def _clear_fault(self):
-        self._emit(EV_CLEARED, self.fault)
-        self.fault = faults.NONE
-        self._mains_bad = False
+            else:
+                self.retries += 1
+                self._emit(EV_RETRY, self.retries)
+                self._clear_fault()
+                self._start_session(now)
 
     # ------------------------------------------------------------------ status
     def status(self):
@@ -544,7 +497,8 @@ class Charger:
             return ST_RECOVER
         if self.service_mode:
             return ST_SERVICE
-        if ph == IDLE or ph == BOOT or (ph == DISABLED and not self._vehicle()):
+        s = self.pilot.state
+        if ph == IDLE or ph == BOOT or (ph == DISABLED and not (cp.B <= s <= cp.D)):
             return ST_PROGRAMMING if self.programming else ST_IDLE
         if ph == CHARGING:
             return ST_DEGRADED if self.arbiter.degrading() else ST_CHARGING
@@ -555,4 +509,3 @@ class Charger:
     def phase_ms(self, now):
         """Time spent in the current phase."""
         return ticks_diff(now, self._since)
-

@@ -1,11 +1,18 @@
-"""The fault table: every fault's code, meaning, LED sequence and recovery rule in one place.
+"""The fault table: every fault's code, meaning, LED sequence and recovery rule in one
+place, and the colour ids the LEDs use.
 
 Codes and colour sequences are the manual's (S1..S4 left to right). 8008 (protective
 earth) has no code in the manual, which only says "permanent red"; it is this firmware's.
 """
 from micropython import const
 
-from firmware.core.colors import BLUE, ORANGE, RED, WHITE
+# Colour ids, shared with the LED logic (front.py); the LED driver maps them to RGB.
+OFF = const(0)
+RED = const(1)
+GREEN = const(2)
+BLUE = const(3)
+WHITE = const(4)
+ORANGE = const(5)
 
 NONE = const(0)
 UNPLUGGED = const(1)

@@ -1,11 +1,50 @@
-"""Control-pilot classification: plateau voltages -> IEC 61851 state, debounced.
+"""The control pilot (IEC 61851-1 Annex A, SAE J1772): duty cycle <-> offered current,
+and classification of the measured plateau voltages into states A..F.
 
-The driver measures the high and the low plateau of the pilot in millivolts; this
-module turns them into A..F with hysteresis between the bands and a short debounce, and
-checks the vehicle's diode on the low plateau. Leaving C/D and reaching A are confirmed
-after fewer samples than other changes, so the relay opens quickly on unplug.
+Units: current in 0.1 A ("dA"), duty in 0.01 % ("bp", 10000 = 100 %), voltage in mV.
+Integers only, so the control tick never allocates a float.
+
+The driver measures the high and the low plateau; the classifier turns them into A..F
+with hysteresis between the bands and a short debounce, and checks the vehicle's diode
+on the low plateau. Leaving C/D and reaching A are confirmed after fewer samples than
+other changes, so the relay opens quickly on unplug.
 """
 from micropython import const
+
+DUTY_OFF = const(10000)  # constant +12 V (x1): no current offered
+DUTY_F = const(0)  # constant -12 V: state F, EVSE not available
+_MIN_DA = const(60)  # below 6 A nothing is ever encoded
+_MAX_DA = const(800)
+_LOW_TOP_DA = const(510)  # 51 A: top of the 0.6 A/% range
+_GAP_TOP_DA = const(525)  # 51..52.5 A cannot be encoded: clamp to 51 A
+
+
+def duty_from_da(da):
+    """Duty to offer `da`; DUTY_OFF below 6 A. Rounds down so the car never gets more."""
+    if da < _MIN_DA:
+        return DUTY_OFF
+    if da <= _LOW_TOP_DA:
+        return da * 50 // 3  # D = I / 0.6
+    if da <= _GAP_TOP_DA:
+        return 8500
+    if da > _MAX_DA:
+        da = _MAX_DA
+    return da * 4 + 6400  # D = I / 2.5 + 64
+
+
+def da_from_duty(bp):
+    """Current offered by duty `bp` to the nearest 0.1 A; 0 where it offers no AC current."""
+    if bp < 800 or bp > 9700:
+        return 0  # < 8 %: none, digital communication or E/F; > 97 %: none
+    if bp < 1000:
+        return _MIN_DA
+    if bp <= 8500:
+        return (bp * 3 + 25) // 50  # nearest 0.1 A of D * 0.6
+    if bp <= 9600:
+        return (bp - 6400 + 2) // 4  # nearest 0.1 A of (D - 64) * 2.5
+    return _MAX_DA
+
+
 
 UNKNOWN = const(0)
 A = const(1)  # +12 V, no vehicle
@@ -15,7 +54,7 @@ D = const(4)  # +3 V, ready, needs ventilation
 E = const(5)  # 0 V, pilot shorted / EVSE unpowered
 F = const(6)  # negative high plateau: pilot pulled down
 INVALID = const(7)  # outside every band
-NAMES = ("?", "A", "B", "C", "D", "E", "F", "invalid")
+NAMES = "?ABCDEFX"  # NAMES[state]; X = invalid
 
 # Lower edge (mV) of each band, index = state; A's upper edge is _TOP.
 _LOW_EDGE = (0, 10500, 7500, 4500, 1500, -1500, -13500, 0)

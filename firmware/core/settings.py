@@ -3,6 +3,8 @@ one validation routine that the config store, the web forms and the backend shar
 
 Settings are a flat dict of dotted keys, so they persist as a small JSON object and a
 change can be validated key by key. Other modules add their rows with `extend()`.
+Labels and help texts live with the web pages, not here: every string kept in the
+firmware costs RAM on the board.
 """
 from micropython import const
 
@@ -12,18 +14,17 @@ STR = const(2)  # min/max are length limits
 CHOICE = const(3)  # min is the tuple of allowed values
 
 SCHEMA = {
-    # key: (type, default, min, max, help)
-    "charging.max_current_a": (INT, 32, 6, 80, "Configured maximum current per phase (A)"),
-    "charging.cable_a": (INT, 32, 6, 80, "Rating of the fixed charging cable (A)"),
-    "charging.phases": (CHOICE, 3, (1, 3), None, "Phases wired to the charger"),
-    "charging.ventilation": (BOOL, False, None, None,
-                             "Ventilation present: allow charging in state D"),
-    "charging.retry_delay_s": (INT, 10, 1, 600, "Pause before an automatic retry (s)"),
-    "charging.selftest_s": (INT, 3, 1, 30, "Minimum self-test time at plug-in (s)"),
-    "charging.wake_after_s": (INT, 30, 5, 600, "No charge request after this: wake-up pulse (s)"),
-    "device.showroom": (BOOL, False, None, None, "Showroom mode: charging disabled"),
-    "device.commissioning": (BOOL, False, None, None, "Commissioning (service) mode"),
-    "device.led_brightness": (INT, 64, 4, 255, "Brightness of the LEDs (4..255)"),
+    # key: (type, default, min, max)
+    "charging.max_current_a": (INT, 32, 6, 80),  # configured maximum per phase (A)
+    "charging.cable_a": (INT, 32, 6, 80),  # rating of the fixed cable (A)
+    "charging.phases": (CHOICE, 3, (1, 3), None),
+    "charging.ventilation": (BOOL, False, None, None),  # allow charging in state D
+    "charging.retry_delay_s": (INT, 10, 1, 600),  # pause before an automatic retry
+    "charging.selftest_s": (INT, 3, 1, 30),  # minimum self-test time at plug-in
+    "charging.wake_after_s": (INT, 30, 5, 600),  # no charge request: wake-up pulse
+    "device.showroom": (BOOL, False, None, None),  # showroom mode: charging disabled
+    "device.commissioning": (BOOL, False, None, None),  # commissioning (service) mode
+    "device.led_brightness": (INT, 64, 4, 255),
 }
 
 
@@ -44,7 +45,7 @@ def check(key, value):
     row = SCHEMA.get(key)
     if row is None:
         raise ValueError("unknown setting")
-    kind, _default, lo, hi, _help = row
+    kind, _default, lo, hi = row
     if kind == BOOL:
         if value is True or value is False:
             return value

@@ -1,8 +1,9 @@
-"""Slow analog inputs (temperature, mains voltage, phase currents) read round-robin.
+"""Sensor inputs: slow analog channels read round-robin, and digital inputs (buttons,
+DIP switches, protective-earth monitor, the touch button).
 
 One ADC read per control tick keeps the tick short and constant; each channel is
 refreshed every len(channels) ticks, which is plenty for quantities that change over
-seconds. Raw values land in a preallocated list; conversion is the core's job.
+seconds (temperature, mains voltage, phase currents). Conversion is the core's job.
 """
 
 
@@ -21,3 +22,26 @@ class RoundRobinADC:
             self.raw[i] = r()
         self._i = i + 1 if i + 1 < len(self._reads) else 0
         return i
+
+
+class DigitalInput:
+    def __init__(self, pin, active_low=True):
+        self._pin = pin
+        self._on = 0 if active_low else 1
+
+    def active(self):
+        return self._pin.value() == self._on
+
+
+class TouchInput:
+    """ESP32 capacitive pad: touched when the reading falls below `threshold`."""
+
+    def __init__(self, pad, threshold):
+        self._pad = pad
+        self._threshold = threshold
+
+    def active(self):
+        try:
+            return self._pad.read() < self._threshold
+        except ValueError:  # the pad reports an invalid reading while it settles
+            return False

@@ -1,10 +1,37 @@
-"""Settings: the stored changes over the schema's defaults (core/settings.py)."""
+"""Settings: the stored changes over the schema's defaults (core/settings.py), kept in
+atomic JSON files: a power cut during a save leaves the old or the new file, never a
+broken one (write a temporary file, flush it to flash, rename it over the old one)."""
+import json
+import os
+
 from firmware.core import settings
-from firmware.services import log as logmod
-from firmware.services.store import load_json, save_json
+from firmware.services.log import ERROR
 
 PATH = "config.json"
 
+def _sync():
+    try:
+        os.sync()
+    except AttributeError:  # the unix port has no os.sync; rename is atomic there
+        pass
+
+
+def save_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    _sync()
+    os.rename(tmp, path)
+    _sync()
+
+
+def load_json(path, default=None):
+    """The file's object, `default` if it does not exist; ValueError if it is corrupt."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return default
 
 class Config:
     def __init__(self, log, path=PATH):
@@ -16,11 +43,11 @@ class Config:
         try:
             stored = load_json(self.path, {})
         except ValueError:
-            self.log.add(logmod.ERROR, "%s is corrupt: using defaults" % self.path)
+            self.log.add(ERROR, "%s is corrupt: using defaults" % self.path)
             stored = {}
         self.values, errors = settings.merge(stored)
         for k in errors:
-            self.log.add(logmod.ERROR, "setting %s ignored: %s" % (k, errors[k]))
+            self.log.add(ERROR, "setting %s ignored: %s" % (k, errors[k]))
         return self.values
 
     def get(self, key):

@@ -8,17 +8,16 @@ The tick allocates nothing: sensor values, core inputs and outputs are ints and 
 from time import ticks_diff, ticks_ms, ticks_us
 
 from machine import Timer
+from micropython import const
 
-from firmware.core.analog import Smoother, scale
 from firmware.core.charger import Charger
-from firmware.core.duty import DUTY_F
-from firmware.core.pilot import PilotClassifier
-from firmware.core.thermal import ntc_dc
+from firmware.core.pilot import DUTY_F, PilotClassifier
+from firmware.core.sensing import Smoother, ntc_dc, scale
 
 # Round-robin channel order of the slow analog inputs
-CH_NTC = 0
-CH_MAINS = 1
-CH_CT = 2  # 2, 3, 4 = L1..L3
+_CH_NTC = const(0)
+_CH_MAINS = const(1)
+_CH_CT = const(2)  # 2, 3, 4 = L1..L3
 
 
 class Control:
@@ -104,15 +103,15 @@ class Control:
         ch = hw.slow.step()
         raw = hw.slow.raw[ch]
         c = self.charger
-        if ch == CH_NTC:
+        if ch == _CH_NTC:
             c.temp_dc = ntc_dc(raw, hw.ntc_table) if hw.has_ntc else 250
-        elif ch == CH_MAINS:
+        elif ch == _CH_MAINS:
             if hw.has_mains:
                 c.mains_dv = self._mains.update(scale(raw, 0, hw.mains_num, hw.mains_den))
             else:
                 c.mains_dv = self.ext_mains_dv
         else:
-            i = ch - CH_CT
+            i = ch - _CH_CT
             if hw.has_ct[i]:
                 self._ct_da[i] = self._ct[i].update(scale(raw, 0, hw.ct_num, hw.ct_den))
             best = -1

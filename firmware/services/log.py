@@ -17,7 +17,7 @@ SESSION = "session"
 
 
 class Log:
-    def __init__(self, size=64, echo=True):
+    def __init__(self, size=24, echo=True):
         self.size = size
         self.echo = echo
         self.entries = []

@@ -14,9 +14,13 @@ from firmware.services.log import ERROR
 
 
 def describe(exc):
-    buf = io.StringIO()
-    sys.print_exception(exc, buf)
-    return buf.getvalue()
+    """The traceback as text; just the exception if even that cannot be allocated."""
+    try:
+        buf = io.StringIO()
+        sys.print_exception(exc, buf)
+        return buf.getvalue().strip()
+    except MemoryError:
+        return repr(exc)
 
 
 class Supervisor:
@@ -59,8 +63,11 @@ class Supervisor:
     def _crashed(self, name, exc):
         self.control.halted = True  # relay open until the task is back
         self.crashes[name] += 1
-        self.log.add(ERROR, "task %s crashed (%d): %s" % (name, self.crashes[name],
-                                                           describe(exc).strip()))
+        try:
+            self.log.add(ERROR, "task %s crashed (%d): %s" % (name, self.crashes[name],
+                                                               describe(exc)))
+        except MemoryError:  # out of memory: the relay is open, the count still counts
+            pass
         if self.crashes[name] >= self.max_crashes:
             self.enter_safe_mode("task %s keeps crashing" % name)
 
@@ -79,7 +86,7 @@ class Supervisor:
             if c.failed is not None:
                 control_crashes += 1
                 self.log.add(ERROR, "control tick failed (%d): %s" % (
-                    control_crashes, describe(c.failed).strip()))
+                    control_crashes, describe(c.failed)))
                 if control_crashes >= self.max_crashes:
                     c.failed = None
                     self.enter_safe_mode("control tick keeps failing")

@@ -6,7 +6,7 @@ charger drives, like the real front-end would show them.
 """
 from firmware.core import limits
 from firmware.core.charger import Charger, ChargerConfig
-from firmware.core.duty import da_from_duty
+from firmware.core.pilot import da_from_duty
 from firmware.core.pilot import PilotClassifier
 from firmware.core.ticks import ticks_add
 

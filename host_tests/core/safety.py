@@ -4,7 +4,7 @@ random events. Shared by the seeded walk (both runtimes) and the hypothesis walk
 from firmware.core import charger as ch
 from firmware.core import faults, limits
 from firmware.core import pilot as cp
-from firmware.core.duty import DUTY_F, DUTY_OFF, da_from_duty
+from firmware.core.pilot import DUTY_F, DUTY_OFF, da_from_duty
 from rig import TICK_MS, Rig
 
 # Events: (name, number of values, weight). Most steps are ordinary use; faults that
@@ -122,7 +122,7 @@ class SafetyWalk:
             assert s == cp.C or (s == cp.D and self.vent), "relay closed in pilot %s" % s
             assert c.fault == faults.NONE, "relay closed with fault %d" % c.fault
             assert c.phase in (ch.CHARGING, ch.SUSPENDED), "relay closed in phase %d" % c.phase
-            assert c._selftest_ok, "relay closed without a passed self-test"
+            assert c.selftest_ok, "relay closed without a passed self-test"
             assert c.pe_ok and not c.rcd_trip
         # 2. ... and opens within the budget when any of them fails.
         car_charging = r.car == "C" or (r.car == "D" and self.vent)

@@ -1,7 +1,7 @@
 """The charging state machine, rule by rule, with injected ticks (starting near the wrap)."""
 from firmware.core import charger as ch
 from firmware.core import faults, limits
-from firmware.core.duty import DUTY_F, DUTY_OFF
+from firmware.core.pilot import DUTY_F, DUTY_OFF
 from rig import TICK_MS, Rig
 
 

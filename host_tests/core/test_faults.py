@@ -1,7 +1,7 @@
 import pytest
 
 from firmware.core import faults
-from firmware.core.colors import BLUE, ORANGE, RED, WHITE
+from firmware.core.faults import BLUE, ORANGE, RED, WHITE
 
 MANUAL = {  # the manual's colour sequences, S1..S4
     1: (WHITE, WHITE, WHITE, RED), 3: (WHITE, WHITE, ORANGE, ORANGE),

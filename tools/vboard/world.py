@@ -27,8 +27,8 @@ from firmware.boards import virtual as board  # noqa: E402
 from firmware.core import charger as ch  # noqa: E402
 from firmware.core import faults, limits  # noqa: E402
 from firmware.core import pilot as cp  # noqa: E402
-from firmware.core.leds import LED_NAMES  # noqa: E402
 
+LED_NAMES = ("S1", "S2", "S3", "S4", "online", "mode", "rfid", "frame", "touch")
 PALETTE = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "white": (1, 1, 1),
            "orange": (1, 96 / 255, 0)}
 
@@ -67,7 +67,7 @@ class World:
         self.state_dir = state_dir
         os.makedirs(state_dir, exist_ok=True)
         self.heap = heap
-        self.code_root = code_root
+        self.code_root = os.path.abspath(code_root)
         self.tick_s = tick_s
         self.echo = echo
         self.extra_env = dict(extra_env or {})
@@ -98,6 +98,7 @@ class World:
         self._stop = threading.Event()
         self._threads = []
         self._woken = False
+        self._cycling = False
         self._last_f = False
         self.rcd_test_since = None
 
@@ -178,7 +179,7 @@ class World:
         i = self.inputs
         if not (self.output_live() and self.car_pilot_state() in ("C", "D")):
             return 0.0
-        from firmware.core.duty import da_from_duty
+        from firmware.core.pilot import da_from_duty
         offered = da_from_duty(self.pwm_duty_bp()) / 10
         if offered == 0 and not i["stubborn"]:
             return 0.0
@@ -363,7 +364,14 @@ class World:
     def _supervise(self):
         cause = vlink.PWRON_RESET
         while not self._stop.is_set():
-            proc, conn, reader = self._boot(cause)
+            try:
+                proc, conn, reader = self._boot(cause)
+            except RuntimeError as e:
+                with self.lock:
+                    self.console.append(str(e))
+                    self.running = False
+                    self.changed.notify_all()
+                return
             code = proc.wait()
             reader.join(timeout=2)
             with self.lock:
@@ -372,6 +380,10 @@ class World:
             conn.close()
             if self._stop.is_set():
                 break
+            if self._cycling:
+                self._cycling = False
+                cause = vlink.PWRON_RESET
+                continue
             if code != vlink.RESET_EXIT:
                 with self.lock:
                     self.console.append("virtual board: VM exited with code %s" % code)
@@ -408,9 +420,8 @@ class World:
         """Cut the power and restore it: the VM restarts with a power-on reset."""
         proc = self._proc
         if proc is not None:
-            with self.lock:
-                self.resets.append(vlink.PWRON_RESET)
-            proc.send_signal(15)
+            self._cycling = True
+            proc.kill()
 
     # ---------------------------------------------------------------- observing
     def wait_for(self, pred, timeout=10.0):
@@ -445,7 +456,7 @@ class World:
             t = self.telemetry
             high, low = self.pilot_plateaus_mv()
             bp = self.pwm_duty_bp()
-            from firmware.core.duty import da_from_duty
+            from firmware.core.pilot import da_from_duty
             fw = {"status": self.status(),
                   "phase": None if t[vlink.T_PHASE] is None else ch.PHASE_NAMES[t[vlink.T_PHASE]],
                   "fault": t[vlink.T_FAULT],
@@ -456,7 +467,7 @@ class World:
                   "limit_a": None if t[vlink.T_LIMIT_DA] is None else t[vlink.T_LIMIT_DA] / 10,
                   "limit_source": None if t[vlink.T_LIMIT_SOURCE] is None
                   else limits.NAMES[t[vlink.T_LIMIT_SOURCE]],
-                  "pilot_state": None if t[vlink.T_PILOT] is None else cp.NAMES[t[vlink.T_PILOT]],
+                  "pilot_state": None if t[vlink.T_PILOT] is None else "?ABCDEFX"[t[vlink.T_PILOT]],
                   "pilot_high_mv": t[vlink.T_HIGH_MV], "pilot_low_mv": t[vlink.T_LOW_MV],
                   "current_a": None if t[vlink.T_CURRENT_DA] is None else t[vlink.T_CURRENT_DA] / 10,
                   "temp_c": None if t[vlink.T_TEMP_DC] is None else t[vlink.T_TEMP_DC] / 10,

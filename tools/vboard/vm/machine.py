@@ -151,8 +151,11 @@ def _hw_thread():
             got += n
             if got == vlink.RECORD:
                 got = 0
-                op, ident, value = struct.unpack(vlink.FMT, rec)
-                _handle(op, ident, value)
+                # decoded by hand: struct.unpack would allocate a tuple per record
+                value = rec[4] | rec[5] << 8 | rec[6] << 16 | rec[7] << 24
+                if value >= 0x80000000:
+                    value -= 0x100000000
+                _handle(rec[0] | rec[1] << 8, rec[2] | rec[3] << 8, value)
 
 
 def _power_lost(_):

@@ -1,6 +1,6 @@
 import pytest
 
-from firmware.core.duty import DUTY_OFF, da_from_duty, duty_from_da, is_digital
+from firmware.core.pilot import DUTY_OFF, da_from_duty, duty_from_da
 
 
 @pytest.mark.parametrize("da, bp", [(60, 1000), (100, 1666), (160, 2666), (320, 5333),
@@ -41,12 +41,6 @@ def test_round_trip_never_offers_more_and_loses_at_most_0_1a():
                                     (10000, 0)])
 def test_decode_every_range(bp, da):
     assert da_from_duty(bp) == da
-
-
-def test_digital_communication_range():
-    assert is_digital(500)
-    assert is_digital(300) and is_digital(700)
-    assert not is_digital(299) and not is_digital(701) and not is_digital(1000)
 
 
 def test_decode_is_monotonic():

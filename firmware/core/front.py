@@ -1,25 +1,24 @@
-"""What the front shows: the 4-segment status LED and the indicators, as a pure function
-of the charger and of the indicator state the services set.
+"""The user interface of the box as pure logic: what the 4-segment status LED and the
+indicators show (a function of the charger and of the indicator state the services
+set), the buzzer's sounds, and the timing of the service and touch buttons.
 
-Output is one colour id per LED (see colors.py) in a caller-owned bytearray; blinking is
-resolved here from `now`, so the driver only writes when a colour actually changes.
+LED output is one colour id per LED in a caller-owned bytearray; blinking is resolved
+here from `now`, so the driver only writes when a colour actually changes.
 """
 from micropython import const
 
 from firmware.core import charger as ch
 from firmware.core import faults
-from firmware.core.colors import BLUE, GREEN, OFF, ORANGE, RED, WHITE
+from firmware.core.faults import BLUE, GREEN, OFF, ORANGE, RED, WHITE
+from firmware.core.ticks import ticks_diff
 
-# LED positions on the chain
-S1 = const(0)
-S4 = const(3)
+# LED positions on the chain: S1..S4 are 0..3
 ONLINE = const(4)  # online connection indicator
 MODE = const(5)  # charging mode indicator
 RFID = const(6)  # RFID status indicator
 FRAME = const(7)  # frame of the RFID read area
 TOUCH = const(8)  # capacitive touch button light
 COUNT = const(9)
-LED_NAMES = ("S1", "S2", "S3", "S4", "online", "mode", "rfid", "frame", "touch")
 
 # Patterns: colour | blink. Slow flash = 1 s on / 1 s off; flash = 0.5 s / 0.5 s.
 STEADY = const(0)
@@ -33,7 +32,7 @@ INTELLIGENT = const(1)
 WAITING_SCHEDULE = const(2)
 MODULE_FAULT = const(3)
 
-FAULT_CODE_MS = const(5000)  # fault 3: show the code this long, then S3+S4 slow orange
+_FAULT_CODE_MS = const(5000)  # fault 3: show the code this long, then S3+S4 slow orange
 
 
 class Front:
@@ -76,7 +75,7 @@ def render(c, front, now, out):
         _fill(out, 0, 3, ORANGE | SLOW, now)
     elif ph == ch.FAULT:
         code = c.fault
-        if code == faults.OVER_TEMPERATURE and c.phase_ms(now) >= FAULT_CODE_MS:
+        if code == faults.OVER_TEMPERATURE and c.phase_ms(now) >= _FAULT_CODE_MS:
             _fill(out, 0, 1, OFF, now)
             _fill(out, 2, 3, ORANGE | SLOW, now)
         else:
@@ -111,3 +110,62 @@ def render(c, front, now, out):
     out[RFID] = _lit(front.rfid, now)
     out[FRAME] = _lit(front.frame, now)
     out[TOUCH] = _lit(front.touch, now)
+
+
+# ---------------------------------------------------------------------------- sounds
+# Tone sequences: (frequency Hz, duration ms) pairs; frequency 0 is a pause.
+BEEP = ((2000, 150),)  # service button: first signal tone
+SECOND_BEEP = ((2000, 150), (0, 100), (2000, 150))  # second signal tone
+RISING = ((1000, 100), (1500, 100), (2000, 150))  # authorization successful
+FALLING = ((2000, 100), (1500, 100), (1000, 150))  # authorization unsuccessful
+
+
+# --------------------------------------------------------------------------- buttons
+# The service button: ~2 s gives the first tone (release then: restart); ~6 s gives the
+# second tone (release then: delete all cards, then restart). The touch button reports
+# short presses.
+NOTHING = const(0)
+PRESSED = const(1)  # debounced press
+FIRST_TONE = const(2)  # held past the first threshold
+SECOND_TONE = const(3)  # held past the second threshold
+RELEASED_SHORT = const(4)  # released before the first threshold
+RELEASED_FIRST = const(5)  # released between the thresholds
+RELEASED_SECOND = const(6)  # released after the second threshold
+
+_DEBOUNCE_MS = const(30)
+
+
+class HoldButton:
+    def __init__(self, now, first_ms=2000, second_ms=6000):
+        self.first_ms = first_ms
+        self.second_ms = second_ms
+        self.down = False
+        self._raw = False
+        self._raw_at = now
+        self._down_at = now
+        self._stage = 0  # 0 = none, 1 = first tone given, 2 = second tone given
+
+    def update(self, pressed, now):
+        """Feed the raw input level; returns one event."""
+        if pressed != self._raw:
+            self._raw = pressed
+            self._raw_at = now
+        if pressed != self.down and ticks_diff(now, self._raw_at) >= _DEBOUNCE_MS:
+            self.down = pressed
+            if pressed:
+                self._down_at = now
+                self._stage = 0
+                return PRESSED
+            stage = self._stage
+            self._stage = 0
+            return RELEASED_SECOND if stage == 2 else RELEASED_FIRST if stage == 1 \
+                else RELEASED_SHORT
+        if self.down:
+            held = ticks_diff(now, self._down_at)
+            if self._stage == 0 and held >= self.first_ms:
+                self._stage = 1
+                return FIRST_TONE
+            if self._stage == 1 and held >= self.second_ms:
+                self._stage = 2
+                return SECOND_TONE
+        return NOTHING

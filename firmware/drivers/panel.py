@@ -1,8 +1,12 @@
-"""WS2812 chain for the status segments and the indicators.
+"""The front panel's outputs: the WS2812 chain (status segments and indicators) and the
+piezo buzzer.
 
-Each write stalls the interpreter for the whole frame (the RP2040 port bit-bangs with
-interrupts off), so the chain is written only when a colour changed.
+Each WS2812 write stalls the interpreter for the whole frame (the RP2040 port bit-bangs
+with interrupts off), so the chain is written only when a colour changed. The buzzer
+plays tone sequences (core/front.py) without blocking.
 """
+import asyncio
+
 _RGB = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (255, 96, 0))
 
 
@@ -28,3 +32,26 @@ class StatusLeds:
         self._last[:] = colours
         self.writes += 1
         return True
+
+
+class Buzzer:
+    def __init__(self, pwm):
+        self._pwm = pwm
+        self._pwm.duty_u16(0)
+        self.freq = 0
+
+    def tone(self, freq):
+        self.freq = freq
+        if freq:
+            self._pwm.freq(freq)
+            self._pwm.duty_u16(32768)
+        else:
+            self._pwm.duty_u16(0)
+
+    async def play(self, sequence):
+        try:
+            for freq, ms in sequence:
+                self.tone(freq)
+                await asyncio.sleep_ms(ms)
+        finally:
+            self.tone(0)

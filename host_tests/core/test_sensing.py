@@ -1,4 +1,4 @@
-from firmware.core.analog import Smoother, dip_from_bits, dip_from_ladder, scale
+from firmware.core.sensing import Smoother, dip_from_bits, dip_from_ladder, scale
 
 
 def test_scale():

@@ -1,4 +1,4 @@
-from firmware.core import buttons as b
+from firmware.core import front as b
 from firmware.core.ticks import ticks_add
 
 T0 = ticks_add(0, -3000)  # crosses the wrap during the hold

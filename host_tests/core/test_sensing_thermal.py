@@ -1,4 +1,4 @@
-from firmware.core.thermal import NO_READING, derate_da, ntc_dc, ntc_table
+from firmware.core.sensing import NO_READING, derate_da, ntc_dc, ntc_table
 
 TABLE = ntc_table(3950, 10000, 10000)
 

