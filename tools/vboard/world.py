@@ -63,11 +63,12 @@ class World:
     """The world of one virtual board. Thread-safe: tests and the web API call set()."""
 
     def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
-                 extra_env=None):
+                 extra_env=None, vm_dir=VMDIR):
         self.state_dir = state_dir
         os.makedirs(state_dir, exist_ok=True)
         self.heap = heap
         self.code_root = os.path.abspath(code_root)
+        self.vm_dir = os.path.abspath(vm_dir)  # the virtual hardware (source or .mpy)
         self.tick_s = tick_s
         self.echo = echo
         self.extra_env = dict(extra_env or {})
@@ -324,14 +325,13 @@ class World:
                 print("vm|", line, flush=True)
 
     def vm_command(self):
-        return [find_micropython(), "-X", "heapsize=" + self.heap,
-                os.path.join(VMDIR, "vboard_main.py")]
+        return [find_micropython(), "-X", "heapsize=" + self.heap, "-c", "import vboard_main"]
 
     def _boot(self, reset_cause):
         """Start the VM and hand it the initial inputs (one power-on)."""
         env = dict(os.environ)
         env.update(self.extra_env)
-        env["MICROPYPATH"] = VMDIR + ":" + self.code_root + ":.frozen"
+        env["MICROPYPATH"] = self.vm_dir + ":" + self.code_root + ":.frozen"
         env["VBOARD_LINK"] = "127.0.0.1:%d" % self._server.getsockname()[1]
         env["VBOARD_RESET_CAUSE"] = str(reset_cause)
         with self.lock:
@@ -474,7 +474,7 @@ class World:
                   "mains_v": None if t[vlink.T_MAINS_DV] is None else t[vlink.T_MAINS_DV] / 10,
                   "authorized": None if t[vlink.T_AUTHORIZED] is None else bool(t[vlink.T_AUTHORIZED]),
                   "dip": t[vlink.T_DIP], "safe_mode": bool(t[vlink.T_SAFE_MODE]),
-                  "tick_us_max": t[vlink.T_TICK_US_MAX]}
+                  "tick_us_max": t[vlink.T_TICK_US_MAX], "stall_us": t[vlink.T_STALL_US]}
             return {
                 "pilot": {"car_state": self.car_pilot_state(), "high_mv": high, "low_mv": low,
                           "duty_pct": bp / 100, "pwm_on": 0 < bp < 10000,

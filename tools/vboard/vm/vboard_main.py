@@ -1,14 +1,20 @@
 """Entry point of the firmware in the VM on the virtual board.
 
-The same boot.py and app as on a board; the only addition is a telemetry task that
-reports what the panel cannot see on pins (status name, fault, offered current).
+The same boot.py and app as on a board; the only additions are a telemetry task that
+reports what the panel cannot see on pins (status name, fault, offered current) and,
+for tools/bench.py, an optional busy task (VBOARD_STRESS_MS: runs that long without
+yielding, again and again) and a probe that measures the event loop's longest stall.
 """
 import asyncio
+import os
+import time
 
 import boot  # noqa: F401  (as at power-up on a board: relay pin low first)
 import machine
 import vlink
 from firmware import app
+
+_stall = [0]
 
 
 async def telemetry(a, period_ms=20):
@@ -19,7 +25,7 @@ async def telemetry(a, period_ms=20):
                 c.current_da, c.temp_dc, c.mains_dv, a.arbiter.limit, a.arbiter.source,
                 a.control.pilot.state, a.control.pilot.high_mv, a.control.pilot.low_mv,
                 int(c.authorized), a.dip, int(a.supervisor.safe_mode),
-                a.control.tick_us_max, c.last_fault)
+                a.control.tick_us_max, c.last_fault, _stall[0])
         for k in range(vlink.T_KEYS):
             if vals[k] != last[k]:
                 last[k] = vals[k]
@@ -27,4 +33,27 @@ async def telemetry(a, period_ms=20):
         await asyncio.sleep_ms(period_ms)
 
 
-app.main(extra=(("vboard-telemetry", telemetry),))
+async def stress(a, busy_ms):
+    while True:
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < busy_ms:
+            pass
+        await asyncio.sleep_ms(1)
+
+
+async def probe(a):
+    while True:
+        t0 = time.ticks_us()
+        await asyncio.sleep_ms(0)
+        gap = time.ticks_diff(time.ticks_us(), t0)
+        if gap > _stall[0]:
+            _stall[0] = gap
+
+
+extra = [("vboard-telemetry", telemetry)]
+busy = int(os.getenv("VBOARD_STRESS_MS") or 0)
+if busy:
+    extra.append(("bench-stress", lambda a: stress(a, busy)))
+if os.getenv("VBOARD_PROBE"):
+    extra.append(("bench-probe", probe))
+app.main(extra=extra)

@@ -41,7 +41,8 @@ T_DIP = 15
 T_SAFE_MODE = 16
 T_TICK_US_MAX = 17
 T_LAST_FAULT = 18
-T_KEYS = 19
+T_STALL_US = 19  # longest gap between two runs of the bench's probe task
+T_KEYS = 20
 
 # exit code of the VM process when the firmware asks for a reset (the launcher restarts it)
 RESET_EXIT = 42

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Speed and memory of the firmware, measured in the MicroPython VM on the virtual board.
+
+    python tools/bench.py [--json] [--only NAME ...] [--trials 50]
+
+Every figure is measured on the compiled .mpy files (tools/build.py), as on a board.
+Heap figures are the firmware's own: the virtual board's hardware modules (the `machine`
+and `neopixel` stand-ins, the link) are loaded into the same VM heap, so their resident
+size, measured alone, is subtracted and printed as `sim_kb`. Fake Pin/PWM/ADC objects
+created by the firmware stay in its figure (a real board keeps most of those in ROM),
+so the heap figures err on the high side.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from tools.build import OUT, VM_OUT, build, build_vm  # noqa: E402
+from tools.vboard.world import World, find_micropython  # noqa: E402
+
+RELAY = 3  # the virtual board's relay pin (firmware/boards/virtual.py)
+FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
+FIGURES = []  # (name, function(ctx) -> {key: value}), in order
+
+
+def figure(fn):
+    FIGURES.append((fn.__name__, fn))
+    return fn
+
+
+class Ctx:
+    def __init__(self, trials):
+        self.trials = trials
+        self.tmp = tempfile.mkdtemp(prefix="bench-")
+        self.n = 0
+
+    def world(self, heap="256k", config=None, env=None, **inputs):
+        self.n += 1
+        state = os.path.join(self.tmp, "flash%d" % self.n)
+        os.makedirs(state)
+        cfg = dict(FAST)
+        cfg.update(config or {})
+        with open(os.path.join(state, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        w = World(state, heap=heap, code_root=OUT, vm_dir=VM_OUT, extra_env=env)
+        w.inputs.update(inputs)
+        return w.start()
+
+    def vm(self, script, heap="256k"):
+        """Run a script in the VM with the compiled firmware and the inert virtual board."""
+        path = os.path.join(self.tmp, "script%d.py" % self.n)
+        self.n += 1
+        with open(path, "w") as f:
+            f.write(script)
+        env = dict(os.environ, MICROPYPATH=":".join([VM_OUT, OUT, ".frozen"]))
+        env.pop("VBOARD_LINK", None)
+        out = subprocess.run([find_micropython(), "-X", "heapsize=" + heap, path], env=env,
+                             cwd=self.tmp, capture_output=True, text=True, timeout=300)
+        if out.returncode:
+            raise RuntimeError(out.stdout + out.stderr)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def charging(w):
+    return w.status() == "Charging" and w.relay_closed()
+
+
+def relay_open_after(w, t0):
+    for t, kind, ident, value in list(w.events):
+        if kind == "pin" and ident == RELAY and value == 0 and t >= t0:
+            return t
+    return None
+
+
+@figure
+def reaction(ctx):
+    """World event (unplug / fault current) -> relay open, with a task busy 8 ms at a time."""
+    w = ctx.world(env={"VBOARD_STRESS_MS": "8"})
+    times = {"unplug": [], "fault_current": []}
+    try:
+        w.wait_for(lambda w: w.status() == "Idle", 20)
+        for i in range(ctx.trials):
+            w.set(plugged=True, residual_ma=0.0)
+            w.wait_for(charging, 20)
+            kind = "unplug" if i % 2 == 0 else "fault_current"
+            t0 = w.set(plugged=False) if kind == "unplug" else w.set(residual_ma=10.0)
+            w.wait_for(lambda w: relay_open_after(w, t0) is not None, 5)
+            times[kind].append((relay_open_after(w, t0) - t0) * 1000)
+            w.set(plugged=False, residual_ma=0.0)
+            w.wait_for(lambda w: w.fault() in (0, 1, 8005) and not w.relay_closed(), 5)
+            w.wait_for(lambda w: w.status() in ("Idle", "RecoverFromError"), 15)
+    finally:
+        w.stop()
+    every = times["unplug"] + times["fault_current"]
+    return {"reaction_ms_max": round(max(every), 2),
+            "reaction_ms_mean": round(sum(every) / len(every), 2),
+            "reaction_unplug_ms_max": round(max(times["unplug"]), 2),
+            "reaction_fault_current_ms_max": round(max(times["fault_current"]), 2),
+            "reaction_trials": len(every)}
+
+
+TICK_SCRIPT = r"""
+import gc, json, time, machine
+from firmware.boards import virtual as b
+# The bench plays the world inside the VM: a car in C, mains present, relay feedback.
+def raw(mv):
+    return b.CP_ZERO_RAW + mv * b.CP_MV_DEN // b.CP_MV_NUM
+machine._in[b.CP_ADC] = raw(6000)
+machine._alt[b.CP_ADC] = raw(-12000)
+machine._couple[b.CP_ADC] = b.CP_PWM
+machine._in[b.MAINS_ADC] = 2300 * b.MAINS_DV_DEN // b.MAINS_DV_NUM
+machine._in[b.NTC_ADC] = 32768
+machine._in[b.RELAY_SENSE] = 1
+machine._in[b.PE_OK] = 0
+machine._in[b.SERVICE_BUTTON] = 1
+machine._in[b.TOUCH_BUTTON] = 1
+for p in b.DIP_PINS:
+    machine._in[p] = 1
+machine._in[b.DIP_PINS[3]] = 0  # code 8: 32 A
+from firmware import app
+a = app.App()
+ctl = a.control
+now = time.ticks_ms()
+def tick():
+    global now
+    now = time.ticks_add(now, b.TICK_MS)
+    if ctl.charger.rcd_test:
+        machine._in[b.RCD_TRIP] = 1
+    else:
+        machine._in[b.RCD_TRIP] = 0
+    machine._in[b.RELAY_SENSE] = 0 if ctl.hw.relay.closed else 1
+    ctl.step(now)
+for _ in range(3000):
+    tick()
+assert ctl.charger.relay, "not charging: phase %d fault %d" % (ctl.charger.phase, ctl.charger.fault)
+def measure(n):
+    # locals only: a first assignment to a module global would grow its dict mid-run
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    t0 = time.ticks_us()
+    worst = 0
+    for _ in range(n):
+        t1 = time.ticks_us()
+        tick()
+        d = time.ticks_diff(time.ticks_us(), t1)
+        if d > worst:
+            worst = d
+    elapsed = time.ticks_diff(time.ticks_us(), t0)
+    a1 = gc.mem_alloc()
+    gc.enable()
+    return (a1 - a0) / n, elapsed / n, worst
+N = 2000
+per_tick, us_mean, us_max = measure(N)
+print(json.dumps({"bytes": per_tick, "us_mean": us_mean, "us_max": us_max,
+                  "relay": ctl.charger.relay}))
+"""
+
+
+@figure
+def tick(ctx):
+    """Heap allocated and time taken per steady-state control tick (charging)."""
+    r = ctx.vm(TICK_SCRIPT)
+    return {"tick_alloc_bytes": r["bytes"], "tick_us_mean": round(r["us_mean"], 1),
+            "tick_us_max": r["us_max"]}
+
+
+@figure
+def stall(ctx):
+    """Longest time the event loop was held by anything (a probe task's largest gap)."""
+    w = ctx.world(env={"VBOARD_PROBE": "1"})
+    try:
+        w.wait_for(lambda w: w.status() == "Idle", 20)
+        w.set(plugged=True)
+        w.wait_for(charging, 20)
+        time.sleep(3)
+        w.set(temp_c=68.0)  # derating: LED and limit changes
+        time.sleep(2)
+        w.set(plugged=False, temp_c=25.0)
+        w.wait_for(lambda w: w.fault() == 1, 5)
+        time.sleep(2)
+        us = w.state()["firmware"]["stall_us"]
+    finally:
+        w.stop()
+    return {"loop_stall_ms_max": round(us / 1000, 2)}
+
+
+SIM_SCRIPT = r"""
+import gc, json
+gc.collect(); a = gc.mem_alloc()
+import asyncio
+gc.collect(); b = gc.mem_alloc()
+import machine, neopixel, vlink
+asyncio.StreamReader  # the link's wake-up pump loads asyncio's stream module
+gc.collect(); c = gc.mem_alloc()
+print(json.dumps({"sim": c - b}))
+"""
+
+
+def scenario_passes(ctx, heap_kb):
+    w = ctx.world(heap="%dk" % heap_kb)
+    try:
+        w.wait_for(lambda w: w.status() == "Idle", 15)
+        w.set(plugged=True)
+        w.wait_for(charging, 15)
+        time.sleep(2)
+        w.set(plugged=False)
+        w.wait_for(lambda w: w.fault() == 1, 5)
+        time.sleep(1)
+        return w.running and w.status() == "RecoverFromError" and not w.relay_closed()
+    except (TimeoutError, RuntimeError):
+        return False
+    finally:
+        w.stop()
+
+
+@figure
+def heap(ctx):
+    """Smallest -X heapsize at which the standard charging scenario passes."""
+    sim = ctx.vm(SIM_SCRIPT)["sim"]
+    lo, hi = 32, 256  # lo fails, hi passes
+    if not scenario_passes(ctx, hi):
+        raise RuntimeError("the charging scenario fails even with %d KB" % hi)
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        if scenario_passes(ctx, mid) and scenario_passes(ctx, mid):
+            hi = mid
+        else:
+            lo = mid
+    return {"heap_floor_kb": round(hi - sim / 1024, 1), "heap_floor_vm_kb": hi,
+            "sim_kb": round(sim / 1024, 1)}
+
+
+@figure
+def size(ctx):
+    """Everything that goes to the board."""
+    total = 0
+    for d, _, files in os.walk(OUT):
+        total += sum(os.path.getsize(os.path.join(d, f)) for f in files)
+    return {"mpy_kb": round(total / 1024, 1)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    ap.add_argument("--only", nargs="*", help="figures to run: " + ", ".join(n for n, _ in FIGURES))
+    ap.add_argument("--trials", type=int, default=50, help="reaction trials (>= 50)")
+    args = ap.parse_args(argv)
+    build()
+    build_vm()
+    ctx = Ctx(args.trials)
+    result = {}
+    for name, fn in FIGURES:
+        if args.only and name not in args.only:
+            continue
+        t0 = time.monotonic()
+        got = fn(ctx)
+        result.update(got)
+        print("%-10s %s  (%.0f s)" % (name, "  ".join("%s=%s" % kv for kv in got.items()),
+                                     time.monotonic() - t0), flush=True)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
