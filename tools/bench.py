@@ -105,39 +105,16 @@ def reaction(ctx):
 
 
 TICK_SCRIPT = r"""
-import gc, json, time, machine
-from firmware.boards import virtual as b
-# The bench plays the world inside the VM: a car in C, mains present, relay feedback.
-def raw(mv):
-    return b.CP_ZERO_RAW + mv * b.CP_MV_DEN // b.CP_MV_NUM
-machine._in[b.CP_ADC] = raw(6000)
-machine._alt[b.CP_ADC] = raw(-12000)
-machine._couple[b.CP_ADC] = b.CP_PWM
-machine._in[b.MAINS_ADC] = 2300 * b.MAINS_DV_DEN // b.MAINS_DV_NUM
-machine._in[b.NTC_ADC] = 32768
-machine._in[b.RELAY_SENSE] = 1
-machine._in[b.PE_OK] = 0
-machine._in[b.SERVICE_BUTTON] = 1
-machine._in[b.TOUCH_BUTTON] = 1
-for p in b.DIP_PINS:
-    machine._in[p] = 1
-machine._in[b.DIP_PINS[3]] = 0  # code 8: 32 A
+import gc, json, time
+import inproc_world
+inproc_world.setup()
 from firmware import app
 a = app.App()
+st = inproc_world.Stepper(a.control)
+st.run(3000)
 ctl = a.control
-now = time.ticks_ms()
-def tick():
-    global now
-    now = time.ticks_add(now, b.TICK_MS)
-    if ctl.charger.rcd_test:
-        machine._in[b.RCD_TRIP] = 1
-    else:
-        machine._in[b.RCD_TRIP] = 0
-    machine._in[b.RELAY_SENSE] = 0 if ctl.hw.relay.closed else 1
-    ctl.step(now)
-for _ in range(3000):
-    tick()
 assert ctl.charger.relay, "not charging: phase %d fault %d" % (ctl.charger.phase, ctl.charger.fault)
+tick = st.tick
 def measure(n):
     # locals only: a first assignment to a module global would grow its dict mid-run
     gc.collect()

@@ -1,0 +1,61 @@
+"""The build, deploy and REPL diagnostics tools, against the real mpy-cross and VM."""
+import os
+import subprocess
+import sys
+
+from vmrun import ROOT, micropython
+
+sys.path.insert(0, ROOT)
+from tools import build, deploy  # noqa: E402
+
+
+def test_build_compiles_every_firmware_module(tmp_path):
+    sizes = build.build(str(tmp_path / "board"))
+    sources = list(build.firmware_modules())
+    assert len(sources) > 10
+    for rel in sources:
+        assert rel[:-3] + ".mpy" in sizes, rel
+        assert sizes[rel[:-3] + ".mpy"] > 0
+    assert "boot.py" in sizes and "main.py" in sizes  # the board runs these from source
+
+
+def test_deploy_copies_the_build_with_mpremote():
+    cmds = deploy.commands("/dev/ttyUSB0")
+    assert all(c[1:3] == ["connect", "/dev/ttyUSB0"] for c in cmds)
+    assert cmds[0][3:] == ["cp", "-r", os.path.join(build.OUT, "firmware"), ":"]
+    assert cmds[-1][3:] == ["reset"]
+    assert deploy.commands("COM3", reset=False)[-1][3] == "cp"
+
+
+DIAG = r"""
+import inproc_world
+inproc_world.setup()
+from firmware import app, diag
+a = app.App()
+app.current = a
+st = inproc_world.Stepper(a.control)
+st.run(3000)
+a.log.add("fault", "fault 8005: example")
+diag.status()
+diag.pilot(2)
+diag.faults()
+diag.log(3)
+"""
+
+
+def test_diag_reports_the_live_state_in_the_vm(tmp_path):
+    build.build_vm(str(tmp_path / "vm"))
+    script = tmp_path / "diag_run.py"
+    script.write_text(DIAG)
+    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "tools", "vboard", "vm"),
+                                                 ROOT, ".frozen"]))
+    env.pop("VBOARD_LINK", None)
+    out = subprocess.run([micropython(), str(script)], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert "status      Charging (charging)" in text
+    assert "relay       closed | output live" in text
+    assert "offered     32.0 A | limit 32.0 A set by installation" in text
+    assert "high   5999 mV  low -12001 mV  duty  5333 (32.0 A offered)" in text
+    assert "fault 8005: example" in text
