@@ -284,6 +284,9 @@ class World:
                 self.resets.append(value)
             elif op == vlink.HELLO:
                 self.boots += 1
+            elif op in (vlink.IN_AT, vlink.OUT_AT):
+                self.events.append((now, "in_at" if op == vlink.IN_AT else "out_at",
+                                    ident, value))
             if len(self.events) > 5000:
                 del self.events[:1000]
             self._update_pins()

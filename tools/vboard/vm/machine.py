@@ -36,7 +36,8 @@ _duty = array.array("i", [0] * _N)  # PWM duty_u16 per pin, -1 = not a PWM
 _level = array.array("i", [-1] * _N)  # last output level sent per pin
 _irq = [None] * _N  # (handler, trigger, pin object) per pin
 _timers = []
-_tx = bytearray(vlink.RECORD)
+_tx = bytearray(vlink.RECORD)  # the main thread's record buffer
+_tx_hw = bytearray(vlink.RECORD)  # the hardware thread's own, so they never share one
 _link = None
 _ready = False
 _wdt = [0, 0]  # timeout ms, last feed ms (0 timeout = not started)
@@ -47,15 +48,15 @@ _wake_rx = None
 _alive = True
 
 
-def _send(op, ident, value):
+def _send(op, ident, value, tx=_tx):
     s = _link
     if s is None:
         return
-    struct.pack_into(vlink.FMT, _tx, 0, op, ident, value)
+    struct.pack_into(vlink.FMT, tx, 0, op, ident, value)
     n = 0
     while n < vlink.RECORD:
         try:
-            w = s.write(_tx if n == 0 else memoryview(_tx)[n:])
+            w = s.write(tx if n == 0 else memoryview(tx)[n:])
         except OSError:
             return  # the world went away: nothing left to report to
         n += w or 0
@@ -86,6 +87,8 @@ def _schedule(func, arg):
 def _on_input(ident, value):
     old = _in[ident]
     _in[ident] = value
+    if old != value:  # when it landed, for reaction times measured on the VM's clock
+        _send(vlink.IN_AT, ident, time.ticks_us() & 0x3FFFFFFF, _tx_hw)
     h = _irq[ident]
     if h is not None and old != value:
         handler, trigger, pin = h
@@ -240,6 +243,7 @@ class Pin:
         if _level[i] != v:
             _level[i] = v
             _send(vlink.OUT_PIN, i, v)
+            _send(vlink.OUT_AT, i, time.ticks_us() & 0x3FFFFFFF)
 
     __call__ = value
 

@@ -20,6 +20,8 @@ NEO = 13  # id = LED index, value = 0xRRGGBB
 TELEMETRY = 14  # id = key (see below), value
 RESET = 15  # value = reset cause about to take effect
 HELLO = 16  # VM connected
+IN_AT = 17  # id = pin, value = VM ticks_us (mod 2**30) when an input change landed
+OUT_AT = 18  # id = pin, value = VM ticks_us (mod 2**30) when an output was written
 
 # telemetry keys: what only the firmware knows, reported by the VM runner for the panel
 T_STATUS = 0
