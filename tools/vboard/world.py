@@ -99,7 +99,7 @@ class World:
         self._stop = threading.Event()
         self._threads = []
         self._woken = False
-        self._cycling = False
+        self._reset_to = None  # reset cause of a restart the world forces (kill + boot)
         self._last_f = False
         self.rcd_test_since = None
 
@@ -282,6 +282,11 @@ class World:
                     self.telemetry[ident] = value
             elif op == vlink.RESET:
                 self.resets.append(value)
+                if value == vlink.WDT_RESET:  # the chip resets whatever the CPU does
+                    self._reset_to = value
+                    proc = self._proc
+                    if proc is not None:
+                        proc.kill()
             elif op == vlink.HELLO:
                 self.boots += 1
             elif op in (vlink.IN_AT, vlink.OUT_AT):
@@ -383,9 +388,8 @@ class World:
             conn.close()
             if self._stop.is_set():
                 break
-            if self._cycling:
-                self._cycling = False
-                cause = vlink.PWRON_RESET
+            if self._reset_to is not None:  # a power cycle, or the watchdog
+                cause, self._reset_to = self._reset_to, None
                 continue
             if code != vlink.RESET_EXIT:
                 with self.lock:
@@ -423,7 +427,7 @@ class World:
         """Cut the power and restore it: the VM restarts with a power-on reset."""
         proc = self._proc
         if proc is not None:
-            self._cycling = True
+            self._reset_to = vlink.PWRON_RESET
             proc.kill()
 
     # ---------------------------------------------------------------- observing

@@ -111,12 +111,6 @@ def _handle(op, ident, value):
         _ready = True
 
 
-def _watchdog_expired(_):
-    _send(vlink.RESET, 0, vlink.WDT_RESET)
-    print("virtual board: watchdog expired, resetting")
-    sys.exit(vlink.RESET_EXIT)
-
-
 def _hw_thread():
     rec = bytearray(vlink.RECORD)
     views = [memoryview(rec)[i:] for i in range(vlink.RECORD)]
@@ -137,8 +131,11 @@ def _hw_thread():
                 _schedule(t[2], t[3])
         if _wdt[0] and not wdt_fired and \
                 time.ticks_diff(time.ticks_ms(), _wdt[1]) > _wdt[0]:
+            # A real watchdog resets the chip whatever the CPU does; the world plays that
+            # part: on this record it kills the VM and powers it up again.
             wdt_fired = True
-            _schedule(_watchdog_expired, None)
+            print("virtual board: watchdog expired, resetting")
+            _send(vlink.RESET, 0, vlink.WDT_RESET, _tx_hw)
         if _link is None:
             time.sleep_ms(wait)
             continue

@@ -3,7 +3,8 @@
 The same boot.py and app as on a board; the only additions are a telemetry task that
 reports what the panel cannot see on pins (status name, fault, offered current) and,
 for tools/bench.py, an optional busy task (VBOARD_STRESS_MS: runs that long without
-yielding, again and again) and a probe that measures the event loop's longest stall.
+yielding, again and again) and a probe that measures the event loop's longest stall,
+and for the watchdog test a task that hangs the event loop (VBOARD_HANG_AFTER_MS).
 """
 import asyncio
 import os
@@ -50,10 +51,20 @@ async def probe(a):
             _stall[0] = gap
 
 
+async def hang(a, after_ms):
+    await asyncio.sleep_ms(after_ms)
+    print("vboard: the event loop hangs now")
+    while True:  # never yields again: only the timer tick and the watchdog still run
+        pass
+
+
 extra = [("vboard-telemetry", telemetry)]
 busy = int(os.getenv("VBOARD_STRESS_MS") or 0)
 if busy:
     extra.append(("bench-stress", lambda a: stress(a, busy)))
 if os.getenv("VBOARD_PROBE"):
     extra.append(("bench-probe", probe))
+hang_ms = int(os.getenv("VBOARD_HANG_AFTER_MS") or 0)
+if hang_ms:
+    extra.append(("test-hang", lambda a: hang(a, hang_ms)))
 app.main(extra=extra)
