@@ -17,7 +17,9 @@ from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
 from firmware.drivers.sensors import DigitalInput, RoundRobinADC, TouchInput
 from firmware.services.config import Config
+from firmware.services import datalog
 from firmware.services.control import Control
+from firmware.services.datalog import DataLog
 from firmware.services.log import ERROR, INFO, Log
 from firmware.services.supervisor import Supervisor
 from firmware.services.ui import Panel
@@ -95,11 +97,14 @@ def charger_config(cfg, hw):
 
 class App:
     def __init__(self, board=None):
-        self.board = boards.load(board)
         self.log = Log()
+        self.datalog = DataLog(self.log)  # first: what follows may have to log
+        self.datalog.boot(machine.reset_cause())
         self.config = Config(self.log)
         self.config.load()
         cfg = self.config
+        datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
+        self.board = boards.load(board or cfg.prov.get("board"))
         self.hw = hw = Hardware(self.board, cfg.get("device.led_brightness"))
         self.dip = hw.dip
         self.arbiter = limits.Arbiter()
@@ -116,6 +121,7 @@ class App:
         sup.add("sounds", self.panel.run_sounds)
         sup.add("buttons", self.panel.run_buttons)
         sup.add("log", lambda: self.log.follow(self.control))
+        sup.add("datalog", self.datalog.run)
 
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""
@@ -139,6 +145,7 @@ class App:
     def restart(self, reason):
         self.log.add(INFO, "restart: " + reason)
         self.stop()
+        self.datalog.flush()
         machine.reset()
 
     async def run(self):
