@@ -1,3 +1,10 @@
-from firmware import app
+# boot.py ran just before in the same globals and defined start(): the app, unless the
+# service button was held at power-up. Without it (boot.py failed) start the app plainly.
+try:
+    start  # noqa: B018
+except NameError:
+    from firmware import app
 
-app.main()
+    app.main()
+else:
+    start()

@@ -16,7 +16,7 @@ from firmware.drivers.contactor import Relay, ResidualCurrentDetector
 from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
 from firmware.drivers.sensors import DigitalInput, RoundRobinADC, TouchInput
-from firmware.services.config import Config
+from firmware.services.config import Config, load_json
 from firmware.services import datalog
 from firmware.services.control import Control
 from firmware.services.datalog import DataLog
@@ -105,6 +105,14 @@ class App:
         cfg = self.config
         datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
         self.board = boards.load(board or cfg.prov.get("board"))
+        try:
+            st = load_json("update.json", {})
+        except ValueError:
+            st = {}
+        self.trial = False
+        if "note" in st or "max" in st:  # boot.py rolled back, or a new version on trial
+            from firmware.services import update
+            self.trial = update.after_boot(self)
         self.hw = hw = Hardware(self.board, cfg.get("device.led_brightness"))
         self.dip = hw.dip
         self.arbiter = limits.Arbiter()
@@ -138,6 +146,22 @@ class App:
             self.log.add(ERROR, "DIP switches not set: commissioning mode, no charging")
         self.wdt = machine.WDT(timeout=self.board.WDT_TIMEOUT_MS)
         self.supervisor.wdt = self.wdt
+        if self.trial:
+            from firmware.services import update
+            h = self.config.get("update.healthy_s")
+            asyncio.create_task(update.watch(self, h, 10 * h))
+
+    def updater(self):
+        """An update.Updater for the web upload or the backend; after its finish(),
+        call restart("software update ...") to switch."""
+        from binascii import unhexlify
+
+        from firmware.services.update import Updater
+        k = self.config.prov.get("update_key")
+        u = Updater(self.log, self.control.charger, self.board.NAME,
+                    unhexlify(k) if k else None)
+        u.trial_boots = self.config.get("update.trial_boots")
+        return u
 
     def stop(self):
         self.control.stop()

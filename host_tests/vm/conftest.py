@@ -15,21 +15,27 @@ FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
 
 @pytest.fixture
 def start_board(tmp_path):
-    """start_board(config=None, heap=..., **inputs) -> a running World."""
+    """start_board(config=None, heap=..., env=None, files=None, wait=True, **inputs) ->
+    a running World. `env`: extra environment for the VM; `files`: {name: text} put on
+    its flash first; `wait`: wait until the charging core is past its boot phase."""
     worlds = []
 
-    def start(config=None, heap="256k", code_root=None, **inputs):
+    def start(config=None, heap="256k", code_root=None, env=None, files=None, wait=True,
+              **inputs):
         state = tmp_path / ("flash%d" % len(worlds))
         state.mkdir()
         cfg = dict(FAST)
         cfg.update(config or {})
         (state / "config.json").write_text(json.dumps(cfg))
+        for name, text in (files or {}).items():
+            (state / name).write_text(text)
         kw = {"code_root": code_root} if code_root else {}
-        w = World(str(state), heap=heap, **kw)
+        w = World(str(state), heap=heap, extra_env=env, **kw)
         w.inputs.update(inputs)
         w.start()
         worlds.append(w)
-        w.wait_for(lambda w: w.tele(1) not in (None, 0), timeout=20)  # past the boot phase
+        if wait:
+            w.wait_for(lambda w: w.tele(1) not in (None, 0), timeout=20)  # past the boot phase
         return w
 
     yield start

