@@ -12,6 +12,7 @@ INT = const(0)
 BOOL = const(1)
 STR = const(2)  # min/max are length limits
 CHOICE = const(3)  # min is the tuple of allowed values
+HOST = const(4)  # an IPv4 address or "" (not set); a name would need a blocking lookup
 
 SCHEMA = {
     # key: (type, default, min, max)
@@ -58,6 +59,12 @@ def check(key, value):
                 raise ValueError("must be a whole number")
         if value < lo or value > hi:
             raise ValueError("must be between %d and %d" % (lo, hi))
+        return value
+    if kind == HOST:
+        p = value.split(".") if isinstance(value, str) else ()
+        if value != "" and (len(p) != 4 or not all(
+                x.isdigit() and len(x) <= 3 and int(x) <= 255 for x in p)):
+            raise ValueError("must be an IPv4 address")
         return value
     if kind == STR:
         if not isinstance(value, str):
