@@ -35,6 +35,8 @@ _couple = array.array("i", [-1] * _N)  # ADC pin -> PWM pin driving it
 _duty = array.array("i", [0] * _N)  # PWM duty_u16 per pin, -1 = not a PWM
 _level = array.array("i", [-1] * _N)  # last output level sent per pin
 _irq = [None] * _N  # (handler, trigger, pin object) per pin
+_wired = [None] * _N  # pin -> callable(level) of a part on the board (SPI chip select, reset)
+_buses = {}  # SPI bus id -> the simulated part on it
 _timers = []
 _tx = bytearray(vlink.RECORD)  # the main thread's record buffer
 _tx_hw = bytearray(vlink.RECORD)  # the hardware thread's own, so they never share one
@@ -62,9 +64,9 @@ def _send(op, ident, value, tx=_tx):
         n += w or 0
 
 
-def report(key, value):
+def report(key, value, op=vlink.TELEMETRY):
     """Telemetry for the panel (what the world cannot see on pins)."""
-    _send(vlink.TELEMETRY, key, value)
+    _send(op, key, value)
 
 
 # ------------------------------------------------------------------ the thread
@@ -109,6 +111,8 @@ def _handle(op, ident, value):
         _couple[ident] = value
     elif op == vlink.READY:
         _ready = True
+    elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:
+        rc522_sim.CHIP.link(op, ident, value)
 
 
 def _hw_thread():
@@ -239,6 +243,9 @@ class Pin:
         v = 1 if v else 0
         if _level[i] != v:
             _level[i] = v
+            if _wired[i] is not None:  # wired to a part on the board, not to the world
+                _wired[i](v)
+                return
             _send(vlink.OUT_PIN, i, v)
             _send(vlink.OUT_AT, i, time.ticks_us() & 0x3FFFFFFF)
 
@@ -351,5 +358,49 @@ def unique_id():
 def freq():
     return 240000000
 
+
+class SPI:
+    """An SPI controller; the part on the bus (rc522_sim) answers while its chip select
+    is low. Nothing selected: MISO floats high."""
+
+    MSB = 0
+    LSB = 1
+
+    def __init__(self, ident, baudrate=1000000, polarity=0, phase=0, bits=8, firstbit=0,
+                 sck=None, mosi=None, miso=None):
+        self.id = ident
+
+    def init(self, *args, **kw):
+        pass
+
+    def deinit(self):
+        pass
+
+    def write_readinto(self, wbuf, rbuf):
+        part = _buses.get(self.id)
+        if part is not None and part.selected:
+            part.transfer(wbuf, rbuf)
+        elif rbuf is not None:
+            for i in range(len(rbuf)):
+                rbuf[i] = 0xFF
+
+    def write(self, buf):
+        self.write_readinto(buf, None)
+
+    def readinto(self, buf, write=0):
+        out = bytearray(len(buf))
+        for i in range(len(out)):
+            out[i] = write
+        self.write_readinto(out, buf)
+
+    def read(self, n, write=0):
+        buf = bytearray(n)
+        self.readinto(buf, write)
+        return bytes(buf)
+
+
+import rc522_sim  # noqa: E402  (the RFID reader on the SPI bus)
+
+rc522_sim.attach(_wired, _buses)
 
 _connect()

@@ -22,6 +22,19 @@ RESET = 15  # value = reset cause about to take effect
 HELLO = 16  # VM connected
 IN_AT = 17  # id = pin, value = VM ticks_us (mod 2**30) when an input change landed
 OUT_AT = 18  # id = pin, value = VM ticks_us (mod 2**30) when an output was written
+# RFID (tools/vboard/vm/rc522_sim.py): the card field world -> VM, the firmware's view back
+CARD_BYTE = 20  # id = slot * 16 + index, value = that byte of the UID staged for the slot
+CARD_SET = 21  # id = slot (0, 1), value = UID length (0 = empty) | serial << 8: card enters
+RFID_NOISE = 22  # value: 0 clean, 1 bad BCC/CRC, 2 partial frames
+RFID_READER = 23  # value: 0 working, 1 dead (MISO reads 0), 2 garbage on MISO
+RFID_BROWNOUT = 24  # the reader chip resets itself (registers back to reset values)
+RFID_TELE = 25  # VM -> world: id = key (R_*), value
+R_READER = 0  # 0 none fitted, 1 working, 2 failed
+R_CARDS = 1  # cards in the whitelist
+R_BUSY_US = 2  # longest stretch one reader poll held the event loop
+R_ENROLLING = 3  # waiting for the first card to become the master card
+R_STEP = 4  # card programming step: 0 none, 1 waiting for the new card, 2 for the master
+R_KEYS = 5
 
 # telemetry keys: what only the firmware knows, reported by the VM runner for the panel
 T_STATUS = 0
