@@ -274,3 +274,16 @@ def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server,
     assert update_state(w) == {"active": ""}
     assert sum("this version cannot start" in line for line in w.console) >= 1
     w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
+
+
+def test_new_version_in_safe_mode_rolls_itself_back(start_board):
+    # on trial (the slot's code is the repository's here), and a task keeps crashing
+    trial = {"active": "s1", "prev": "", "version": "9.9.9", "boots": 0, "max": 3}
+    w = start_board(files={"update.json": json.dumps(trial)},
+                    env={"VBOARD_CRASH": "300:9"})
+    w.wait_for(lambda w: w.boots == 2, timeout=40)
+    w.wait_for(lambda w: "update: version 9.9.9 rolled back (safe mode)" in log_text(w),
+               timeout=20)
+    # the old version starts, logs the reason again and clears it
+    w.wait_for(lambda w: update_state(w) == {"active": ""}, timeout=20)
+    assert "restart: rollback" in log_text(w)

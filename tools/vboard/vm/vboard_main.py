@@ -76,6 +76,21 @@ if os.getenv("VBOARD_PROBE"):
 hang_ms = int(os.getenv("VBOARD_HANG_AFTER_MS") or 0)
 if hang_ms:
     extra.append(("test-hang", lambda a: hang(a, hang_ms)))
+_crash = [int(x) for x in (os.getenv("VBOARD_CRASH") or "0:0").split(":")]
+
+
+async def crash(a):
+    # for the supervisor tests: raise `after_ms` after each start, `times` times in all
+    await asyncio.sleep_ms(_crash[0])
+    if _crash[1] > 0:
+        _crash[1] -= 1
+        raise RuntimeError("vboard: injected crash")
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
+if _crash[1]:
+    extra.append(("test-crash", crash))
 
 
 async def update_from_url(a):

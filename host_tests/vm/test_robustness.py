@@ -1,0 +1,60 @@
+"""Supervisor, safe mode and safe boot on the virtual board: a crashing task opens the
+relay and is restarted; one that keeps crashing means safe mode; the service button
+held at power-up keeps the app from starting (REPL for recovery)."""
+import os
+
+
+def log_text(w):
+    d = os.path.join(w.state_dir, "log")
+    out = ""
+    for n in sorted(int(x) for x in os.listdir(d)):
+        with open(os.path.join(d, str(n))) as f:
+            out += f.read()
+    return out
+
+
+def charging(w):
+    return w.status() == "Charging" and w.relay_closed()
+
+
+def test_a_crashed_task_opens_the_relay_until_it_is_restarted(start_board):
+    w = start_board(plugged=True, env={"VBOARD_CRASH": "4000:1"})
+    w.wait_for(charging, timeout=20)
+    w.wait_for(lambda w: not w.relay_closed(), timeout=10)  # the crash: relay open at once
+    assert w.state()["firmware"]["safe_mode"] is False
+    w.wait_for(charging, timeout=20)  # restarted after a pause, charging resumes
+    w.wait_for(lambda w: "task test-crash crashed (1)" in log_text(w), timeout=5)
+    assert "vboard: injected crash" in log_text(w)  # the traceback is in the data log
+
+
+def test_a_task_that_keeps_crashing_means_safe_mode(start_board):
+    w = start_board(plugged=True, env={"VBOARD_CRASH": "300:9"})
+    w.wait_for(lambda w: w.state()["firmware"]["safe_mode"], timeout=40)
+    assert not w.relay_closed()
+    w.wait_for(lambda w: "safe mode: charging stopped until restart (task test-crash keeps "
+               "crashing)" in log_text(w), timeout=5)
+    # the car keeps asking; safe mode holds, yet the firmware (and its watchdog) runs on
+    boots = w.boots
+    w.set(car_state="B")
+    w.set(car_state="C")
+    for _ in range(30):
+        assert not w.relay_closed()
+        w.wait_for(lambda w: True, timeout=0.1)
+        import time
+        time.sleep(0.1)
+    assert w.boots == boots and w.running
+    w.press("service", 2500)  # Restart via the service button ends safe mode
+    w.wait_for(lambda w: w.boots == boots + 1, timeout=20)
+
+
+def test_service_button_held_at_power_up_skips_the_app(start_board):
+    w = start_board(plugged=True, service_button=True, wait=False)
+    w.wait_for(lambda w: any("app not started" in line for line in w.console), timeout=20)
+    import time
+    time.sleep(2)
+    assert w.running and w.boots == 1
+    assert not w.relay_closed() and w.status() is None  # no app, no telemetry
+    assert not os.path.exists(os.path.join(w.state_dir, "log"))
+    w.set(service_button=False)
+    w.power_cycle()  # powered up normally: the app runs and charges
+    w.wait_for(lambda w: charging(w), timeout=30)
