@@ -4,6 +4,17 @@
     >>> diag.status()        # charging state, fault, limits, measurements
     >>> diag.pilot()         # raw pilot plateaus and the duty, sampled now
     >>> diag.faults()        # fault history;  diag.log(30) for the whole log
+    >>> diag.relay()         # relay test: closes for 0.3 s, only with no vehicle
+    >>> diag.meter()         # read the configured meter once;  diag.rfid() reads a card
+    >>> diag.net()           # interfaces, addresses, clock
+    >>> diag.tail(30)        # the data log on flash, newest last
+    >>> diag.config()        # settings that differ from the defaults, and provisioning
+    >>> diag.set("charging.max_current_a", 16)
+    >>> diag.selftest()      # every check the hardware allows; True if all passed
+    >>> diag.update("http://host/wallbox-1.2.0.wbx")   # install a bundle, then reset
+
+After a power-up with the service button held (the app does not start), build the
+objects without running them: `from firmware import app; app.current = app.App()`.
 
 With the firmware running (`app.current`) it reads the live objects; after Ctrl-C (the
 relay is then open) it reads the same objects, and the pilot is sampled afresh.
@@ -13,6 +24,8 @@ from firmware import app as _app
 from firmware.core import charger as _ch
 from firmware.core import faults as _faults
 from firmware.core import limits as _limits
+from firmware.core.pilot import DUTY_F as _DUTY_F
+from firmware.core.pilot import DUTY_OFF as _DUTY_OFF
 from firmware.core.pilot import NAMES as _PILOT, da_from_duty
 
 
@@ -67,3 +80,190 @@ def faults(n=10):
 def log(n=20):
     for e in _a().log.tail(n):
         print(e[0], e[1], e[2], e[3])
+
+
+def _stopped(a):
+    return a.control._timer is None
+
+
+def _sleep(ms):
+    import time
+    time.sleep_ms(ms)
+
+
+def relay(ms=300):
+    """Close the relay for `ms` and watch the output sense. Refused while the firmware
+    runs (Ctrl-C first) or when a vehicle is connected: the pilot must read state A."""
+    a = _a()
+    if not _stopped(a):
+        print("refused: the firmware is running; press Ctrl-C first")
+        return False
+    hw = a.hw
+    hw.pilot.set_duty(_DUTY_OFF)  # constant +12 V: a vehicle would pull it down
+    _sleep(20)
+    hw.pilot.sample()
+    if hw.pilot.high_mv < 10500:
+        print("refused: a vehicle seems connected (pilot %d mV)" % hw.pilot.high_mv)
+        return False
+    if hw.rcd is not None and hw.rcd.tripped():
+        print("refused: residual-current detector tripped")
+        return False
+    try:
+        hw.relay.set(True)
+        _sleep(min(ms, 1000))
+        live = hw.relay.output_live()
+    finally:
+        hw.relay.open()  # whatever happened
+        hw.pilot.set_duty(_DUTY_F)
+    _sleep(50)
+    dead = not hw.relay.output_live()
+    sensed = a.board.RELAY_SENSE is not None
+    ok = (live and dead) if sensed else True
+    print("relay test:", "closed -> output", "live" if live else "DEAD",
+          "| opened -> output", "dead" if dead else "LIVE (welded?)",
+          "" if sensed else "(no output sense on this board)", "->", "ok" if ok else "FAIL")
+    return ok
+
+
+def _run(coro):
+    import asyncio
+    return asyncio.run(coro)
+
+
+def meter(which="grid"):
+    a = _a()
+    m = getattr(a, "meters", None)
+    if m is None:
+        print("no meter service")
+        return None
+    r = _run(m.test_connection(which))
+    print(r)
+    return r
+
+
+def rfid(seconds=10):
+    """Wait up to `seconds` for a card and print its UID."""
+    a = _a()
+    r = getattr(getattr(a, "rfid", None), "reader", None)
+    if r is None:
+        print("no RFID reader on this board")
+        return None
+    import asyncio
+
+    async def read():
+        if not r.version:
+            await r.start()
+        if not r.version:
+            return "reader does not answer"
+        for _ in range(seconds * 10):
+            n = await r.read()
+            if n > 0:
+                return "card " + "".join("%02X" % b for b in r.uid[:n])
+            await asyncio.sleep_ms(100)
+        return "no card within %d s" % seconds
+
+    print(_run(read()))
+
+
+def net():
+    a = _a()
+    n = getattr(a, "net", None)
+    if n is not None:
+        for line in n.describe():
+            print(line)
+    else:
+        print("network service not running")
+    from firmware.services.datalog import stamp
+    print("clock      ", stamp())
+
+
+def tail(n=20):
+    a = _a()
+    for line in a.datalog.newest(n)[::-1]:
+        print(line.rstrip())
+
+
+def config():
+    a = _a()
+    from firmware.core import settings
+    d = settings.defaults()
+    v = a.config.values
+    for k in sorted(v):
+        if v[k] != d.get(k):
+            print("%-28s %r" % (k, "********" if "password" in k else v[k]))
+    p = a.config.prov
+    print("serial %s, board %s, update key %s" % (p.get("serial"), p.get("board", "default"),
+                                                  "set" if p.get("update_key") else "none"))
+
+
+def set(key, value):  # noqa: A001 - diag.set(...) reads naturally at the REPL
+    errors = _a().config.update({key: value})
+    print(errors or "saved; applied at the next restart")
+    return not errors
+
+
+def selftest():
+    """Run every check this board allows; prints each, returns True if all passed."""
+    import os
+    a = _a()
+    c = a.control.charger
+    hw = a.hw
+    results = []
+
+    def check(name, ok, detail=""):
+        results.append(ok)
+        print("%-4s %-18s %s" % ("ok" if ok else "FAIL", name, detail))
+
+    if _stopped(a):
+        hw.pilot.set_duty(_DUTY_OFF)
+        _sleep(20)
+    hw.pilot.sample()
+    check("pilot", hw.pilot.high_mv > 2000, "%d mV" % hw.pilot.high_mv)
+    if not _stopped(a):
+        t = a.control.ticks
+        _sleep(100)
+        check("control tick", a.control.ticks != t and a.control.failed is None,
+              "%d ticks" % a.control.ticks)
+    check("relay open", not hw.relay.closed or c.relay, "coil %s" % hw.relay.closed)
+    if a.board.RELAY_SENSE is not None and not hw.relay.closed:
+        check("output sense", not hw.relay.output_live(), "dead while open")
+    if hw.rcd is not None and _stopped(a):
+        hw.rcd.set_test(True)
+        _sleep(60)
+        tripped = hw.rcd.tripped()
+        hw.rcd.set_test(False)
+        check("RCD test", tripped, "tripped on test" if tripped else "no trip")
+    if hw.has_ntc:
+        check("temperature", -300 < c.temp_dc < 800, "%d.%d C" % (c.temp_dc // 10,
+                                                                  c.temp_dc % 10))
+    if hw.has_mains:
+        check("mains", c.mains_dv < 0 or 1800 < c.mains_dv < 2700,
+              "%d V" % (c.mains_dv // 10))
+    check("DIP switches", a.dip != 0, "code %d" % a.dip)
+    try:
+        s = os.statvfs(".")
+        free = s[0] * s[3]
+        check("flash", free > 65536, "%d KB free" % (free // 1024))
+    except (OSError, AttributeError):
+        pass
+    check("provisioned", not a.config.prov["serial"].startswith("UNPROV"),
+          a.config.prov["serial"])
+    check("safe mode", not a.supervisor.safe_mode, "")
+    if _stopped(a):
+        hw.pilot.set_duty(_DUTY_F)
+    ok = all(results)
+    print("self-test", "passed" if ok else "FAILED")
+    return ok
+
+
+def update(url, force=False):
+    """Download and install an update bundle, then reset into it."""
+    a = _a()
+    from firmware.services.update import UpdateError
+    try:
+        v = _run(a.updater().install_from_url(url, force))
+    except UpdateError as e:
+        print("refused:", e)
+        return False
+    print("installed", v, "- resetting")
+    a.restart("software update to " + v)
