@@ -33,7 +33,17 @@ MIN_SOLAR = const(2)
 
 
 def plausible(v):
-    """0 if the reading may be used, else 1 + the index of the first impossible field."""
+    """0 if the reading may be used, else 1 + the index of the first impossible field.
+
+    The meter shares the charger's supply, so a meter that has voltages shows at least
+    100 V on one phase: all zeros mean the registers hold something else (wrong model).
+    """
+    top = -1
+    for k in range(I1):
+        if v[k] is not None and v[k] > top:
+            top = v[k]
+    if 0 <= top < 1000:
+        return V1 + 1
     for k in range(EE + 1):
         x = v[k]
         if x is None:

@@ -41,6 +41,14 @@ def test_impossible_values_are_rejected_by_field(field, value):
     assert lm.plausible(v) == field + 1
 
 
+def test_a_meter_without_voltage_is_not_on_this_supply():
+    v = reading((0, 0, 0), v=0)  # e.g. integer registers read as floats: all zeros
+    assert lm.plausible(v) == 1
+    v = reading((0, 0, 0))
+    v[1] = v[2] = 0  # a single-phase house on a three-phase meter
+    assert lm.plausible(v) == 0
+
+
 def test_power_larger_than_voltage_times_current_is_rejected():
     v = reading((10, 0, 0))  # 1 A at 230 V: 230 W at most
     v[6] = 5000
