@@ -130,6 +130,12 @@ class App:
         sup.add("buttons", self.panel.run_buttons)
         sup.add("log", lambda: self.log.follow(self.control))
         sup.add("datalog", self.datalog.run)
+        try:  # hotspot, Wi-Fi client, LAN, network time
+            from firmware.services.network import Net
+            self.net = Net(cfg, self.log, self.board)
+            sup.add("net", self.net.run)
+        except ImportError:  # a port without the network module
+            self.net = None
 
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""

@@ -24,11 +24,12 @@ _CAUSES = (("PWRON_RESET", "power-on"), ("HARD_RESET", "hard reset"),
            ("SOFT_RESET", "soft reset"))
 
 utc_offset_s = 0  # set from the configuration by the app
+clock_offset_s = 0  # where the clock cannot be set (the VM): network time minus time.time()
 
 
 def stamp():
     """The local time as text, or the seconds since boot while the clock is not set."""
-    t = time.time()
+    t = time.time() + clock_offset_s
     if time.gmtime(t)[0] < 2025:  # never set (the boards start in 2000 or 1970)
         return "+%d" % (ticks_ms() // 1000)
     y, mo, d, h, mi, s = time.gmtime(t + utc_offset_s)[:6]

@@ -127,6 +127,11 @@ class World:
             self._update_pins()
             return time.monotonic()
 
+    def set_network(self, index, up):
+        """Switch the simulated Wi-Fi network `index` (of VBOARD_NETWORKS) on or off."""
+        with self.lock:
+            self._write(vlink.NET_UP, index, 1 if up else 0)
+
     def press(self, button, ms):
         if button not in ("service", "touch"):
             raise KeyError("unknown button %r" % button)

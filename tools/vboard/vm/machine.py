@@ -35,6 +35,7 @@ _couple = array.array("i", [-1] * _N)  # ADC pin -> PWM pin driving it
 _duty = array.array("i", [0] * _N)  # PWM duty_u16 per pin, -1 = not a PWM
 _level = array.array("i", [-1] * _N)  # last output level sent per pin
 _irq = [None] * _N  # (handler, trigger, pin object) per pin
+_net_up = array.array("i", [1] * 8)  # simulated Wi-Fi networks in range (network.py)
 _wired = [None] * _N  # pin -> callable(level) of a part on the board (SPI chip select, reset)
 _buses = {}  # SPI bus id -> the simulated part on it
 _timers = []
@@ -111,6 +112,8 @@ def _handle(op, ident, value):
         _couple[ident] = value
     elif op == vlink.READY:
         _ready = True
+    elif op == vlink.NET_UP:
+        _net_up[ident & 7] = value
     elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:
         rc522_sim.CHIP.link(op, ident, value)
 
@@ -357,9 +360,6 @@ def unique_id():
 
 def freq():
     return 240000000
-
-
-from vuart import UART  # noqa: E402,F401  (RS485 meters: a pty the world wires up)
 
 
 class SPI:

@@ -36,6 +36,9 @@ R_ENROLLING = 3  # waiting for the first card to become the master card
 R_STEP = 4  # card programming step: 0 none, 1 waiting for the new card, 2 for the master
 R_KEYS = 5
 
+# world -> VM, simulated networking (tools/vboard/vm/network.py)
+NET_UP = 40  # id = index in VBOARD_NETWORKS ("ssid:password:rssi,..."), value = 1 up, 0 down
+
 # telemetry keys: what only the firmware knows, reported by the VM runner for the panel
 T_STATUS = 0
 T_PHASE = 1

@@ -1,0 +1,94 @@
+"""Networking and time on the virtual board: the hotspot from the first start, the Wi-Fi
+client with backoff and the hotspot coming back when it fails, NTP over a real UDP
+socket, and the network info at the REPL."""
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+
+def log_text(w):
+    d = os.path.join(w.state_dir, "log")
+    out = ""
+    for n in sorted(int(x) for x in os.listdir(d)):
+        with open(os.path.join(d, str(n))) as f:
+            out += f.read()
+    return out
+
+
+def console_has(w, text):
+    return any(text in line for line in w.console)
+
+
+class NtpServer:
+    """A real NTP responder on a UDP port; its clock runs `skew_s` ahead of the host's."""
+
+    def __init__(self, skew_s):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.skew = skew_s
+        self.queries = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(512)
+            except OSError:
+                return
+            self.queries += 1
+            t = time.time() + self.skew + 2208988800
+            reply = bytearray(48)
+            reply[0] = 0x1C  # version 3, server
+            struct.pack_into("!II", reply, 40, int(t), int((t % 1) * 2 ** 32))
+            self.sock.sendto(bytes(reply), addr)
+
+
+@pytest.fixture
+def ntp():
+    s = NtpServer(skew_s=86400 * 400)  # a clock clearly not the host's
+    yield s
+    s.sock.close()
+
+
+def test_hotspot_from_the_first_start_with_the_provisioned_name(start_board):
+    w = start_board(files={"prov.json": '{"serial": "WB2611000123", "hotspot_password": '
+                                        '"kT9wqPzR4mXa", "board": "virtual"}'})
+    w.wait_for(lambda w: console_has(w, "hotspot WB2611000123 on"), timeout=10)
+
+
+def test_wifi_client_connects_and_time_comes_from_ntp(start_board, ntp):
+    w = start_board(config={"net.wifi": True, "net.wifi_ssid": "home",
+                            "net.wifi_password": "secret-pw", "net.hotspot": False,
+                            "time.ntp_server": "127.0.0.1:%d" % ntp.port},
+                    env={"VBOARD_NETWORKS": "home:secret-pw:-55,other:x:-70"})
+    w.wait_for(lambda w: console_has(w, "Wi-Fi connected to home: 192.168.1.50"), timeout=15)
+    w.wait_for(lambda w: console_has(w, "clock set by NTP: "), timeout=15)
+    assert ntp.queries >= 1
+    year = time.gmtime(time.time() + ntp.skew)[0]
+    line = [x for x in w.console if "clock set by NTP: " in x][-1]
+    assert line.split("clock set by NTP: ")[1].startswith(str(year))
+    assert not console_has(w, "hotspot ")  # switched off, and the client connected
+    # the data log carries the network time from then on
+    w.wait_for(lambda w: ("\t%d-" % year) in log_text(w), timeout=40)
+
+
+def test_failing_client_network_brings_the_hotspot_back_and_retries(start_board):
+    w = start_board(config={"net.wifi": True, "net.wifi_ssid": "home",
+                            "net.wifi_password": "secret-pw", "net.hotspot": False},
+                    env={"VBOARD_NETWORKS": "home:secret-pw:-55"})
+    w.wait_for(lambda w: console_has(w, "Wi-Fi connected to home"), timeout=15)
+    assert not console_has(w, "hotspot ")
+    w.set_network(0, False)  # the router goes away
+    w.wait_for(lambda w: console_has(w, " on") and console_has(w, "hotspot UNPROV-"),
+               timeout=40)  # the hotspot comes back: nobody locked out
+    w.wait_for(lambda w: console_has(w, "Wi-Fi home not reachable (1); next try in 5 s"),
+               timeout=40)
+    w.set_network(0, True)
+    w.wait_for(lambda w: sum("Wi-Fi connected to home" in x for x in w.console) >= 2,
+               timeout=60)
+    w.wait_for(lambda w: console_has(w, "hotspot off"), timeout=10)  # as configured again
