@@ -362,6 +362,9 @@ def freq():
     return 240000000
 
 
+from vuart import UART  # noqa: E402,F401  (RS485 meters: a pty the world wires up)
+
+
 class SPI:
     """An SPI controller; the part on the bus (rc522_sim) answers while its chip select
     is low. Nothing selected: MISO floats high."""
