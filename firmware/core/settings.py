@@ -26,6 +26,22 @@ SCHEMA = {
     "device.showroom": (BOOL, False, None, None),  # showroom mode: charging disabled
     "device.commissioning": (BOOL, False, None, None),  # commissioning (service) mode
     "device.led_brightness": (INT, 64, 4, 255),
+    # The backend (OCPP 1.6J). Its rows live here, not in services/backend.py, because
+    # that module is imported only when the backend is enabled.
+    "backend.enabled": (BOOL, False, None, None),
+    "backend.url": (STR, "", 0, 200),  # ws:// or wss:// endpoint; the id is appended
+    "backend.charge_point_id": (STR, "", 0, 48),  # "" = the serial number
+    "backend.key": (STR, "", 0, 40),  # Basic auth password (security profiles 1, 2)
+    "backend.id_tag": (STR, "free", 1, 20),  # idTag of sessions without authorization
+    "backend.schedule_wait_s": (INT, 60, 0, 3600),  # wait for a schedule, then immediate
+    "backend.timeout_s": (INT, 30, 5, 300),  # for an answer to a request
+    "backend.retry_max_s": (INT, 300, 2, 3600),  # longest pause between connection tries
+    "backend.max_frame_kb": (INT, 16, 4, 128),  # larger messages are refused
+    "proxy.enabled": (BOOL, False, None, None),  # HTTP proxy (CONNECT) to the Internet
+    "proxy.host": (HOST, "", None, None),
+    "proxy.port": (INT, 8080, 1, 65535),
+    "proxy.user": (STR, "", 0, 64),
+    "proxy.password": (STR, "", 0, 64),
 }
 
 
