@@ -15,12 +15,14 @@ from firmware.core.sensing import dip_from_bits, dip_from_ladder, ntc_table
 from firmware.drivers.contactor import Relay, ResidualCurrentDetector
 from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
+from firmware.drivers.rc522 import RC522
 from firmware.drivers.sensors import DigitalInput, RoundRobinADC, TouchInput
 from firmware.services.config import Config, load_json
 from firmware.services import datalog
 from firmware.services.control import Control
 from firmware.services.datalog import DataLog
 from firmware.services.log import ERROR, INFO, Log
+from firmware.services.rfid import Rfid
 from firmware.services.supervisor import Supervisor
 from firmware.services.ui import Panel
 
@@ -68,6 +70,12 @@ class Hardware:
         self.buzzer = None if b.BUZZER is None else \
             Buzzer(PWM(Pin(b.BUZZER), freq=2000, duty_u16=0))
         self.service_button = _input(b.SERVICE_BUTTON)
+        self.rfid = None
+        if b.RC522_CS is not None:
+            spi = machine.SPI(b.SPI_ID, baudrate=1000000, sck=Pin(b.SPI_SCK),
+                              mosi=Pin(b.SPI_MOSI), miso=Pin(b.SPI_MISO))
+            self.rfid = RC522(spi, Pin(b.RC522_CS, Pin.OUT, value=1), None if
+                              b.RC522_RST is None else Pin(b.RC522_RST, Pin.OUT, value=1))
         if b.TOUCH_BUTTON is None or b.TOUCH_THRESHOLD is None:
             self.touch_button = _input(b.TOUCH_BUTTON)
         else:
@@ -136,6 +144,9 @@ class App:
             sup.add("net", self.net.run)
         except ImportError:  # a port without the network module
             self.net = None
+        # RFID authorization: the whitelist, master card, card programming
+        self.rfid = Rfid(hw.rfid, self.control, self.panel, cfg, self.log)
+        sup.add("rfid", self.rfid.run)
 
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""

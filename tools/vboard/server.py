@@ -61,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
                 w.press(data.get("button"), int(data.get("ms", 0)))
             elif self.path == "/api/power-cycle":
                 w.power_cycle()
+            elif self.path == "/api/rfid":
+                w.rfid_action(**data)
             else:
                 self._json(404, {"error": "no such endpoint"})
                 return

@@ -102,6 +102,14 @@ class World:
         self._reset_to = None  # reset cause of a restart the world forces (kill + boot)
         self._last_f = False
         self.rcd_test_since = None
+        # RFID: cards in the reader's field (two slots: both filled = a collision)
+        self.card_field = [None, None]  # UID hex per slot
+        self.rfid_noise = "none"
+        self.rfid_reader = "ok"
+        self.rfid = [None] * vlink.R_KEYS  # the firmware's side, from RFID_TELE records
+        self._card_serial = 0
+        self._card_off = []  # (slot, serial, when) a tapped card leaves the field
+        self._rfid_t = {}  # link records describing the field, merged into _targets()
 
     # ------------------------------------------------------------------ control
     def set(self, **kw):
@@ -141,6 +149,103 @@ class World:
             self.inputs[button + "_button"] = True
             self._presses.append((button, time.monotonic() + ms / 1000))
             self._update_pins()
+
+    # ------------------------------------------------------------------ RFID
+    RFID_NOISE = {"none": 0, "crc": 1, "partial": 2}
+    RFID_READER = {"ok": 0, "dead": 1, "garbage": 2}
+
+    @staticmethod
+    def _uid(uid):
+        if not isinstance(uid, str) or len(uid) not in (8, 14, 20):
+            raise ValueError("uid must be 4, 7 or 10 bytes in hex")
+        try:
+            return bytes.fromhex(uid).hex().upper()
+        except ValueError:
+            raise ValueError("uid must be 4, 7 or 10 bytes in hex") from None
+
+    def _field(self, slot, uid, update=True):
+        """Put a card (UID hex, or None) into a slot of the reader's field."""
+        self.card_field[slot] = uid
+        self._card_serial += 1
+        raw = bytes.fromhex(uid) if uid else b""
+        for i, b in enumerate(raw):
+            self._rfid_t[(vlink.CARD_BYTE, slot * 16 + i)] = b
+        self._rfid_t.pop((vlink.CARD_SET, slot), None)  # after the bytes, in dict order
+        self._rfid_t[(vlink.CARD_SET, slot)] = len(raw) | self._card_serial << 8
+        if update:
+            self._update_pins()
+
+    def present_card(self, uid, slot=0):
+        """Hold a card (4, 7 or 10 bytes of hex) in front of the reader until removed."""
+        uid = self._uid(uid)
+        if slot not in (0, 1):
+            raise ValueError("slot must be 0 or 1")
+        with self.lock:
+            self._card_off = [c for c in self._card_off if c[0] != slot]
+            self._field(slot, uid)
+
+    def remove_card(self, slot=None):
+        """Take the card in `slot` (None: every card) away from the reader."""
+        with self.lock:
+            for s in (0, 1) if slot is None else (slot,):
+                if self.card_field[s] is not None:
+                    self._field(s, None)
+
+    def tap_card(self, uid, ms=600):
+        """Hold a card in front of the reader for `ms`, then take it away."""
+        if not 0 < ms <= 600000:
+            raise ValueError("ms must be between 1 and 600000")
+        self.present_card(uid)
+        with self.lock:
+            self._card_off.append((0, self._card_serial, time.monotonic() + ms / 1000))
+
+    def collide(self, uid_a, uid_b):
+        """Two cards in the field at once (entering together, in one burst of records)."""
+        uid_a, uid_b = self._uid(uid_a), self._uid(uid_b)
+        with self.lock:
+            self._card_off = []
+            self._field(0, uid_a, False)
+            self._field(1, uid_b)
+
+    def set_rfid(self, noise=None, reader=None):
+        """Disturbances: noise 'none' / 'crc' (bad BCC and CRC) / 'partial' (frames cut
+        short); reader 'ok' / 'dead' (MISO reads 0) / 'garbage' (random MISO)."""
+        if noise is not None and noise not in self.RFID_NOISE:
+            raise ValueError("noise must be one of " + ", ".join(self.RFID_NOISE))
+        if reader is not None and reader not in self.RFID_READER:
+            raise ValueError("reader must be one of " + ", ".join(self.RFID_READER))
+        with self.lock:
+            if noise is not None:
+                self.rfid_noise = noise
+                self._rfid_t[(vlink.RFID_NOISE, 0)] = self.RFID_NOISE[noise]
+            if reader is not None:
+                self.rfid_reader = reader
+                self._rfid_t[(vlink.RFID_READER, 0)] = self.RFID_READER[reader]
+            self._update_pins()
+
+    def brownout_reader(self):
+        """The reader chip resets itself (registers back to their reset values)."""
+        with self.lock:
+            if self._conn is not None:
+                self._write(vlink.RFID_BROWNOUT, 0, 0)
+
+    def rfid_action(self, action, uid=None, uid2=None, ms=600, slot=None, noise=None,
+                    reader=None):
+        """The API's one entry point: tap, present, remove, collide, disturb, brownout."""
+        if action == "tap":
+            self.tap_card(uid, int(ms))
+        elif action == "present":
+            self.present_card(uid, slot or 0)
+        elif action == "remove":
+            self.remove_card(slot)
+        elif action == "collide":
+            self.collide(uid, uid2)
+        elif action == "disturb":
+            self.set_rfid(noise, reader)
+        elif action == "brownout":
+            self.brownout_reader()
+        else:
+            raise ValueError("action must be tap, present, remove, collide, disturb or brownout")
 
     # ------------------------------------------------------------------ physics
     def pwm_duty_bp(self):
@@ -245,6 +350,7 @@ class World:
         t[(vlink.SET_IN, board.TOUCH_BUTTON)] = 0 if i["touch_button"] else 1
         for bit, pin in enumerate(board.DIP_PINS):
             t[(vlink.SET_IN, pin)] = 0 if i["dip"] >> bit & 1 else 1
+        t.update(self._rfid_t)  # the reader's card field (rc522_sim)
         return t
 
     def _update_pins(self):
@@ -279,6 +385,10 @@ class World:
                 self.events.append((now, "duty", ident, value))
             elif op == vlink.PWM_FREQ:
                 self.freq[ident] = value
+                self.events.append((now, "freq", ident, value))
+            elif op == vlink.RFID_TELE:
+                if ident < vlink.R_KEYS:
+                    self.rfid[ident] = value
             elif op == vlink.NEO:
                 if ident < len(self.leds):
                     self.leds[ident] = ((value >> 16) & 255, (value >> 8) & 255, value & 255)
@@ -324,6 +434,9 @@ class World:
                 for rec in [p for p in self._presses if p[1] <= now]:
                     self._presses.remove(rec)
                     self.inputs[rec[0] + "_button"] = False
+                for rec in [c for c in self._card_off if c[2] <= now]:
+                    self._card_off.remove(rec)
+                    self._field(rec[0], None)
                 self._update_pins()
             time.sleep(self.tick_s)
 
@@ -351,6 +464,7 @@ class World:
             self.pins = {}
             self.duty = {}
             self.telemetry = [None] * vlink.T_KEYS
+            self.rfid = [None] * vlink.R_KEYS
             self._sent = {}
         proc = subprocess.Popen(self.vm_command(), cwd=self.state_dir, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -462,6 +576,17 @@ class World:
     def led_names(self):
         return [classify_rgb(c) for c in self.leds]
 
+    def rfid_state(self):
+        """The firmware's RFID view: reader (None/'none'/'ok'/'failed'), whitelist size,
+        longest reader poll stall (us), master card window open, programming step."""
+        r = self.rfid
+        return {"reader": None if r[vlink.R_READER] is None
+                else ("none", "ok", "failed")[r[vlink.R_READER]],
+                "cards": r[vlink.R_CARDS], "poll_us_max": r[vlink.R_BUSY_US],
+                "enrolling": None if r[vlink.R_ENROLLING] is None
+                else bool(r[vlink.R_ENROLLING]),
+                "programming": r[vlink.R_STEP]}
+
     def state(self):
         """Everything observable, as plain JSON-able data."""
         with self.lock:
@@ -500,6 +625,8 @@ class World:
                 if self.duty.get(board.BUZZER, 0) else 0,
                 "firmware": fw,
                 "inputs": dict(self.inputs),
+                "rfid": {"field": list(self.card_field), "noise": self.rfid_noise,
+                         "reader": self.rfid_reader, "firmware": self.rfid_state()},
                 "vm": {"running": self.running and self._conn is not None, "boots": self.boots,
                        "resets": list(self.resets[-10:])},
             }

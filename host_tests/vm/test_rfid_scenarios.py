@@ -1,0 +1,282 @@
+"""RFID authorization on the virtual board: the unchanged firmware in the VM, the RC522
+model on its SPI bus, cards tapped through the world (tools/vboard/world.py)."""
+import json
+import os
+import time
+
+from tools.vboard.world import board
+
+MASTER = "04112233445566"
+ANNA = "A1B2C3D4"
+BERT = "04AABBCCDDEEFF001122"
+NEW = "C0FFEE01"
+AUTH = {"auth.enabled": True}
+
+
+def cards(*uids, master=MASTER):
+    c = {master: "white"} if master else {}
+    c.update({u: "" for u in uids})
+    return {"cards.json": json.dumps({"version": 1, "master": master, "cards": c})}
+
+
+def stored(w):
+    """The whitelist on the board's flash (a checksummed record or plain JSON)."""
+    with open(os.path.join(w.state_dir, "cards.json")) as f:
+        obj = json.load(f)
+    return obj.get("data", obj)["cards"]
+
+
+def reader_ok(w):
+    return w.rfid_state()["reader"] == "ok"
+
+
+def rfid_led(w):
+    return w.led_names()[6]
+
+
+def frame(w):
+    return w.led_names()[7]
+
+
+def charging(w):
+    return w.status() == "Charging" and w.relay_closed()
+
+
+def phase(w):
+    return w.state()["firmware"]["phase"]
+
+
+def tones(w, since):
+    """'rising' / 'falling' for each authorization tone the buzzer played since `since`:
+    the tones are 1000-1500-2000 Hz and back; the buzzer reports frequency changes."""
+    f = [e[3] for e in list(w.events) if e[1] == "freq" and e[2] == board.BUZZER
+         and e[0] >= since]
+    return ["rising" if b == 2000 else "falling" for a, b in zip(f, f[1:])
+            if a == 1500 and b in (1000, 2000)]
+
+
+def tap(w, uid, gap=1.0):
+    """Tap a card (0.6 s in the field), then leave the field empty for `gap` s."""
+    t0 = time.monotonic()
+    w.tap_card(uid, 600)
+    time.sleep(0.6 + gap)
+    return t0
+
+
+def said(w, text):
+    return any(text in line for line in w.console)
+
+
+def test_authorize_and_charge_then_stop_with_the_same_card(start_board):
+    w = start_board(AUTH, files=cards(ANNA, BERT))
+    w.wait_for(reader_ok)
+    w.wait_for(lambda w: frame(w) == "white" and rfid_led(w) == "white")  # required
+    w.set(plugged=True, car_state="C")
+    w.wait_for(lambda w: phase(w) == "waiting for authorization")
+    time.sleep(1)
+    assert not w.relay_closed() and w.led_names()[:4] == ["off"] * 4
+    t0 = time.monotonic()
+    w.tap_card(ANNA)
+    w.wait_for(lambda w: rfid_led(w) == "green", timeout=3)
+    w.wait_for(charging)
+    w.wait_for(lambda w: "rising" in tones(w, t0))
+    t1 = tap(w, BERT, gap=0)  # another card cannot end it
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=3)
+    w.wait_for(lambda w: "falling" in tones(w, t1))
+    time.sleep(1)
+    assert charging(w)
+    time.sleep(1)
+    tap(w, ANNA, gap=0)  # the card that authorized it ends it
+    w.wait_for(lambda w: not w.relay_closed())
+    w.wait_for(lambda w: phase(w) == "waiting for authorization")
+    w.wait_for(lambda w: frame(w) == "white")
+    w.set(plugged=False)
+    w.wait_for(lambda w: w.status() == "Idle")
+
+
+def test_authorization_lapses_when_no_vehicle_comes_within_60_s(start_board):
+    w = start_board(AUTH, files=cards(ANNA))
+    w.wait_for(reader_ok)
+    w.tap_card(ANNA)
+    w.wait_for(lambda w: w.state()["firmware"]["authorized"], timeout=3)
+    t0 = time.monotonic()
+    w.wait_for(lambda w: w.led_names()[:4] == ["blue"] * 4)  # authorized: status LED blue
+    w.wait_for(lambda w: not w.state()["firmware"]["authorized"], timeout=70)
+    assert time.monotonic() - t0 > 55
+    assert said(w, "authorization lapsed")
+    w.set(plugged=True, car_state="C")
+    w.wait_for(lambda w: phase(w) == "waiting for authorization")
+    time.sleep(2)
+    assert not w.relay_closed()
+
+
+def test_a_card_held_on_the_reader_is_one_tap(start_board):
+    w = start_board(AUTH, files=cards(ANNA), plugged=True)
+    w.wait_for(reader_ok)
+    w.present_card(ANNA)
+    w.wait_for(charging)
+    time.sleep(15)  # held: not taken as the same card tapping again
+    assert charging(w)
+    w.remove_card()
+    time.sleep(1)
+    assert charging(w)
+
+
+def test_programming_a_user_card_then_it_authorizes(start_board):
+    w = start_board(AUTH, files=cards(ANNA))
+    w.wait_for(reader_ok)
+    assert w.rfid_state()["cards"] == 2
+    t0 = tap(w, MASTER, gap=0.2)
+    w.wait_for(lambda w: w.status() == "TokenProgrammingMode", timeout=2)
+    tap(w, NEW, gap=0)
+    w.wait_for(lambda w: rfid_led(w) == "orange", timeout=2)
+    tap(w, MASTER, gap=0)
+    w.wait_for(lambda w: w.rfid_state()["cards"] == 3, timeout=3)
+    w.wait_for(lambda w: rfid_led(w) == "white", timeout=3)
+    w.wait_for(lambda w: tones(w, t0)[:3] == ["rising"] * 3)
+    assert NEW in stored(w) and ANNA in stored(w)
+    w.wait_for(lambda w: w.status() == "Idle")
+    time.sleep(1)
+    tap(w, MASTER)  # the master's own authorization from the first tap: end it
+    w.wait_for(lambda w: not w.state()["firmware"]["authorized"])
+    tap(w, NEW, gap=0)
+    w.wait_for(lambda w: w.state()["firmware"]["authorized"], timeout=3)
+    w.set(plugged=True, car_state="C")
+    w.wait_for(charging)
+
+
+def test_programming_aborts_cleanly_on_a_timeout_or_a_wrong_card(start_board):
+    w = start_board(files=cards(ANNA))  # authorization off: programming works all the same
+    w.wait_for(reader_ok)
+    tap(w, MASTER, gap=0.2)
+    tap(w, NEW, gap=0)
+    w.wait_for(lambda w: rfid_led(w) == "orange", timeout=2)
+    t0 = time.monotonic()
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=8)  # no master within 5 s
+    assert 4 < time.monotonic() - t0 < 7
+    w.wait_for(lambda w: "falling" in tones(w, t0))
+    assert w.rfid_state()["cards"] == 2 and w.status() == "Idle"
+    time.sleep(2)
+    tap(w, MASTER, gap=0.2)
+    tap(w, NEW, gap=0.2)
+    t1 = tap(w, BERT, gap=0)  # the wrong card to confirm
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=3)
+    w.wait_for(lambda w: "falling" in tones(w, t1))
+    assert w.rfid_state()["cards"] == 2
+    assert NEW not in stored(w)
+
+
+def test_no_programming_while_a_vehicle_is_connected(start_board):
+    w = start_board(files=cards(ANNA), plugged=True)
+    w.wait_for(reader_ok)
+    w.wait_for(charging)
+    tap(w, MASTER, gap=0.2)
+    tap(w, NEW, gap=0.2)
+    tap(w, MASTER)
+    assert w.rfid_state()["cards"] == 2 and w.rfid_state()["programming"] == 0
+    assert charging(w)
+
+
+def test_delete_all_cards_then_the_first_card_is_the_new_master(start_board):
+    w = start_board(AUTH, files=cards(ANNA))
+    w.wait_for(reader_ok)
+    w.press("service", 7000)
+    w.wait_for(lambda w: w.boots == 2, timeout=15)  # second tone, then the restart
+    w.wait_for(reader_ok, timeout=20)
+    assert w.rfid_state()["cards"] == 0 and w.rfid_state()["enrolling"]
+    assert stored(w) == {}
+    w.wait_for(lambda w: frame(w) == "white" and rfid_led(w) == "white")  # read area shown
+    t0 = tap(w, NEW, gap=0.5)
+    w.wait_for(lambda w: w.rfid_state()["cards"] == 1)
+    w.wait_for(lambda w: "rising" in tones(w, t0))
+    assert not w.rfid_state()["enrolling"]
+    assert list(stored(w)) == [NEW]
+    tap(w, ANNA, gap=0)  # deleted: refused now
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=3)
+    time.sleep(2.5)
+    tap(w, NEW, gap=0)  # the new master starts programming
+    w.wait_for(lambda w: w.status() == "TokenProgrammingMode", timeout=3)
+
+
+def test_two_cards_at_once_and_bad_frames_are_refused_safely(start_board):
+    w = start_board(AUTH, files=cards(ANNA), plugged=True)
+    w.wait_for(reader_ok)
+    t0 = time.monotonic()
+    w.collide(ANNA, BERT)
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=3)
+    w.wait_for(lambda w: "falling" in tones(w, t0))
+    assert said(w, "several cards")
+    time.sleep(2)
+    assert not w.relay_closed() and not w.state()["firmware"]["authorized"]
+    w.remove_card()
+    time.sleep(1)
+    w.set_rfid(noise="crc")
+    w.present_card(ANNA)
+    w.wait_for(lambda w: said(w, "card unreadable"), timeout=5)
+    assert not w.state()["firmware"]["authorized"]
+    w.remove_card()
+    w.set_rfid(noise="partial")
+    time.sleep(1)
+    w.present_card(BERT)
+    time.sleep(3)
+    assert not w.state()["firmware"]["authorized"] and not w.relay_closed()
+    w.remove_card()
+    w.set_rfid(noise="none")
+    time.sleep(1)
+    tap(w, ANNA, gap=0)  # and a clean read works again
+    w.wait_for(charging)
+
+
+def test_a_failing_reader_is_reset_and_reported_and_charging_without_rfid_goes_on(start_board):
+    w = start_board(plugged=True, files=cards(ANNA))  # authorization off
+    w.wait_for(reader_ok)
+    w.wait_for(charging)
+    w.set_rfid(reader="dead")
+    w.wait_for(lambda w: w.rfid_state()["reader"] == "failed", timeout=5)
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=3)  # flashing red
+    assert said(w, "RFID reader failed: resetting it") and said(w, "RFID reader not answering")
+    assert charging(w)
+    w.set_rfid(reader="ok")
+    w.wait_for(reader_ok, timeout=10)  # tried again every few seconds
+    assert said(w, "RFID reader ready")
+    w.set_rfid(reader="garbage")
+    w.wait_for(lambda w: w.rfid_state()["reader"] == "failed", timeout=5)
+    w.set_rfid(reader="ok")
+    w.wait_for(reader_ok, timeout=10)
+    n = sum(1 for line in w.console if "resetting it" in line)
+    w.brownout_reader()  # the chip resets itself: detected, configured again
+    w.wait_for(lambda w: sum(1 for line in w.console if "resetting it" in line) > n, timeout=5)
+    w.wait_for(reader_ok, timeout=10)
+    assert charging(w) and w.fault() == 0
+
+
+def test_a_flash_write_error_or_a_full_list_keeps_the_whitelist(start_board):
+    full = {"%08X" % (0x10000000 + i): "" for i in range(99)}
+    w = start_board(files=cards(*full))
+    w.wait_for(reader_ok)
+    assert w.rfid_state()["cards"] == 100
+    tap(w, MASTER, gap=0.2)
+    tap(w, NEW, gap=0.2)
+    t0 = tap(w, MASTER, gap=0)
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=3)
+    w.wait_for(lambda w: "falling" in tones(w, t0))
+    assert said(w, "whitelist full")
+    assert len(stored(w)) == 100 and w.rfid_state()["cards"] == 100
+
+    w = start_board(files=cards(ANNA))
+    w.wait_for(reader_ok)
+    os.mkdir(os.path.join(w.state_dir, "cards.json.tmp"))  # the next write fails
+    tap(w, MASTER, gap=0.2)
+    tap(w, NEW, gap=0.2)
+    t0 = tap(w, MASTER, gap=0)
+    w.wait_for(lambda w: rfid_led(w) == "red", timeout=3)
+    w.wait_for(lambda w: "falling" in tones(w, t0))
+    assert said(w, "not stored")
+    assert sorted(stored(w)) == sorted([MASTER, ANNA]) and w.rfid_state()["cards"] == 2
+    os.rmdir(os.path.join(w.state_dir, "cards.json.tmp"))
+    time.sleep(2)
+    tap(w, MASTER, gap=0.2)
+    tap(w, NEW, gap=0.2)
+    tap(w, MASTER, gap=0)
+    w.wait_for(lambda w: w.rfid_state()["cards"] == 3, timeout=3)
+    assert NEW in stored(w)
