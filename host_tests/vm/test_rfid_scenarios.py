@@ -280,3 +280,46 @@ def test_a_flash_write_error_or_a_full_list_keeps_the_whitelist(start_board):
     tap(w, MASTER, gap=0)
     w.wait_for(lambda w: w.rfid_state()["cards"] == 3, timeout=3)
     assert NEW in stored(w)
+
+
+def test_the_panel_api_taps_cards_and_refuses_bad_input(start_board):
+    import urllib.error
+    import urllib.request
+
+    from tools.vboard.server import serve
+
+    w = start_board(AUTH, files=cards(ANNA))
+    httpd = serve(w, 0)
+    base = "http://127.0.0.1:%d" % httpd.server_address[1]
+
+    def post(body):
+        req = urllib.request.Request(base + "/api/rfid", json.dumps(body).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    try:
+        with urllib.request.urlopen(base + "/", timeout=5) as r:
+            page = r.read()
+        assert b'id="rfid-tap"' in page and b"/api/rfid" in page
+        w.wait_for(reader_ok)
+        code, st = post({"action": "present", "uid": ANNA.lower()})
+        assert code == 200 and st["rfid"]["field"] == [ANNA, None]
+        w.wait_for(lambda w: w.state()["firmware"]["authorized"], timeout=3)
+        assert post({"action": "remove"})[1]["rfid"]["field"] == [None, None]
+        for body, reason in [({"action": "tap", "uid": "A1B2C3"}, "4, 7 or 10 bytes"),
+                             ({"action": "tap", "uid": "ZZB2C3D4"}, "4, 7 or 10 bytes"),
+                             ({"action": "tap", "uid": ANNA, "ms": 0}, "ms must be"),
+                             ({"action": "disturb", "noise": "loud"}, "noise must be"),
+                             ({"action": "disturb", "reader": "on fire"}, "reader must be"),
+                             ({"action": "warp"}, "action must be"),
+                             ({"action": "tap", "uid": ANNA, "color": 1}, "unexpected")]:
+            code, st = post(body)
+            assert code == 400 and reason in st["error"], (body, st)
+        code, st = post({"action": "disturb", "noise": "crc", "reader": "garbage"})
+        assert st["rfid"]["noise"] == "crc" and st["rfid"]["reader"] == "garbage"
+        w.wait_for(lambda w: w.rfid_state()["reader"] == "failed", timeout=5)
+    finally:
+        httpd.shutdown()
