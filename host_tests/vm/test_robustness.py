@@ -58,3 +58,13 @@ def test_service_button_held_at_power_up_skips_the_app(start_board):
     w.set(service_button=False)
     w.power_cycle()  # powered up normally: the app runs and charges
     w.wait_for(lambda w: charging(w), timeout=30)
+
+
+def test_a_stuck_event_loop_is_reset_by_the_watchdog_and_logged(start_board):
+    w = start_board(plugged=True, env={"VBOARD_HANG_AFTER_MS": "4000"})
+    w.wait_for(charging, timeout=20)
+    w.wait_for(lambda w: w.boots == 2, timeout=30)  # the watchdog reset the board
+    w.wait_for(lambda w: "boot: reset cause watchdog" in log_text(w), timeout=30)
+    # what happened before the hang was on flash already (faults and errors go at once,
+    # the rest within 30 s): the first boot's record survived
+    assert "boot: reset cause power-on" in log_text(w)
