@@ -35,6 +35,7 @@ _couple = array.array("i", [-1] * _N)  # ADC pin -> PWM pin driving it
 _duty = array.array("i", [0] * _N)  # PWM duty_u16 per pin, -1 = not a PWM
 _level = array.array("i", [-1] * _N)  # last output level sent per pin
 _irq = [None] * _N  # (handler, trigger, pin object) per pin
+_adc_phase = [0]  # PWM phase (us) of the last ADC sample, see ADC.read_u16
 _net_up = array.array("i", [1] * 8)  # simulated Wi-Fi networks in range (network.py)
 _wired = [None] * _N  # pin -> callable(level) of a part on the board (SPI chip select, reset)
 _buses = {}  # SPI bus id -> the simulated part on it
@@ -304,8 +305,15 @@ class ADC:
             return _in[i]
         if d <= 0:
             return _alt[i]
-        # 1 kHz: where in the period are we?
-        return _in[i] if (time.ticks_us() % 1000) * 65536 < d * 1000 else _alt[i]
+        # Where in the 1 kHz period is this sample? The phase advances 7 us per read, not
+        # with the wall clock: the VM's main thread is paused now and then while the
+        # hardware thread holds the interpreter lock, and those pauses come at the same
+        # phase every period, so a wall-clock phase hid a short high plateau (10 A) from
+        # whole bursts: a spurious state F and fault 5. A board samples without pauses.
+        ph = _adc_phase[0] + 7
+        ph = ph - 1000 if ph >= 1000 else ph
+        _adc_phase[0] = ph
+        return _in[i] if ph * 65536 < d * 1000 else _alt[i]
 
 
 class Timer:
