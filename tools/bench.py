@@ -231,6 +231,118 @@ def heap(ctx):
             "sim_kb": round(sim / 1024, 1)}
 
 
+# Everything the platform offers switched on: Wi-Fi client (a simulated network), the
+# hotspot, NTP (to a closed port: it fails and retries), the data log, the supervisor.
+ALL_ON = {"net.wifi": True, "net.wifi_ssid": "home", "net.wifi_password": "secret-pw",
+          "net.hotspot": True, "time.ntp_server": "127.0.0.1:9"}
+ALL_ENV = {"VBOARD_NETWORKS": "home:secret-pw:-55"}
+
+
+SIM_NET = r"""
+import gc, json, machine
+gc.collect(); a = gc.mem_alloc()
+import network
+gc.collect(); b = gc.mem_alloc()
+print(json.dumps({"net": b - a}))
+"""
+
+
+def _connected(w):
+    return any("Wi-Fi connected to home" in line for line in w.console)
+
+
+@figure
+def boot(ctx):
+    """Power-on (the VM process starts) to every service running, with everything on:
+    the App built from the .mpy files and the first telemetry record sent by a supervised
+    task. The web server (issue #5) is not in yet: this is "services started"."""
+    times = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        w = ctx.world(config=ALL_ON, env=ALL_ENV)
+        try:
+            w.wait_for(lambda w: w.tele(0) is not None, 30)
+            times.append((time.monotonic() - t0) * 1000)
+        finally:
+            w.stop()
+    times.sort()
+    return {"boot_ms": round(times[len(times) // 2]), "boot_ms_max": round(times[-1])}
+
+
+def _passes_all(ctx, kb):
+    w = ctx.world(heap="%dk" % kb, config=ALL_ON, env=ALL_ENV)
+    try:
+        w.wait_for(lambda w: w.status() == "Idle" and _connected(w), 20)
+        w.set(plugged=True)
+        w.wait_for(charging, 15)
+        time.sleep(2)
+        w.set(plugged=False)
+        w.wait_for(lambda w: w.fault() == 1, 5)
+        time.sleep(2)  # the fault reaches the data log on flash
+        return w.running and w.status() == "RecoverFromError" and not w.relay_closed()
+    except (TimeoutError, RuntimeError):
+        return False
+    finally:
+        w.stop()
+
+
+@figure
+def heap_all(ctx):
+    """Smallest -X heapsize at which the charging scenario passes with everything on
+    (ALL_ON: network, time, data log); the simulated hardware's share subtracted."""
+    sim = ctx.vm(SIM_SCRIPT)["sim"] + ctx.vm(SIM_NET)["net"]
+    lo, hi = 32, 256
+    if not _passes_all(ctx, hi):
+        raise RuntimeError("the scenario with everything on fails even with %d KB" % hi)
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        if _passes_all(ctx, mid) and _passes_all(ctx, mid):
+            hi = mid
+        else:
+            lo = mid
+    return {"heap_floor_all_kb": round(hi - sim / 1024, 1), "heap_floor_all_vm_kb": hi}
+
+
+RFID_CARDS = {"version": 1, "master": "04112233445566",  # 4-, 7- and 10-byte UIDs
+              "cards": {"04112233445566": "", "A1B2C3D4": "", "04AABBCCDDEEFF001122": ""}}
+
+
+def rfid_world(ctx, heap="256k", env=None, **inputs):
+    """A board with authorization on and three cards in its whitelist."""
+    ctx.n += 1
+    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+    os.makedirs(state)
+    cfg = dict(FAST)
+    cfg["auth.enabled"] = True
+    for name, obj in (("config.json", cfg), ("cards.json", RFID_CARDS)):
+        with open(os.path.join(state, name), "w") as f:
+            json.dump(obj, f)
+    w = World(state, heap=heap, code_root=OUT, vm_dir=VM_OUT, extra_env=env)
+    w.inputs.update(inputs)
+    return w.start()
+
+
+def rfid_session_passes(ctx, heap_kb):
+    """Authorize with a card, charge, end the session with the same card, unplug."""
+    w = rfid_world(ctx, heap="%dk" % heap_kb)
+    try:
+        w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+        w.set(plugged=True)
+        w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization", 15)
+        w.tap_card("04AABBCCDDEEFF001122", 600)
+        w.wait_for(charging, 10)
+        time.sleep(2)
+        w.tap_card("04AABBCCDDEEFF001122", 600)
+        w.wait_for(lambda w: not w.relay_closed(), 10)
+        w.set(plugged=False)
+        w.wait_for(lambda w: w.status() == "Idle", 10)
+        return w.running and w.rfid_state()["reader"] == "ok"
+    except (TimeoutError, RuntimeError):
+        return False
+    finally:
+        w.stop()
+
+
 @figure
 def size(ctx):
     """Everything that goes to the board."""
