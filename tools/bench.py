@@ -307,42 +307,6 @@ RFID_CARDS = {"version": 1, "master": "04112233445566",  # 4-, 7- and 10-byte UI
               "cards": {"04112233445566": "", "A1B2C3D4": "", "04AABBCCDDEEFF001122": ""}}
 
 
-def rfid_world(ctx, heap="256k", env=None, **inputs):
-    """A board with authorization on and three cards in its whitelist."""
-    ctx.n += 1
-    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
-    os.makedirs(state)
-    cfg = dict(FAST)
-    cfg["auth.enabled"] = True
-    for name, obj in (("config.json", cfg), ("cards.json", RFID_CARDS)):
-        with open(os.path.join(state, name), "w") as f:
-            json.dump(obj, f)
-    w = World(state, heap=heap, code_root=OUT, vm_dir=VM_OUT, extra_env=env)
-    w.inputs.update(inputs)
-    return w.start()
-
-
-def rfid_session_passes(ctx, heap_kb):
-    """Authorize with a card, charge, end the session with the same card, unplug."""
-    w = rfid_world(ctx, heap="%dk" % heap_kb)
-    try:
-        w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
-        w.set(plugged=True)
-        w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization", 15)
-        w.tap_card("04AABBCCDDEEFF001122", 600)
-        w.wait_for(charging, 10)
-        time.sleep(2)
-        w.tap_card("04AABBCCDDEEFF001122", 600)
-        w.wait_for(lambda w: not w.relay_closed(), 10)
-        w.set(plugged=False)
-        w.wait_for(lambda w: w.status() == "Idle", 10)
-        return w.running and w.rfid_state()["reader"] == "ok"
-    except (TimeoutError, RuntimeError):
-        return False
-    finally:
-        w.stop()
-
-
 @figure
 def size(ctx):
     """Everything that goes to the board."""
