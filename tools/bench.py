@@ -303,10 +303,6 @@ def heap_all(ctx):
     return {"heap_floor_all_kb": round(hi - sim / 1024, 1), "heap_floor_all_vm_kb": hi}
 
 
-RFID_CARDS = {"version": 1, "master": "04112233445566",  # 4-, 7- and 10-byte UIDs
-              "cards": {"04112233445566": "", "A1B2C3D4": "", "04AABBCCDDEEFF001122": ""}}
-
-
 @figure
 def size(ctx):
     """Everything that goes to the board."""
