@@ -22,6 +22,7 @@ from firmware.services import datalog
 from firmware.services.control import Control
 from firmware.services.datalog import DataLog
 from firmware.services.log import ERROR, INFO, Log
+from firmware.services.meter import Meters
 from firmware.services.rfid import Rfid
 from firmware.services.supervisor import Supervisor
 from firmware.services.ui import Panel
@@ -138,6 +139,8 @@ class App:
         sup.add("buttons", self.panel.run_buttons)
         sup.add("log", lambda: self.log.follow(self.control))
         sup.add("datalog", self.datalog.run)
+        self.meters = Meters(self)  # energy meters, load management, solar surplus
+        sup.add("meter", self.meters.run)
         try:  # hotspot, Wi-Fi client, LAN, network time
             from firmware.services.network import Net
             self.net = Net(cfg, self.log, self.board)

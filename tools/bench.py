@@ -6,7 +6,8 @@
 Every figure is measured on the compiled .mpy files (tools/build.py), as on a board.
 Heap figures are the firmware's own: the virtual board's hardware modules (the `machine`
 and `neopixel` stand-ins, the link) are loaded into the same VM heap, so their resident
-size, measured alone, is subtracted and printed as `sim_kb`. Fake Pin/PWM/ADC objects
+size, measured alone, is subtracted and printed as `sim_kb`; for the ROMFS figure the
+image, which a board keeps in flash, is subtracted too. Fake Pin/PWM/ADC objects
 created by the firmware stay in its figure (a real board keeps most of those in ROM),
 so the heap figures err on the high side.
 """
@@ -39,7 +40,7 @@ class Ctx:
         self.tmp = tempfile.mkdtemp(prefix="bench-")
         self.n = 0
 
-    def world(self, heap="256k", config=None, env=None, **inputs):
+    def world(self, heap="256k", config=None, env=None, entry="vboard_main", **inputs):
         self.n += 1
         state = os.path.join(self.tmp, "flash%d" % self.n)
         os.makedirs(state)
@@ -47,7 +48,7 @@ class Ctx:
         cfg.update(config or {})
         with open(os.path.join(state, "config.json"), "w") as f:
             json.dump(cfg, f)
-        w = World(state, heap=heap, code_root=OUT, vm_dir=VM_OUT, extra_env=env)
+        w = World(state, heap=heap, code_root=OUT, vm_dir=VM_OUT, extra_env=env, entry=entry)
         w.inputs.update(inputs)
         return w.start()
 
@@ -197,8 +198,8 @@ print(json.dumps({"sim": c - b}))
 """
 
 
-def scenario_passes(ctx, heap_kb):
-    w = ctx.world(heap="%dk" % heap_kb)
+def scenario_passes(ctx, heap_kb, **kw):
+    w = ctx.world(heap="%dk" % heap_kb, **kw)
     try:
         w.wait_for(lambda w: w.status() == "Idle", 15)
         w.set(plugged=True)
@@ -214,10 +215,8 @@ def scenario_passes(ctx, heap_kb):
         w.stop()
 
 
-@figure
-def heap(ctx):
-    """Smallest -X heapsize at which the standard charging scenario passes."""
-    sim = ctx.vm(SIM_SCRIPT)["sim"]
+def floor_kb(ctx, **kw):
+    """Binary search of the smallest heap (KB, 2 KB steps, each step passing twice)."""
     lo, hi = 32, 256  # lo fails, hi passes
     if not scenario_passes(ctx, hi):
         raise RuntimeError("the charging scenario fails even with %d KB" % hi)
@@ -227,8 +226,25 @@ def heap(ctx):
             hi = mid
         else:
             lo = mid
-    return {"heap_floor_kb": round(hi - sim / 1024, 1), "heap_floor_vm_kb": hi,
-            "sim_kb": round(sim / 1024, 1)}
+    return hi
+
+
+@figure
+def heap(ctx):
+    """Smallest -X heapsize at which the standard charging scenario passes: with the .mpy
+    files loaded into the heap (a stock MicroPython board), and executed in place from a
+    ROMFS image (a board image with ROMFS or the firmware frozen in)."""
+    sim = ctx.vm(SIM_SCRIPT)["sim"]
+    plain = floor_kb(ctx)
+    image = os.path.join(ctx.tmp, "firmware.romfs")
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "mpremote"), "romfs",
+                    "-o", image, "build", OUT], check=True, capture_output=True)
+    img_kb = os.path.getsize(image) / 1024
+    frozen = floor_kb(ctx, entry="romfs_main", env={"VBOARD_ROMFS": image})
+    return {"heap_floor_kb": round(plain - sim / 1024, 1),
+            "heap_floor_frozen_kb": round(frozen - sim / 1024 - img_kb, 1),
+            "heap_floor_vm_kb": plain, "sim_kb": round(sim / 1024, 1),
+            "romfs_image_kb": round(img_kb, 1)}
 
 
 # Everything the platform offers switched on: Wi-Fi client (a simulated network), the

@@ -38,6 +38,7 @@ class Control:
         self._mains = Smoother(2)
         self._ct = (Smoother(1), Smoother(1), Smoother(1))
         self._ct_da = [-1, -1, -1]
+        self.phase_da = self._ct_da  # read-only for others: per phase, 0.1 A, -1 = none
         self._timer = None
 
     # ----------------------------------------------------------------- lifecycle

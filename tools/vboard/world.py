@@ -42,6 +42,11 @@ INPUTS = {
     "relay_welded": (bool, None), "relay_dead": (bool, None), "dip": (int, (0, 15)),
     "service_button": (bool, None), "touch_button": (bool, None),
     "pilot_noise_mv": (int, (0, 2000)),
+    # energy meters (tools/vboard/meters.py): house load per phase, solar production
+    "house_l1_a": (float, (0, 400)), "house_l2_a": (float, (0, 400)),
+    "house_l3_a": (float, (0, 400)), "solar_w": (float, (0, 100000)),
+    "meter_mode": (str, ("ok", "off", "silent")),
+    "solar_meter_mode": (str, ("ok", "off", "silent")),
 }
 
 
@@ -63,12 +68,13 @@ class World:
     """The world of one virtual board. Thread-safe: tests and the web API call set()."""
 
     def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
-                 extra_env=None, vm_dir=VMDIR):
+                 extra_env=None, vm_dir=VMDIR, entry="vboard_main"):
         self.state_dir = state_dir
         os.makedirs(state_dir, exist_ok=True)
         self.heap = heap
         self.code_root = os.path.abspath(code_root)
         self.vm_dir = os.path.abspath(vm_dir)  # the virtual hardware (source or .mpy)
+        self.entry = entry  # the VM's entry module (romfs_main: run from a ROMFS image)
         self.tick_s = tick_s
         self.echo = echo
         self.extra_env = dict(extra_env or {})
@@ -80,6 +86,9 @@ class World:
                        "temp_c": 25.0, "residual_ma": 0.0, "rcd_healthy": True,
                        "relay_welded": False, "relay_dead": False, "dip": 8,
                        "service_button": False, "touch_button": False, "pilot_noise_mv": 0}
+        self.inputs.update(house_l1_a=0.0, house_l2_a=0.0, house_l3_a=0.0, solar_w=0.0,
+                           meter_mode="ok", solar_meter_mode="ok")
+        self.meters = None  # simulated energy meters (tools/vboard/meters.py)
         self.pins = {}  # output pin levels from the VM
         self.duty = {}  # PWM duty_u16 per pin
         self.freq = {}
@@ -451,7 +460,7 @@ class World:
                 print("vm|", line, flush=True)
 
     def vm_command(self):
-        return [find_micropython(), "-X", "heapsize=" + self.heap, "-c", "import vboard_main"]
+        return [find_micropython(), "-X", "heapsize=" + self.heap, "-c", "import " + self.entry]
 
     def _boot(self, reset_cause):
         """Start the VM and hand it the initial inputs (one power-on)."""
@@ -523,6 +532,8 @@ class World:
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", 0))
         self._server.listen(1)
+        from tools.vboard.meters import attach
+        self.meters = attach(self)  # the meters config.json names, served by pymodbus
         self.running = True
         for target in (self._supervise, self._physics):
             t = threading.Thread(target=target, daemon=True)
@@ -540,6 +551,8 @@ class World:
                 self._proc.kill()
         if self._server is not None:
             self._server.close()
+        if self.meters is not None:
+            self.meters.stop()
         self.running = False
 
     def power_cycle(self):
