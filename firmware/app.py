@@ -150,6 +150,13 @@ class App:
         # RFID authorization: the whitelist, master card, card programming
         self.rfid = Rfid(hw.rfid, self.control, self.panel, cfg, self.log)
         sup.add("rfid", self.rfid.run)
+        # The backend (OCPP 1.6J): imported only when enabled, it costs RAM
+        self.backend = None
+        if cfg.get("backend.enabled"):
+            from firmware.services.backend import Backend
+            self.backend = Backend(self)
+            sup.add("backend", self.backend.run)
+            sup.add("backend-link", self.backend.link)
 
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""
