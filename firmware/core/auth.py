@@ -3,11 +3,11 @@ whitelist, the 60 s authorization window and its binding to the session, the mas
 card and the programming of user cards, tap detection from the reader's polls, and what
 the RFID indicator and the read-area frame show for each outcome.
 
-Time comes in as ticks_ms values. Outcomes are small ints (see TEXT and `tone()`), so
+Time comes in as ticks_ms values. Outcomes are small ints (see `text()`, `tone()`), so
 the service can log, sound and persist them. The whitelist is a JSON object
 {"version": n, "master": uid, "cards": {uid: label}} that the service keeps on flash;
 RAM holds only a string index of the UIDs (labels are read from flash when a page asks
-for them), so a full list costs about 2 KB. A UID is upper-case hex, first byte first.
+for them), so a full list costs about 1.4 KB. A UID is upper-case hex, first byte first.
 """
 from micropython import const
 
@@ -61,15 +61,19 @@ _UNREADABLE = const(17)
 _QUIET = const(18)
 _LAPSED = const(18)
 _NO_MASTER = const(19)
-TEXT = ("", "authorized", "authorization ended by its card", "master card programmed",
-        "master card: programming", "new card: tap the master card to confirm",
-        "user card programmed", "known card (authorization off)", "asking the backend",
-        "unknown card", "refused: authorized by another card", "card programming aborted",
-        "card already in the whitelist", "not while a vehicle is connected",
-        "whitelist full", "whitelist not saved", "several cards at once: hold one",
-        "card unreadable", "authorization lapsed: no vehicle within 60 s",
-        "no master card programmed within 60 s")
+# What each outcome means, for the log: one string (20 separate ones cost ~1 KB more)
+_TEXT = ("|authorized|ended by its card|master card stored|master card: programming"
+         "|new card: confirm with the master|user card stored|known card (auth off)"
+         "|asking the backend|unknown card|refused: held by another card"
+         "|programming aborted|already stored|not while a vehicle is connected"
+         "|whitelist full|not saved|several cards at once|unreadable"
+         "|lapsed: no vehicle within 60 s|no master card within 60 s")
 _COLOURS = bytes((OFF, GREEN, GREEN, GREEN, OFF, OFF, WHITE, GREEN, OFF))  # up to ASK
+
+
+def text(code):
+    """The outcome in words."""
+    return _TEXT.split("|")[code]
 
 
 def tone(code):

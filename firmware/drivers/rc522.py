@@ -9,8 +9,9 @@ collision rather than resolved: the user is asked to hold one card.
 
 Nothing blocks: every wait on the chip is bounded (its timer raises TimerIRq ~1 ms
 after a frame nobody answers; a chip that raises nothing within _WAIT_US is reported as
-failed), and `read()` yields to the event loop between cascade levels. Register access
-uses one preallocated 2-byte buffer and allocates nothing.
+failed), and `read()` yields to the event loop between frames, so it holds the loop for
+one frame's air time at most. Register access uses one preallocated 2-byte buffer and
+allocates nothing.
 """
 import asyncio
 from time import ticks_diff, ticks_us
@@ -134,11 +135,9 @@ class RC522:
         self.version = v
         return v
 
-    def _transceive(self, n, last_bits):
-        """Send buf[:n] (of the last byte only `last_bits` bits if not 0); the answer
-        lands in buf. Returns its length or _SILENT, _COLLIDED, _BROKEN, _FAILED."""
+    def _send(self, n, last_bits):
+        """Start sending buf[:n] (of the last byte only `last_bits` bits if not 0)."""
         w = self._wr
-        rd = self._rd
         buf = self.buf
         w(_COMMAND, _IDLE)
         w(_COM_IRQ, 0x7F)  # clear every interrupt bit
@@ -148,6 +147,13 @@ class RC522:
         w(_BIT_FRAMING, last_bits)
         w(_COMMAND, _TRANSCEIVE)
         w(_BIT_FRAMING, 0x80 | last_bits)  # StartSend
+
+    def _transceive(self, n, last_bits):
+        """Send buf[:n] and wait for the answer, which lands in buf. Returns its length
+        or _SILENT, _COLLIDED, _BROKEN, _FAILED."""
+        rd = self._rd
+        buf = self.buf
+        self._send(n, last_bits)
         t0 = ticks_us()
         while True:
             irq = rd(_COM_IRQ)
@@ -199,6 +205,9 @@ class RC522:
             n = self._transceive(2, 0)
             if n != 5 or buf[0] ^ buf[1] ^ buf[2] ^ buf[3] != buf[4]:
                 break
+            self._lap(t0)
+            await asyncio.sleep_ms(0)
+            t0 = ticks_us()
             for i in range(4):
                 uid[size + i] = buf[i]
             for i in range(4, -1, -1):
@@ -223,13 +232,14 @@ class RC522:
             uid[size + 2] = uid[size + 3]
             size += 3
         # HLTA: a selected card halts (silent until woken again, so the next poll sees
-        # the same card); any other card left half-way goes back to idle
+        # the same card); any other card left half-way goes back to idle. Nothing
+        # answers a HLTA: sent without waiting (the next poll is long after it).
         buf[0] = _HLTA
         buf[1] = 0
         crc = _crc(buf, 2)
         buf[2] = crc & 0xFF
         buf[3] = crc >> 8
-        self._transceive(4, 0)
+        self._send(4, 0)
         self._lap(t0)
         if n == _READ:
             return size

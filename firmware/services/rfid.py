@@ -142,7 +142,7 @@ class Rfid:
         if t:
             self.panel.sound(RISING if t == 1 else FALLING)
         who = a.pending if code == auth.ADDED or code == auth.MASTER else uid
-        self.log.add(INFO, "RFID %s: %s" % (who or "-", auth.TEXT[code]))
+        self.log.add(INFO, "RFID %s: %s" % (who or "-", auth.text(code)))
         for cb in self.on_tap:
             cb(code, uid)
 

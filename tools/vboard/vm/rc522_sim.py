@@ -24,7 +24,7 @@ when a driver gets it wrong:
   reader that returns garbage, a spontaneous chip reset (brown-out).
 
 Not modelled: bit-oriented anticollision frames (NVB other than 0x20 / 0x70: the
-firmware reports collisions instead of resolving them), MIFARE authentication, the
+firmware reports collisions instead of resolving them), card memory and its crypto, the
 CRC coprocessor, the IRQ pin, receiver gain affecting range.
 """
 import random
@@ -63,7 +63,7 @@ def _with_crc(data):
 class Card:
     def __init__(self, uid, sak=0x08):
         self.uid = bytes(uid)
-        self.sak = sak  # final SAK (0x08: MIFARE Classic 1K; 0x00: Ultralight/NTAG)
+        self.sak = sak  # final SAK (0x08: a 1 KB memory card, 0x00: a memory tag)
         self.state = IDLE
         self.from_halt = False
         self.level = 0
