@@ -319,6 +319,309 @@ def heap_all(ctx):
     return {"heap_floor_all_kb": round(hi - sim / 1024, 1), "heap_floor_all_vm_kb": hi}
 
 
+RFID_CARDS = {"version": 1, "master": "04112233445566",  # 4-, 7- and 10-byte UIDs
+              "cards": {"04112233445566": "", "A1B2C3D4": "", "04AABBCCDDEEFF001122": ""}}
+
+
+def rfid_world(ctx, heap="256k", env=None, **inputs):
+    """A board with authorization on and three cards in its whitelist."""
+    ctx.n += 1
+    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+    os.makedirs(state)
+    cfg = dict(FAST)
+    cfg["auth.enabled"] = True
+    for name, obj in (("config.json", cfg), ("cards.json", RFID_CARDS)):
+        with open(os.path.join(state, name), "w") as f:
+            json.dump(obj, f)
+    w = World(state, heap=heap, code_root=OUT, vm_dir=VM_OUT, extra_env=env)
+    w.inputs.update(inputs)
+    return w.start()
+
+
+def rfid_session_passes(ctx, heap_kb):
+    """Authorize with a card, charge, end the session with the same card, unplug."""
+    w = rfid_world(ctx, heap="%dk" % heap_kb)
+    try:
+        w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+        w.set(plugged=True)
+        w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization", 15)
+        w.tap_card("04AABBCCDDEEFF001122", 600)
+        w.wait_for(charging, 10)
+        time.sleep(2)
+        w.tap_card("04AABBCCDDEEFF001122", 600)
+        w.wait_for(lambda w: not w.relay_closed(), 10)
+        w.set(plugged=False)
+        w.wait_for(lambda w: w.status() == "Idle", 10)
+        return w.running and w.rfid_state()["reader"] == "ok"
+    except (TimeoutError, RuntimeError):
+        return False
+    finally:
+        w.stop()
+
+
+@figure
+def rfid(ctx):
+    """RFID: the longest stretch one reader poll held the event loop (the driver's own
+    measure) while cards of every UID size are tapped, held, collide and come with bad
+    frames; the same after a dead, garbage-spewing and self-resetting reader (bounded
+    waits for interrupts that never come); the event loop's longest stall meanwhile; the
+    smallest heap at which a card-authorized session passes."""
+    w = rfid_world(ctx, env={"VBOARD_PROBE": "1"})
+    try:
+        w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+        for _ in range(3):
+            for uid in ("A1B2C3D4", "04112233445566", "04AABBCCDDEEFF001122", "C0FFEE01"):
+                w.tap_card(uid, 600)
+                time.sleep(1.2)
+        w.present_card("04AABBCCDDEEFF001122")
+        time.sleep(5)  # held: polled again and again
+        w.collide("A1B2C3D4", "04AABBCCDDEEFF001122")
+        time.sleep(2)
+        w.remove_card()
+        for noise in ("crc", "partial"):
+            w.set_rfid(noise=noise)
+            w.present_card("04AABBCCDDEEFF001122")
+            time.sleep(2)
+            w.remove_card()
+        w.set_rfid(noise="none")
+        time.sleep(1)
+        normal_us = w.rfid_state()["poll_us_max"]
+        stall_us = w.state()["firmware"]["stall_us"]
+        for reader in ("dead", "garbage"):
+            w.set_rfid(reader=reader)
+            w.wait_for(lambda w: w.rfid_state()["reader"] == "failed", 10)
+        w.set_rfid(reader="ok")
+        w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 10)
+        w.brownout_reader()
+        time.sleep(3)
+        w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 10)
+        failing_us = w.rfid_state()["poll_us_max"]
+    finally:
+        w.stop()
+    sim = ctx.vm(SIM_SCRIPT)["sim"]
+    lo, hi = 32, 256  # lo fails, hi passes
+    if not rfid_session_passes(ctx, hi):
+        raise RuntimeError("the RFID session fails even with %d KB" % hi)
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        if rfid_session_passes(ctx, mid) and rfid_session_passes(ctx, mid):
+            hi = mid
+        else:
+            lo = mid
+    return {"rfid_poll_ms_max": round(normal_us / 1000, 2),
+            "rfid_poll_ms_max_failing_reader": round(failing_us / 1000, 2),
+            "loop_stall_rfid_ms_max": round(stall_us / 1000, 2),
+            "heap_floor_rfid_kb": round(hi - sim / 1024, 1), "heap_floor_rfid_vm_kb": hi}
+
+
+POLL_SCRIPT = r"""
+import asyncio, json, time
+from firmware.core import meters
+from firmware.drivers import modbus
+JOB = %s
+
+
+async def main():
+    out = {}
+    for name, unit, model in JOB["meters"]:
+        c = modbus.Tcp("127.0.0.1", JOB["port"], 1000)
+        p = meters.plan(model)
+        buf = bytearray(p.nbytes)
+        vals = [0] * 12
+        times = []
+        for i in range(JOB["polls"] + 1):
+            t0 = time.ticks_us()
+            n = 0
+            for start, count in p.blocks:
+                data = await c.read(unit, p.fc, start, count)
+                buf[n:n + 2 * count] = data
+                n += 2 * count
+            p.decode(buf, vals)
+            if i:  # the first poll also connects
+                times.append(time.ticks_diff(time.ticks_us(), t0))
+        c.close()
+        out[name] = {"mean_us": sum(times) // len(times), "max_us": max(times),
+                     "blocks": len(p.blocks), "i1": vals[3]}
+    print(json.dumps(out))
+
+
+asyncio.run(main())
+"""
+
+
+def _meter_world(ctx, transport, mode, **kw):
+    """Charging on a board whose grid meter is `mode` (ok / off / silent) from the start."""
+    port = _free_port()
+    cfg = {"meter.enabled": True, "meter.transport": transport, "meter.model": "sdm630",
+           "meter.host": "127.0.0.1", "meter.port": port, "house.fuse_a": 40}
+    return ctx.world(config=cfg, meter_mode=mode, **kw)
+
+
+def _free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@figure
+def meters(ctx):
+    """Energy meters: the event loop's longest stall while the grid meter is silent (a
+    TCP peer that accepts and never answers; RTU with nothing on the line: every poll
+    waits for its timeout, reconnects with backoff, falls back to 10 A); one complete
+    poll of all of a model's registers against pymodbus over TCP on 127.0.0.1 (RTU wire
+    time at 9600 baud is computed in docs/meters.md); the heap floor with an RTU meter."""
+    stall = {}
+    for transport in ("tcp", "rtu"):
+        w = _meter_world(ctx, transport, "silent", env={"VBOARD_PROBE": "1"}, plugged=True)
+        try:
+            w.wait_for(charging, 20)
+            w.wait_for(lambda w: w.state()["firmware"]["limit_source"] == "meter fallback",
+                       20)
+            time.sleep(8)  # timeouts, reconnects and backoff, LED flashing, 10 A
+            stall[transport] = w.state()["firmware"]["stall_us"]
+        finally:
+            w.stop()
+    import asyncio
+    import threading
+    from tools.vboard import meters as sim
+
+    class House:
+        lock = threading.RLock()
+        inputs = {"mains_v": 230.0, "car_phases": 3, "solar_w": 0.0, "house_l1_a": 12.0,
+                  "house_l2_a": 7.0, "house_l3_a": 3.0}
+
+        def car_current_a(self):
+            return 0.0
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    port = _free_port()
+    models = (("sdm630", 1), ("em340", 2), ("b23", 3))
+    from pymodbus.server import ModbusTcpServer
+
+    async def start():
+        srv = ModbusTcpServer([sim.device(sim.Meter("grid", m, u), House()) for m, u in models],
+                              address=("127.0.0.1", port), ignore_missing_devices=True)
+        await srv.serve_forever(background=True)
+        return srv
+    srv = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        job = {"port": port, "polls": max(20, ctx.trials),
+               "meters": [[m, u, m] for m, u in models]}
+        tcp = ctx.vm(POLL_SCRIPT % json.dumps(job))
+    finally:
+        asyncio.run_coroutine_threadsafe(srv.shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    floor = floor_kb(ctx, config={"meter.enabled": True, "meter.transport": "rtu",
+                                  "house.fuse_a": 40})
+    sim_kb = ctx.vm(SIM_SCRIPT)["sim"] / 1024
+    return {"loop_stall_ms_max_meter_offline": round(max(stall.values()) / 1000, 2),
+            "loop_stall_ms_meter_offline_tcp": round(stall["tcp"] / 1000, 2),
+            "loop_stall_ms_meter_offline_rtu": round(stall["rtu"] / 1000, 2),
+            "meter_poll_ms": round(tcp["sdm630"]["mean_us"] / 1000, 2),
+            "meter_poll_ms_max": round(max(r["max_us"] for r in tcp.values()) / 1000, 2),
+            "meter_poll_ms_em340": round(tcp["em340"]["mean_us"] / 1000, 2),
+            "meter_poll_ms_b23": round(tcp["b23"]["mean_us"] / 1000, 2),
+            "heap_floor_meter_kb": round(floor - sim_kb, 1)}
+
+
+def _ocpp_world(ctx, cs, heap="256k", env=None, **extra):
+    cfg = {"backend.enabled": True, "backend.url": cs.url(), "backend.charge_point_id":
+           "BENCH%d" % (ctx.n + 1), "backend.retry_max_s": 2, "backend.schedule_wait_s": 0}
+    cfg.update(extra)
+    return ctx.world(heap=heap, config=cfg, env=env), cfg["backend.charge_point_id"]
+
+
+def _ocpp_session_passes(ctx, cs, kb):
+    """Connected to the central system: boot, a session whose StartTransaction and
+    StopTransaction both arrive, the relay open at the end."""
+    w, cp = _ocpp_world(ctx, cs, heap="%dk" % kb)
+    try:
+        cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+        w.set(plugged=True)
+        w.wait_for(charging, 15)
+        cs.wait_for(lambda cs: cs.calls(cp, "StartTransaction"), 10)
+        time.sleep(2)
+        w.set(plugged=False)
+        cs.wait_for(lambda cs: cs.calls(cp, "StopTransaction"), 10)
+        time.sleep(1)
+        return w.running and not w.relay_closed() and not cs.errors(cp)
+    except (TimeoutError, RuntimeError):
+        return False
+    finally:
+        w.stop()
+
+
+@figure
+def ocpp(ctx):
+    """The backend link (OCPP 1.6J to the test central system on 127.0.0.1): the
+    smallest heap at which a session with the backend connected passes; the round trip
+    of a CALL from the central system answered by the firmware in the VM (median and
+    worst of 50, wall clock, the link included); the event loop's longest stall while
+    a 64 KB message arrives, skipped (over the default 16 KB limit) and parsed (limit
+    raised to 128 KB)."""
+    from ocpp.v16 import call
+    from tools.vboard.csms import CentralSystem
+    cs = CentralSystem().start()
+    try:
+        sim = ctx.vm(SIM_SCRIPT)["sim"]
+        lo, hi = 32, 256
+        if not _ocpp_session_passes(ctx, cs, hi):
+            raise RuntimeError("the OCPP session fails even with %d KB" % hi)
+        while hi - lo > 2:
+            mid = (lo + hi) // 2
+            if _ocpp_session_passes(ctx, cs, mid) and _ocpp_session_passes(ctx, cs, mid):
+                hi = mid
+            else:
+                lo = mid
+        out = {"heap_floor_ocpp_kb": round(hi - sim / 1024, 1), "heap_floor_ocpp_vm_kb": hi}
+        w, cp = _ocpp_world(ctx, cs, heap="512k", env={"VBOARD_PROBE": "1"},
+                            **{"backend.max_frame_kb": 128})
+        try:
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+            w.set(plugged=True)
+            w.wait_for(charging, 15)
+            times = []
+            for _ in range(50):
+                t0 = time.monotonic()
+                cs.call(cp, call.GetConfiguration(key=["HeartbeatInterval"]))
+                times.append((time.monotonic() - t0) * 1000)
+            times.sort()
+            out["ocpp_roundtrip_ms"] = round(times[len(times) // 2], 2)
+            out["ocpp_roundtrip_ms_max"] = round(times[-1], 2)
+            time.sleep(2)
+            before = w.state()["firmware"]["stall_us"]
+            for i in range(3):
+                mid = "big%d" % i
+                cs.send_raw(cp, '[2,"%s","DataTransfer",{"vendorId":"x","data":"%s"}]'
+                            % (mid, "x" * 65536))
+                cs.wait_for(lambda cs: cs.replies(cp, mid), 20)
+            time.sleep(1)
+            out["loop_stall_ms_max_before_64k"] = round(before / 1000, 2)
+            out["loop_stall_ms_max_64k_parsed"] = round(
+                w.state()["firmware"]["stall_us"] / 1000, 2)
+        finally:
+            w.stop()
+        w, cp = _ocpp_world(ctx, cs, heap="256k", env={"VBOARD_PROBE": "1"})
+        try:
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+            time.sleep(2)
+            for i in range(3):
+                mid = "big%d" % i
+                cs.send_raw(cp, '[2,"%s","DataTransfer",{"vendorId":"x","data":"%s"}]'
+                            % (mid, "x" * 65536))
+                cs.wait_for(lambda cs: cs.replies(cp, mid), 20)
+            time.sleep(1)
+            out["loop_stall_ms_max"] = round(w.state()["firmware"]["stall_us"] / 1000, 2)
+        finally:
+            w.stop()
+        return out
+    finally:
+        cs.stop()
+
+
 @figure
 def size(ctx):
     """Everything that goes to the board."""
