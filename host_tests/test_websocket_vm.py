@@ -569,7 +569,8 @@ def chunks():
     for i in range(50):
         yield "line %%d of the data log\\n" %% i
 async def main():
-    code = await websocket.upload("http://127.0.0.1:%d/diag/", chunks, "log-X.txt")
+    from firmware.services.backend_calls import upload
+    code = await upload("http://127.0.0.1:%d/diag/", chunks, "log-X.txt")
     out(code=code)
 asyncio.run(main())
 """ % srv.server_address[1], tmp_path)

@@ -2,11 +2,12 @@
 manual's digital charging service behaviour on top (online and charging-mode
 indicators, intelligent vs immediate charging, the touch button, pairing).
 
-Two supervised tasks: `run()` follows the charging core once a second (transactions,
+Two supervised tasks: `run()` follows the charging core twice a second (transactions,
 meter values, status, smart charging limits, indicators) whether or not the backend is
 reachable; `link()` keeps the connection (backoff with jitter), boots, and sends: the
 transaction queue first, then other messages, then heartbeats, one CALL at a time.
-CALLs from the backend are answered by the connection's reader task.
+The connection's reader task answers the backend's CALLs with backend_calls.py, which
+is loaded for each CALL and dropped afterwards.
 
 The charging core is touched only through its inputs: the BACKEND arbiter slot (smart
 charging, availability, a stopped transaction) and the RFID service's authorization
@@ -18,6 +19,7 @@ Imported only when the backend is enabled (app.py), so a box without it pays no 
 import asyncio
 import json
 import os
+import sys
 import time
 from binascii import crc32
 from time import ticks_diff, ticks_ms
@@ -28,7 +30,7 @@ from firmware.core import charger as ch
 from firmware.core import front, limits, ocpp
 from firmware.core import pilot as cp
 from firmware.core.faults import GREEN, OFF, ORANGE, WHITE
-from firmware.core.ocpp import CallError, need
+from firmware.core.ocpp import CallError
 from firmware.services import websocket
 from firmware.services.config import load_json, save_json
 from firmware.services.log import ERROR, INFO, SESSION
@@ -38,13 +40,12 @@ STATE = "ocpp.json"
 LIST = "ocpplist.json"
 QUEUE = "txq"
 CA = "backend_ca.der"  # the backend's CA certificate (DER): TLS is verified if present
+_CALLS = "firmware.services.backend_calls"
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 _CLOCK_OK = const(1735689600)  # 2025-01-01: a clock before this was never set
 _LOW_DA = const(60)  # "starts with a low charging current" while waiting for a schedule
 _PAIR_MS = const(120000)
 _SAVE_MS = const(300000)  # the energy register is saved this often while charging
-_SENDING = ("BootNotification", "DiagnosticsStatusNotification",
-            "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification")
 # link states (status page and online indicator)
 DISABLED = const(0)
 CONNECTING = const(1)
@@ -54,11 +55,20 @@ OFFLINE = const(4)
 STATES = ("Disabled", "Connecting", "Online", "Reachable", "Offline")
 
 
-def _sync():
-    try:
-        os.sync()
-    except AttributeError:
-        pass
+def _calls():
+    """backend_calls, loaded for one CALL."""
+    return __import__(_CALLS, None, None, ("handle",))
+
+
+def _drop_calls():
+    for name in (_CALLS, "firmware.core.ocpp_calls"):
+        if name in sys.modules:
+            del sys.modules[name]
+            pkg, _, leaf = name.rpartition(".")
+            try:
+                delattr(sys.modules[pkg], leaf)
+            except (KeyError, AttributeError):
+                pass
 
 
 class TxQueue:
@@ -118,7 +128,10 @@ class TxQueue:
     def _append(self, line):
         with open(self.path, "a") as f:
             f.write(line)
-        _sync()
+        try:
+            os.sync()
+        except AttributeError:  # the unix port
+            pass
         self.size += len(line)
 
     def pending(self):
@@ -128,13 +141,17 @@ class TxQueue:
         """Queue a message; False if the queue is full (meter values go first)."""
         text = json.dumps([ltx, action, payload])
         line = "%08x %s\n" % (crc32(text.encode()), text)
-        limit = self.max_bytes if action == "MeterValues" else self.max_bytes * 2
-        if self.size + len(line) > limit:
+        meter = action == "MeterValues"
+        if self.size + len(line) > (self.max_bytes if meter else 2 * self.max_bytes):
             self.dropped += 1
-            if self.dropped == 1 or action != "MeterValues":
-                self.log.add(ERROR, "backend queue full: %s dropped" % action)
+            if self.dropped == 1 or not meter:
+                self.log.add(ERROR, "backend: queue full, %s dropped" % action)
             return False
-        self._append(line)
+        try:
+            self._append(line)
+        except OSError as e:
+            self.log.add(ERROR, "backend: %s not queued: %s" % (action, e))
+            return False
         self.count += 1
         return True
 
@@ -192,10 +209,10 @@ class Backend:
         try:
             st = load_json(STATE, None, self.log) or {}
         except ValueError as e:
-            self.log.add(ERROR, "%s unreadable (%s): backend state reset" % (STATE, e))
+            self.note(ERROR, "%s unreadable (%s): state reset" % (STATE, e))
             st = {}
         self.st = st
-        self.keys = ocpp.defaults()
+        self.keys = dict(ocpp.WRITABLE)
         for k, v in st.get("cfg", {}).items():
             if k in self.keys:
                 self.keys[k] = v
@@ -205,6 +222,7 @@ class Backend:
         self.tx = st.get("tx")  # {"l": local id, "s": start, "m": meterStart, "t": idTag}
         self.finishing = False
         self.mode = front.IMMEDIATE
+        self.forced = False  # the touch button chose immediate charging
         self.state = DISABLED
         self.error = ""
         self.ws = None
@@ -212,52 +230,50 @@ class Backend:
         self.accepted = False
         self.pairing_at = None
         self.skew = 0  # backend clock - our clock (s)
+        self.after = None  # work to start once the answer to a CALL is sent
+        self.fw = None  # [location, retrieve time, retries, interval] of an update
+        self.tick = asyncio.Event()  # evaluate limits now (a new profile, a stop)
         self._out = []  # [action, payload] to send (not transaction messages)
         self._wake = asyncio.Event()  # something to send
-        self._tick = asyncio.Event()  # evaluate limits now (a new profile, a stop)
         self._lock = asyncio.Lock()
         self._got = asyncio.Event()
         self._wait = None  # unique id of our CALL in flight
         self._reply = None
         self._id = 0
         self._dead = None  # why the connection ended (set by the reader)
-        self._boot_status = None
+        self._boot = None  # the last BootNotification status
         self._tag = None  # [idTag, ticks] of a remote start waiting for the vehicle
         self._tries = 0  # delivery attempts of the queue's head
-        self._retry_at = ticks_ms()
-        self._sent_at = ticks_ms()
+        now = ticks_ms()
+        self._retry_at = self._sent_at = self._sample_at = self._saved_at = now
+        self._mode_at = now
         self._status = [None, None]  # last status sent per connector (0, 1)
-        self._sample_at = ticks_ms()
         self._aligned = None
-        self._saved_at = ticks_ms()
-        self._mode_at = ticks_ms()
-        self._forced = False  # the touch button chose immediate charging
         self._authorized = False
         self._invalid = False  # the backend refused the idTag: offer nothing
-        self._after = None
-        self._fw = None  # [location, retrieve time, retries, interval] of an update
         if self.tx is not None:  # a session was cut by a power loss or a restart
-            self._stop("PowerLoss" if st.get("boot") != "reset" else "Reboot",
-                       st.get("wh", 0), None)
-        if st.get("boot"):
-            del st["boot"]
-            self._save()
+            self._stop("Reboot" if st.get("boot") else "PowerLoss", self.wh, None)
+        st.pop("boot", None)
         if st.get("fw") == "Installing":  # an update restarted the box
             self._out.append(["FirmwareStatusNotification", {"status": "Installed"}])
-            del st["fw"]
-            self._save()
+            st["fw"] = None
+        self.save()
 
     # -------------------------------------------------------------------- helpers
-    def _save(self):
+    def note(self, kind, text):
+        self.log.add(kind, "backend: " + text)
+
+    def save(self):
         st = self.st
-        st["cfg"] = {k: v for k, v in self.keys.items() if v != ocpp.key_row(k)[2]}
+        w = ocpp.WRITABLE
+        st["cfg"] = {k: v for k, v in self.keys.items() if v != w[k]}
         st["prof"] = [p for p in self.profiles if p[1] != ocpp.TX]
         st["wh"] = self.wh
         st["tx"] = self.tx
         try:
             save_json(STATE, st)
         except OSError as e:
-            self.log.add(ERROR, "backend state not saved: %s" % e)
+            self.note(ERROR, "state not saved: %s" % e)
         self._saved_at = ticks_ms()
 
     def now(self):
@@ -283,7 +299,7 @@ class Backend:
                 pass
             self.skew = t - local
             if abs(self.skew) > 2:
-                self.log.add(INFO, "backend: clock set to %s" % text)
+                self.note(INFO, "clock set to " + text)
 
     def charger(self):
         return self.app.control.charger  # looked up each time: a restart replaces it
@@ -295,7 +311,7 @@ class Backend:
         r = getattr(self.app, "rfid", None)
         return None if r is None or not r.auth.enabled else r.auth
 
-    def _push(self, action, payload):
+    def push(self, action, payload):
         """Send soon (not a transaction message: dropped when offline)."""
         if action == "StatusNotification":  # only the latest status per connector
             for m in self._out:
@@ -306,6 +322,15 @@ class Backend:
             self._out.append([action, payload])
             self._wake.set()
 
+    def pending_out(self):
+        return len(self._out)
+
+    def local_list(self):
+        try:
+            return load_json(LIST, {"v": 0, "e": {}}, self.log)
+        except ValueError:
+            return {"v": 0, "e": {}}
+
     # ----------------------------------------------------------------- energy/meter
     def _currents(self, c):
         ph = getattr(self.app.control, "phase_da", None)
@@ -315,44 +340,32 @@ class Backend:
         d = max(c.current_da, 0)
         return [d if i < n else 0 for i in range(3)]
 
-    def _integrate(self, c, dt_ms):
-        if not c.relay:
-            return
-        v = c.mains_dv if c.mains_dv > 0 else 2300
-        self._mj += v * sum(self._currents(c)) // 100 * dt_ms  # W x ms = mJ
-        if self._mj >= 3600000:
-            self.wh += self._mj // 3600000
-            self._mj %= 3600000
-
-    def _sample(self, c, measurands, context):
+    def sample(self, c, measurands, context):
         """A meterValue object with the listed measurands."""
         out = []
-        cur = None
+        cur = self._currents(c)
+        v = c.mains_dv if c.mains_dv > 0 else 2300
         for m in measurands.split(","):
-            if m == "Energy.Active.Import.Register":
-                out.append({"value": str(self.wh), "measurand": m, "unit": "Wh",
-                            "context": context})
+            e = None
+            if m == ocpp.ENERGY:
+                e = {"value": str(self.wh), "unit": "Wh"}
             elif m == "Current.Import":
-                cur = cur or self._currents(c)
                 for i in range(3):
-                    out.append({"value": "%d.%d" % (cur[i] // 10, cur[i] % 10),
-                                "measurand": m, "phase": "L%d" % (i + 1), "unit": "A",
-                                "context": context})
+                    out.append({"value": "%d.%d" % (cur[i] // 10, cur[i] % 10), "measurand": m,
+                                "phase": "L%d" % (i + 1), "unit": "A", "context": context})
             elif m == "Current.Offered":
-                out.append({"value": "%d.%d" % (c.offered_da // 10, c.offered_da % 10),
-                            "measurand": m, "unit": "A", "context": context})
+                e = {"value": "%d.%d" % (c.offered_da // 10, c.offered_da % 10), "unit": "A"}
             elif m == "Power.Active.Import":
-                cur = cur or self._currents(c)
-                v = c.mains_dv if c.mains_dv > 0 else 2300
-                out.append({"value": str(v * sum(cur) // 100 if c.relay else 0),
-                            "measurand": m, "unit": "W", "context": context})
+                e = {"value": str(v * sum(cur) // 100 if c.relay else 0), "unit": "W"}
             elif m == "Voltage" and c.mains_dv >= 0:
-                out.append({"value": "%d.%d" % (c.mains_dv // 10, c.mains_dv % 10),
-                            "measurand": m, "phase": "L1-N", "unit": "V", "context": context})
+                e = {"value": "%d.%d" % (v // 10, v % 10), "phase": "L1-N", "unit": "V"}
             elif m == "Temperature":
-                out.append({"value": "%d.%d" % (c.temp_dc // 10, abs(c.temp_dc) % 10),
-                            "measurand": m, "location": "Body", "unit": "Celsius",
-                            "context": context})
+                e = {"value": "%d.%d" % (c.temp_dc // 10, abs(c.temp_dc) % 10),
+                     "location": "Body", "unit": "Celsius"}
+            if e is not None:
+                e["measurand"] = m
+                e["context"] = context
+                out.append(e)
         return {"timestamp": self.stamp(), "sampledValue": out}
 
     # ------------------------------------------------------------------ transactions
@@ -367,25 +380,22 @@ class Backend:
             p["reservationId"] = res[0]
             st["res"] = None
         self._tag = None
-        self._invalid = False
-        self._sample_at = ticks_ms()
+        self._invalid = self.forced = False
+        self._sample_at = self._mode_at = ticks_ms()
         self.mode = front.WAITING_SCHEDULE if self.accepted and \
             self.cfg.get("backend.schedule_wait_s") else front.IMMEDIATE
-        self._mode_at = ticks_ms()
-        self._forced = False
         self.q.put(ltx, "StartTransaction", p)
-        self._save()
+        self.save()
         self.log.add(SESSION, "backend: transaction %d started for %s at %d Wh" % (
             ltx, tag, self.wh))
         self._wake.set()
 
     def _stop(self, reason, wh, c):
         tx = self.tx
-        p = {"meterStop": wh, "timestamp": self.stamp(), "reason": reason,
-             "idTag": tx["t"]}
+        p = {"meterStop": wh, "timestamp": self.stamp(), "reason": reason, "idTag": tx["t"]}
         data = self.keys["StopTxnSampledData"]
         if data and c is not None:
-            p["transactionData"] = [self._sample(c, data, "Transaction.End")]
+            p["transactionData"] = [self.sample(c, data, "Transaction.End")]
         self.q.put(tx["l"], "StopTransaction", p)
         self.log.add(SESSION, "backend: transaction %d stopped (%s) at %d Wh" % (
             tx["l"], reason, wh))
@@ -393,38 +403,43 @@ class Backend:
         self.profiles = [x for x in self.profiles if x[1] != ocpp.TX]
         self.mode = front.IMMEDIATE
         self._invalid = False
-        self._save()
-        if self.st.get("inop_at_end"):
+        if self.st.pop("inop_at_end", None):
             self.st["inop"] = True
-            del self.st["inop_at_end"]
-            self._save()
+        self.save()
         self._wake.set()
 
     def stop(self, reason):
         """End the running transaction (remote stop, reset, refused idTag) and take
         the authorization back; the vehicle stays connected: Finishing."""
         if self.tx is None:
-            return False
-        c = self.charger()
-        self._stop(reason, self.wh, c)
+            return
+        self._stop(reason, self.wh, self.charger())
         self.finishing = True
         a = self._rfid()
         if a is not None:
             a.holder = None
             a.bound = False
-        return True
+
+    def grant(self, tag):
+        """A remote start: authorize `tag` for the next session."""
+        self._tag = [tag, ticks_ms()]
+        self.finishing = False
+        a = self._rfid()
+        if a is not None:
+            a.grant(tag, ticks_ms())
+        self.note(INFO, "remote start for " + tag)
+        self.tick.set()
 
     def _session(self, c, t):
-        s = c.pilot.state
-        plugged = cp.B <= s <= cp.D
+        plugged = cp.B <= c.pilot.state <= cp.D
         ph = c.phase
         auth = c.authorized
         if auth and not self._authorized:
             self.finishing = False  # authorized again (a new card): a new transaction
         self._authorized = auth
-        if self._tag is not None and ticks_diff(ticks_ms(), self._tag[1]) >= \
-                self.keys["ConnectionTimeOut"] * 1000 and not plugged:
-            self.log.add(INFO, "backend: remote start for %s lapsed" % self._tag[0])
+        if self._tag is not None and not plugged and ticks_diff(
+                ticks_ms(), self._tag[1]) >= self.keys["ConnectionTimeOut"] * 1000:
+            self.note(INFO, "remote start for %s lapsed" % self._tag[0])
             self._tag = None
         if self.tx is not None:
             if not plugged and self.keys["StopTransactionOnEVSideDisconnect"]:
@@ -450,91 +465,80 @@ class Backend:
             self.finishing = False
 
     # --------------------------------------------------------------- limits and modes
-    def _schedule(self, t, immediate):
-        tx = self.tx
-        ps = self.profiles
-        if immediate:  # the charge point's maximum still applies
-            ps = [p for p in ps if p[1] == ocpp.CP_MAX]
+    def _limit(self, t, which):
+        """The profiles' limit now: every profile (0), the charge point's maximum only
+        (1: it applies in every mode), or the schedule only (2: Tx/TxDefault)."""
+        ps = [p for p in self.profiles if which == 0 or (p[1] == ocpp.CP_MAX) == (which == 1)]
         if t is None or not ps:
             return None
+        tx = self.tx
         return ocpp.limit_at(ps, t, self.tx_id(), None if tx is None else tx["s"],
                              self.cfg.get("charging.phases"))
-
-    def _has_schedule(self, t):
-        tx = self.tx
-        ps = [p for p in self.profiles if p[1] != ocpp.CP_MAX]
-        return t is not None and tx is not None and ocpp.limit_at(
-            ps, t, self.tx_id(), tx["s"]) is not None
 
     def _limits(self, c, t):
         """The BACKEND claim, and the charging mode: a schedule from the backend makes
         charging intelligent (unless the touch button chose immediate charging); none
         within backend.schedule_wait_s means immediate charging."""
         st = self.st
-        res = st.get("res")
         plugged = cp.B <= c.pilot.state <= cp.D
         tx = self.tx
-        if tx is not None and not self._forced and self.mode != front.INTELLIGENT and \
-                self._has_schedule(t):
+        if tx is not None and not self.forced and self.mode != front.INTELLIGENT and \
+                self._limit(t, 2) is not None:
             self.mode = front.INTELLIGENT
-            self.log.add(INFO, "backend: intelligent charging: schedule received")
-        elif tx is not None and self.mode == front.WAITING_SCHEDULE and \
-                ticks_diff(ticks_ms(), self._mode_at) >= \
-                self.cfg.get("backend.schedule_wait_s") * 1000:
+            self.note(INFO, "intelligent charging: schedule received")
+        elif tx is not None and self.mode == front.WAITING_SCHEDULE and ticks_diff(
+                ticks_ms(), self._mode_at) >= self.cfg.get("backend.schedule_wait_s") * 1000:
             self.mode = front.IMMEDIATE
-            self.log.add(INFO, "backend: no schedule received: immediate charging")
+            self.note(INFO, "no schedule received: immediate charging")
         if tx is None:  # a session about to start waits with the low current from its start
             waiting = plugged and not self.finishing and self.accepted and \
                 self.cfg.get("backend.schedule_wait_s") > 0
         else:
             waiting = self.mode == front.WAITING_SCHEDULE
         if st.get("inop") or (self.finishing and plugged) or self._invalid or \
-                (tx is None and plugged and res is not None):
+                (tx is None and plugged and st.get("res") is not None):
             da = 0
         elif waiting:
-            da = _LOW_DA
-            lim = self._schedule(t, True)
-            if lim is not None and lim < da:
-                da = lim
+            da = self._limit(t, 1)
+            da = _LOW_DA if da is None or da > _LOW_DA else da
         else:
-            da = self._schedule(t, self._forced)
+            da = self._limit(t, 1 if self.forced else 0)
         self.app.arbiter.set(limits.BACKEND, da)
 
-    def switchable(self, c):
+    def _switchable(self, c):
         return (self.tx is not None and c.authorized and not self.finishing and
-                (c.phase == ch.READY or c.phase == ch.CHARGING or c.phase == ch.SUSPENDED or
-                 c.phase == ch.WAKEUP) and (self.accepted or self.mode != front.IMMEDIATE))
+                ch.READY <= c.phase <= ch.SUSPENDED and
+                (self.accepted or self.mode != front.IMMEDIATE))
 
     def touch(self):
         """The touch button: confirms pairing, else switches the charging mode."""
         if self.pairing_at is not None:
             self.pairing_at = None
             self.st["paired"] = self.st["synced"] = True
-            self._save()
-            self._push("DataTransfer", {"vendorId": VENDOR_ID, "messageId": "Paired"})
-            self.log.add(INFO, "backend: pairing confirmed on the box")
+            self.save()
+            self.push("DataTransfer", {"vendorId": VENDOR_ID, "messageId": "Paired"})
+            self.note(INFO, "pairing confirmed on the box")
             return
-        if not self.switchable(self.charger()):
+        if not self._switchable(self.charger()):
             return
-        self._forced = self.mode != front.IMMEDIATE
-        if self._forced:
+        self.forced = self.mode != front.IMMEDIATE
+        if self.forced:
             self.mode = front.IMMEDIATE
         else:
-            self.mode = front.INTELLIGENT if self._has_schedule(self.now()) else \
+            self.mode = front.INTELLIGENT if self._limit(self.now(), 2) is not None else \
                 front.WAITING_SCHEDULE
             self._mode_at = ticks_ms()
-        word = "immediate" if self.mode == front.IMMEDIATE else "intelligent"
-        self.log.add(INFO, "backend: touch button: %s charging" % word)
-        self._push("DataTransfer", {"vendorId": VENDOR_ID, "messageId": "ChargingMode",
-                                    "data": word})
+        word = "immediate" if self.forced else "intelligent"
+        self.note(INFO, "touch button: %s charging" % word)
+        self.push("DataTransfer", {"vendorId": VENDOR_ID, "messageId": "ChargingMode",
+                                   "data": word})
 
     def _indicators(self, c):
         f = self.front
         s = self.state
-        if self.pairing_at is not None and \
-                ticks_diff(ticks_ms(), self.pairing_at) >= _PAIR_MS:
+        if self.pairing_at is not None and ticks_diff(ticks_ms(), self.pairing_at) >= _PAIR_MS:
             self.pairing_at = None
-            self.log.add(INFO, "backend: pairing not confirmed within 2 minutes")
+            self.note(INFO, "pairing not confirmed in time")
         if s == ONLINE and self.pairing_at is None:
             f.online = GREEN
         elif s == CONNECTING:
@@ -545,31 +549,31 @@ class Backend:
             f.online = ORANGE
         else:
             f.online = OFF
-        f.touch = WHITE if self.pairing_at is not None or self.switchable(c) else OFF
+        f.touch = WHITE if self.pairing_at is not None or self._switchable(c) else OFF
         f.charge_mode = front.MODULE_FAULT if self.error == "configuration" else \
             self.mode if self.tx is not None else front.IMMEDIATE
 
-    def _status1(self, c):
-        return self._connector(c)[0]
-
-    def _connector(self, c):
+    def connector(self, c):
         st = self.st
         return ocpp.connector_status(c, self.tx is not None, self.finishing,
                                      st.get("inop", False), st.get("res") is not None)
 
+    def resend_status(self):
+        self._status = [None, None]
+        self.tick.set()
+
     def _statuses(self, c):
-        st = self.st
-        s1 = self._connector(c)
-        s0 = ("Unavailable" if st.get("inop") else ocpp.AVAILABLE, "NoError", "")
-        for n, s in ((0, s0), (1, s1)):
+        s0 = ("Unavailable" if self.st.get("inop") else ocpp.AVAILABLE, "NoError", "")
+        for n, s in ((0, s0), (1, self.connector(c))):
             if s != self._status[n]:
                 self._status[n] = s
-                p = {"connectorId": n, "status": s[0], "errorCode": s[1],
-                     "timestamp": self.stamp()}
+                p = {"connectorId": n, "status": s[0], "errorCode": s[1]}
+                if self.now() is not None:
+                    p["timestamp"] = self.stamp()
                 if s[2]:
                     p["vendorErrorCode"] = s[2]
                 if self.accepted:
-                    self._push("StatusNotification", p)
+                    self.push("StatusNotification", p)
 
     # ------------------------------------------------------------------ the watch task
     async def run(self, period_ms=500):
@@ -578,20 +582,23 @@ class Backend:
             now = ticks_ms()
             c = self.charger()
             t = self.now()
-            self._integrate(c, ticks_diff(now, last))
+            if c.relay:  # the energy register: W x ms = mJ
+                v = c.mains_dv if c.mains_dv > 0 else 2300
+                self._mj += v * sum(self._currents(c)) // 100 * ticks_diff(now, last)
+                self.wh += self._mj // 3600000
+                self._mj %= 3600000
             last = now
             self._session(c, t)
             self._limits(c, t)
             self._indicators(c)
             self._statuses(c)
             k = self.keys
-            if self.tx is not None and k["MeterValueSampleInterval"] and \
-                    ticks_diff(now, self._sample_at) >= k["MeterValueSampleInterval"] * 1000:
+            tx = self.tx
+            iv = k["MeterValueSampleInterval"]
+            if tx is not None and iv and ticks_diff(now, self._sample_at) >= iv * 1000:
                 self._sample_at = now
-                self.q.put(self.tx["l"], "MeterValues", {
-                    "connectorId": 1,
-                    "meterValue": [self._sample(c, k["MeterValuesSampledData"],
-                                                "Sample.Periodic")]})
+                self.q.put(tx["l"], "MeterValues", {"connectorId": 1, "meterValue": [
+                    self.sample(c, k["MeterValuesSampledData"], "Sample.Periodic")]})
                 self._wake.set()
             iv = k["ClockAlignedDataInterval"]
             if iv and t is not None:
@@ -599,28 +606,29 @@ class Backend:
                 if self._aligned is not None and slot != self._aligned and \
                         k["MeterValuesAlignedData"]:
                     p = {"connectorId": 1, "meterValue": [
-                        self._sample(c, k["MeterValuesAlignedData"], "Sample.Clock")]}
-                    if self.tx is not None:
-                        self.q.put(self.tx["l"], "MeterValues", p)
+                        self.sample(c, k["MeterValuesAlignedData"], "Sample.Clock")]}
+                    if tx is not None:
+                        self.q.put(tx["l"], "MeterValues", p)
                     elif self.accepted:
-                        self._push("MeterValues", p)
+                        self.push("MeterValues", p)
                 self._aligned = slot
             res = self.st.get("res")
             if res is not None and t is not None and t >= res[1]:
                 self.st["res"] = None
-                self._save()
-                self.log.add(INFO, "backend: reservation %d expired" % res[0])
+                self.save()
+                self.note(INFO, "reservation %d expired" % res[0])
             if c.relay and ticks_diff(now, self._saved_at) >= _SAVE_MS:
-                self._save()
-            fw = self._fw
+                self.save()
+            fw = self.fw
             if fw is not None and t is not None and t >= fw[1]:
-                self._fw = None
-                asyncio.create_task(self._update(fw))
+                self.fw = None
+                asyncio.create_task(_calls().update(self, fw))
+                _drop_calls()
             try:
-                await asyncio.wait_for_ms(self._tick.wait(), period_ms)
+                await asyncio.wait_for_ms(self.tick.wait(), period_ms)
             except asyncio.TimeoutError:
                 pass
-            self._tick.clear()
+            self.tick.clear()
 
     # ------------------------------------------------------------------- the link
     def _target(self):
@@ -643,14 +651,15 @@ class Backend:
                 continue
             try:
                 websocket.parse_url(target[0])
-                self.error = "" if self.error == "configuration" else self.error
             except ValueError as e:
                 if self.error != "configuration":
-                    self.log.add(ERROR, "backend: %s: %s" % (target[0], e))
+                    self.note(ERROR, "%s: %s" % (target[0], e))
                 self.error = "configuration"
                 self.state = DISABLED
                 await asyncio.sleep_ms(5000)
                 continue
+            if self.error == "configuration":
+                self.error = ""
             self.state = CONNECTING
             ws = websocket.WebSocket(self.cfg.get("backend.max_frame_kb") * 1024)
             try:
@@ -661,18 +670,16 @@ class Backend:
                 except OSError:
                     pass
                 await ws.connect(target[0], "ocpp1.6", target[1] if target[2] else None,
-                                 target[2], target[3], ca,
-                                 self.cfg.get("backend.timeout_s") * 1000)
+                                 target[2], target[3], ca, self.cfg.get("backend.timeout_s") * 1000)
             except Exception as e:  # noqa: BLE001 - DNS, TCP, TLS, HTTP, handshake
                 fails += 1
                 self.state = REACHABLE if ws.reached else OFFLINE
                 await self._pause(fails, "cannot connect to %s: %s" % (target[0], e))
                 continue
-            self.log.add(INFO, "backend: connected to " + target[0])
+            self.note(INFO, "connected to " + target[0])
             self.ws = ws
             self.connected = True
-            self._dead = None
-            self._boot_status = None
+            self._dead = self._boot = None
             reader = asyncio.create_task(self._reader(ws))
             why = "closed"
             try:
@@ -687,31 +694,29 @@ class Backend:
             reader.cancel()
             await ws.close()
             self.state = OFFLINE
-            fails = 1 if self._boot_status == "Accepted" else fails + 1
-            await self._pause(fails, "connection ended: %s" % why)
+            fails = 1 if self._boot == "Accepted" else fails + 1
+            await self._pause(fails, "connection ended: " + why)
 
     async def _pause(self, fails, why):
-        cap = self.cfg.get("backend.retry_max_s")
-        base = min(cap, 1 << min(fails, 12))
+        """Exponential backoff with jitter, capped at backend.retry_max_s."""
+        base = min(self.cfg.get("backend.retry_max_s"), 1 << min(fails, 12))
         delay_ms = base * 500 + os.urandom(1)[0] * base * 500 // 255  # 50..100 %
         self.error = why
-        self.log.add(ERROR, "backend: %s; next try in %d s" % (why, delay_ms // 1000))
+        self.note(ERROR, "%s; next try in %d s" % (why, delay_ms // 1000))
         t0 = ticks_ms()
         while ticks_diff(ticks_ms(), t0) < delay_ms and self._target() is not None:
             await asyncio.sleep_ms(200)
 
     async def _serve(self, ws, target):
-        g = self.cfg.get
-        interval = 60
         while True:  # boot until accepted
-            r = await self.call("BootNotification", self._boot())
+            r = await self.call("BootNotification", self.boot_payload())
             self._set_clock(r.get("currentTime"))
             interval = r.get("interval") if isinstance(r.get("interval"), int) else 60
-            self._boot_status = r.get("status")
-            if r.get("status") == "Accepted":
+            self._boot = r.get("status")
+            if self._boot == "Accepted":
                 break
             self.state = REACHABLE
-            self.log.add(INFO, "backend: boot %s; again in %d s" % (r.get("status"), interval))
+            self.note(INFO, "boot %s; again in %d s" % (self._boot, interval))
             await self._idle(max(interval, 10) * 1000, target)
         self.accepted = True
         self.state = ONLINE
@@ -720,44 +725,45 @@ class Backend:
             self.keys["HeartbeatInterval"] = interval
         if not self.st.get("synced"):
             self.st["synced"] = True
-            self._save()
-        self._status = [None, None]  # send both connectors' status again
+            self.save()
+        self.resend_status()
         ping_at = ticks_ms()
         while True:
             now = ticks_ms()
-            if self._target() != target:
-                raise OSError("settings changed")
             k = self.keys
-            if k["WebSocketPingInterval"] and \
-                    ticks_diff(now, ping_at) >= k["WebSocketPingInterval"] * 1000:
-                if ticks_diff(now, ws.pong_at) > 3 * k["WebSocketPingInterval"] * 1000:
+            iv = k["WebSocketPingInterval"] * 1000
+            if iv and ticks_diff(now, ping_at) >= iv:
+                if ticks_diff(now, ws.pong_at) > 3 * iv:
                     raise OSError("no answer to pings")
                 ping_at = now
                 await ws.ping()
             if await self._deliver():
                 continue
+            action = None
             if self._out:
-                m = self._out.pop(0)
-                try:
-                    self._answer(m[0], await self.call(m[0], m[1]))
-                except CallError as e:
-                    self.log.add(ERROR, "backend: %s failed: %s" % (m[0], e.args[1]))
+                action, p = self._out.pop(0)
+            elif k["HeartbeatInterval"] and \
+                    ticks_diff(now, self._sent_at) >= k["HeartbeatInterval"] * 1000:
+                action, p = "Heartbeat", {}
+            if action is None:
+                await self._idle(1000, target)
                 continue
-            hb = k["HeartbeatInterval"]
-            if hb and ticks_diff(now, self._sent_at) >= hb * 1000:
-                try:
-                    self._set_clock((await self.call("Heartbeat", {})).get("currentTime"))
-                except CallError as e:
-                    self.log.add(ERROR, "backend: Heartbeat failed: %s" % e.args[1])
-                continue
-            await self._idle(1000, target)
+            try:
+                r = await self.call(action, p)
+                if action == "Heartbeat" or action == "BootNotification":
+                    self._set_clock(r.get("currentTime"))
+            except CallError as e:
+                self.note(ERROR, "%s failed: %s" % (action, e.args[1]))
 
     async def _idle(self, ms, target):
-        """Wait for something to send, at most `ms`; raises if the connection ended."""
+        """Wait for something to send, at most `ms`; raises if the connection ended or
+        the settings changed."""
         t0 = ticks_ms()
         while True:
             if self._dead:
                 raise OSError(self._dead)
+            if self._target() != target:
+                raise OSError("settings changed")
             left = ms - ticks_diff(ticks_ms(), t0)
             if left <= 0:
                 return
@@ -766,12 +772,11 @@ class Backend:
                 self._wake.clear()
                 return
             except asyncio.TimeoutError:
-                if self._target() != target:
-                    raise OSError("settings changed")
+                pass
 
-    def _boot(self):
-        p = {"chargePointVendor": "Open Wallbox", "chargePointModel":
-             ("Wallbox " + self.app.board.NAME)[:20]}
+    def boot_payload(self):
+        p = {"chargePointVendor": "Open Wallbox",
+             "chargePointModel": ("Wallbox " + self.app.board.NAME)[:20]}
         serial = self.cfg.prov.get("serial")
         if serial:
             p["chargePointSerialNumber"] = serial[:25]
@@ -781,10 +786,6 @@ class Backend:
         except (OSError, ValueError):
             pass
         return p
-
-    def _answer(self, action, r):
-        if action == "Heartbeat" or action == "BootNotification":
-            self._set_clock(r.get("currentTime"))
 
     async def _deliver(self):
         """Send the queue's head if it is due; True if something was done."""
@@ -797,12 +798,12 @@ class Backend:
         if not start:
             tid = q.ids.get(str(ltx))
             if tid is None:
-                self.log.add(ERROR, "backend: %s of transaction %d dropped: it never "
-                                    "got a transactionId" % (action, ltx))
+                self.note(ERROR, "%s of transaction %d dropped: no transactionId" % (
+                    action, ltx))
                 q.ack(ltx, forget=action == "StopTransaction")
                 return True
             p["transactionId"] = tid
-        if p.get("timestamp", 1) is None:
+        if p.get("timestamp", 1) is None:  # queued before the clock was set
             p["timestamp"] = self.stamp()
         for mv in p.get("meterValue", ()):
             if mv["timestamp"] is None:
@@ -813,13 +814,12 @@ class Backend:
             self._tries += 1
             k = self.keys
             if self._tries >= max(k["TransactionMessageAttempts"], 1):
-                self.log.add(ERROR, "backend: %s given up after %d tries: %s" % (
+                self.note(ERROR, "%s given up after %d tries: %s" % (
                     action, self._tries, e.args[1]))
                 self._tries = 0
                 q.ack(ltx, forget=not start)
             else:
-                self.log.add(ERROR, "backend: %s failed (%s), try %d" % (
-                    action, e.args[1], self._tries))
+                self.note(ERROR, "%s failed (%s), try %d" % (action, e.args[1], self._tries))
                 self._retry_at = ticks_ms() + k["TransactionMessageRetryInterval"] * \
                     1000 * self._tries
             return True
@@ -828,9 +828,9 @@ class Backend:
             tid = r.get("transactionId")
             q.ack(ltx, tid if isinstance(tid, int) else -1)
             info = r.get("idTagInfo") or {}
-            if info.get("status") != "Accepted" and self.tx is not None and \
-                    self.tx["l"] == ltx:
-                self.log.add(INFO, "backend: idTag %s %s" % (p["idTag"], info.get("status")))
+            tx = self.tx
+            if info.get("status") != "Accepted" and tx is not None and tx["l"] == ltx:
+                self.note(INFO, "idTag %s %s" % (p["idTag"], info.get("status")))
                 if self.keys["StopTransactionOnInvalidId"]:
                     self.stop("DeAuthorized")
                 else:
@@ -851,14 +851,13 @@ class Backend:
             self._wait = mid
             self._reply = None
             self._got.clear()
+            limit = self.cfg.get("backend.timeout_s")
             try:
                 await ws.send(json.dumps([2, mid, action, payload]))
                 self._sent_at = ticks_ms()
-                await asyncio.wait_for_ms(self._got.wait(),
-                                          self.cfg.get("backend.timeout_s") * 1000)
+                await asyncio.wait_for_ms(self._got.wait(), limit * 1000)
             except asyncio.TimeoutError:
-                raise CallError("NoAnswer", "no answer within %d s" %
-                                self.cfg.get("backend.timeout_s"))
+                raise CallError("NoAnswer", "no answer within %d s" % limit)
             finally:
                 self._wait = None
             r = self._reply
@@ -880,12 +879,14 @@ class Backend:
                     out = self._frame(raw, ws.too_big)
                 except MemoryError:
                     out = raw = None
-                    self.log.add(ERROR, "backend: message too large for the memory")
+                    _drop_calls()
+                    self.note(ERROR, "message too large for the memory")
                 if out is not None:
                     await ws.send(json.dumps(out))
-                if self._after is not None:  # work that follows the answer
-                    f, self._after = self._after, None
+                if self.after is not None:  # work that follows the answer
+                    f, self.after = self.after, None
                     asyncio.create_task(f())
+                _drop_calls()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - the connection ended or broke
@@ -900,7 +901,7 @@ class Backend:
         """Handle one message; returns the answer to send, or None."""
         if too_big:
             head = bytes(raw)
-            self.log.add(ERROR, "backend: message of %d bytes refused (limit %d KB)" % (
+            self.note(ERROR, "message of %d bytes refused (limit %d KB)" % (
                 too_big, self.cfg.get("backend.max_frame_kb")))
             i = head.find(b'"')
             j = head.find(b'"', i + 1)
@@ -915,11 +916,11 @@ class Backend:
         try:
             msg = json.loads(raw)
         except ValueError:
-            self.log.add(ERROR, "backend: frame is not JSON: %r" % bytes(raw[:40]))
+            self.note(ERROR, "frame is not JSON: %r" % bytes(raw[:40]))
             return None
         if not isinstance(msg, list) or len(msg) < 3 or msg[0] not in (2, 3, 4) or \
                 not isinstance(msg[1], str):
-            self.log.add(ERROR, "backend: not an OCPP message: %.40s" % (msg,))
+            self.note(ERROR, "not an OCPP message: %.40s" % (msg,))
             if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str):
                 return [4, msg[1], "FormationViolation", "not an OCPP-J message", {}]
             return None
@@ -928,392 +929,30 @@ class Backend:
                 self._reply = msg
                 self._got.set()
             else:
-                self.log.add(ERROR, "backend: answer to no request (%.20s)" % msg[1])
+                self.note(ERROR, "answer to no request (%.20s)" % msg[1])
             return None
         mid = msg[1]
         action = msg[2]
         if not isinstance(action, str) or len(msg) != 4:
             return [4, mid, "FormationViolation", "CALL must be [2,id,action,{}]", {}]
-        if self._boot_status == "Rejected":
-            self.log.add(ERROR, "backend: %.30s ignored: boot was rejected" % action)
+        if self._boot == "Rejected":
+            self.note(ERROR, "%.30s ignored: boot was rejected" % action)
             return None  # not answering until a BootNotification is accepted
         try:
-            ocpp.check_call(action, msg[3])
-            out = getattr(self, "_cs_" + action)(msg[3])
+            return [3, mid, _calls().handle(self, action, msg[3])]
         except CallError as e:
-            self.log.add(ERROR, "backend: %.30s refused: %s %s" % (action, e.args[0], e.args[1]))
+            self.note(ERROR, "%.30s refused: %s %s" % (action, e.args[0], e.args[1]))
             return [4, mid, e.args[0], e.args[1], {}]
         except Exception as e:  # noqa: BLE001 - a bug must not end the connection
-            self.log.add(ERROR, "backend: %s failed: %r" % (action, e))
+            self.note(ERROR, "%.30s failed: %r" % (action, e))
             return [4, mid, "InternalError", str(e)[:80], {}]
-        return [3, mid, out]
-
-    # ------------------------------------------------ CALLs from the central system
-    def _cs_ChangeAvailability(self, p):
-        need(p["type"] in ("Operative", "Inoperative"), "type")
-        if p["connectorId"] not in (0, 1):
-            return {"status": "Rejected"}
-        inop = p["type"] == "Inoperative"
-        st = self.st
-        if inop and self.tx is not None:
-            st["inop_at_end"] = True
-            self._save()
-            return {"status": "Scheduled"}
-        st.pop("inop_at_end", None)
-        if st.get("inop", False) != inop:
-            st["inop"] = inop
-            self._save()
-            self.log.add(INFO, "backend: charge point %s" % p["type"].lower())
-        self._tick.set()
-        return {"status": "Accepted"}
-
-    def _cs_ChangeConfiguration(self, p):
-        key, value = p["key"], p["value"]
-        need(len(key) <= 50 and len(value) <= 500, "key or value too long")
-        if key == "AuthorizationKey":
-            if len(value) < 16 or self.cfg.update({"backend.key": value}):
-                return {"status": "Rejected"}
-            self.log.add(INFO, "backend: authorization key changed")
-            return {"status": "Accepted"}
-        row = ocpp.key_row(key)
-        if row is None:
-            return {"status": "NotSupported"}
-        if not row[5]:
-            return {"status": "Rejected"}
-        try:
-            v = ocpp.parse_key(row, value)
-        except ValueError as e:
-            self.log.add(ERROR, "backend: %s=%.20s rejected: %s" % (key, value, e))
-            return {"status": "Rejected"}
-        self.keys[key] = v
-        self._save()
-        self.log.add(INFO, "backend: %s set to %s" % (key, ocpp.text(v)))
-        return {"status": "Accepted"}
-
-    def _cs_ClearCache(self, p):
-        return {"status": "Accepted"}  # no authorization cache: nothing to clear
-
-    def _cs_ClearChargingProfile(self, p):
-        keep = []
-        pur = p.get("chargingProfilePurpose")
-        level = p.get("stackLevel")
-        for x in self.profiles:
-            if p.get("id") is not None:
-                gone = x[0] == p["id"]
-            else:  # one connector: a connectorId of 0 or 1 matches every profile
-                gone = p.get("connectorId", 0) in (0, 1) and \
-                    (pur is None or ocpp.PURPOSES[x[1]] == pur) and \
-                    (level is None or x[2] == level)
-            if not gone:
-                keep.append(x)
-        if len(keep) == len(self.profiles):
-            return {"status": "Unknown"}
-        self.profiles = keep
-        self._save()
-        self._tick.set()
-        return {"status": "Accepted"}
-
-    def _cs_DataTransfer(self, p):
-        if p["vendorId"] != VENDOR_ID:
-            return {"status": "UnknownVendorId"}
-        if p.get("messageId") != "Pair":
-            return {"status": "UnknownMessageId"}
-        if cp.B <= self.charger().pilot.state <= cp.D:
-            return {"status": "Rejected", "data": "vehicle connected"}
-        self.pairing_at = ticks_ms()
-        self.log.add(INFO, "backend: pairing requested: press the touch button")
-        return {"status": "Accepted"}
-
-    def _cs_GetCompositeSchedule(self, p):
-        unit = p.get("chargingRateUnit") or "A"
-        need(unit in ("A", "W"), "chargingRateUnit")
-        t = self.now()
-        if p["connectorId"] not in (0, 1) or t is None or p["duration"] < 0:
-            return {"status": "Rejected"}
-        dur = min(p["duration"], 604800)
-        tx = self.tx
-        arb = self.app.arbiter
-        cap = min(arb.claims[limits.INSTALLATION], arb.claims[limits.CABLE],
-                  arb.claims[limits.CONFIGURED])
-        phases = self.cfg.get("charging.phases")
-        periods = []
-        for off, da in ocpp.composite(self.profiles, t, dur, self.tx_id(),
-                                      None if tx is None else tx["s"], cap, phases)[:64]:
-            lim = da / 10 if unit == "A" else da * 23 * phases
-            periods.append({"startPeriod": off, "limit": lim})
-        return {"status": "Accepted", "connectorId": p["connectorId"],
-                "scheduleStart": ocpp.iso(t),
-                "chargingSchedule": {"duration": dur, "startSchedule": ocpp.iso(t),
-                                     "chargingRateUnit": unit,
-                                     "chargingSchedulePeriod": periods}}
-
-    def _cs_GetConfiguration(self, p):
-        want = p.get("key") or [row[0] for row in ocpp.KEYS]
-        known = []
-        unknown = []
-        for k in want[:50]:
-            row = ocpp.key_row(k) if isinstance(k, str) else None
-            if row is None:
-                unknown.append(str(k)[:50])
-            else:
-                known.append({"key": k, "readonly": not row[5],
-                              "value": ocpp.text(self.keys[k])})
-        out = {"configurationKey": known}
-        if unknown:
-            out["unknownKey"] = unknown
-        return out
-
-    def _cs_GetDiagnostics(self, p):
-        dl = getattr(self.app, "datalog", None)
-        if dl is None or not p["location"].startswith(("http://", "https://")):
-            self.log.add(ERROR, "backend: diagnostics upload to %.40s not supported" %
-                         p["location"])
-            return {}
-        name = "log-%s.txt" % self.cfg.prov.get("serial", "wallbox")
-        self._after = lambda: self._upload(p["location"], name, p.get("retries") or 0)
-        return {"fileName": name}
-
-    async def _upload(self, url, name, retries):
-        dl = self.app.datalog
-        self._push("DiagnosticsStatusNotification", {"status": "Uploading"})
-        for i in range(retries + 1):
-            try:
-                dl.flush()
-                code = await websocket.upload(url, dl.chunks, name)
-                if 200 <= code < 300:
-                    self.log.add(INFO, "backend: data log uploaded")
-                    self._push("DiagnosticsStatusNotification", {"status": "Uploaded"})
-                    return
-                why = "HTTP %d" % code
-            except Exception as e:  # noqa: BLE001 - any failure is reported, not raised
-                why = str(e) or type(e).__name__
-            self.log.add(ERROR, "backend: data log upload failed (%s)" % why)
-            await asyncio.sleep_ms(5000)
-        self._push("DiagnosticsStatusNotification", {"status": "UploadFailed"})
-
-    def _cs_GetLocalListVersion(self, p):
-        if not self.keys["LocalAuthListEnabled"]:
-            return {"listVersion": -1}
-        return {"listVersion": self._list().get("v", 0)}
-
-    def _cs_RemoteStartTransaction(self, p):
-        tag = p["idTag"]
-        need(len(tag) <= 20, "idTag longer than 20")
-        c = self.charger()
-        res = self.st.get("res")
-        prof = p.get("chargingProfile")
-        if prof is not None:
-            try:
-                prof = ocpp.parse_profile(prof, self.now())
-            except ValueError:
-                return {"status": "Rejected"}
-            if prof[1] != ocpp.TX:
-                return {"status": "Rejected"}
-        if p.get("connectorId", 1) != 1 or self.tx is not None or \
-                self._status1(c) in ("Faulted", "Unavailable") or \
-                (res is not None and tag != res[2] and tag != res[3]):
-            return {"status": "Rejected"}
-        if prof is not None:
-            self.profiles = [x for x in self.profiles if x[1] != ocpp.TX] + [prof]
-        if self.keys["AuthorizeRemoteTxRequests"]:
-            self._after = lambda: self._remote_auth(tag)
-        else:
-            self._grant(tag)
-        return {"status": "Accepted"}
-
-    def _grant(self, tag):
-        self._tag = [tag, ticks_ms()]
-        self.finishing = False
-        a = self._rfid()
-        if a is not None:
-            a.grant(tag, ticks_ms())
-        self.log.add(INFO, "backend: remote start for %s" % tag)
-        self._tick.set()
-
-    async def _remote_auth(self, tag):
-        try:
-            r = await self.call("Authorize", {"idTag": tag})
-            if (r.get("idTagInfo") or {}).get("status") == "Accepted":
-                self._grant(tag)
-                return
-        except (CallError, OSError) as e:
-            self.log.add(ERROR, "backend: Authorize failed: %s" % (e,))
-        self.log.add(INFO, "backend: remote start for %s not authorized" % tag)
-
-    def _cs_RemoteStopTransaction(self, p):
-        if self.tx is None or p["transactionId"] != self.tx_id():
-            return {"status": "Rejected"}
-        self.stop("Remote")
-        self._tick.set()
-        return {"status": "Accepted"}
-
-    def _cs_ReserveNow(self, p):
-        need(len(p["idTag"]) <= 20, "idTag longer than 20")
-        c = self.charger()
-        res = self.st.get("res")
-        if p["connectorId"] != 1:
-            return {"status": "Rejected"}
-        st = self._status1(c)
-        if st == "Faulted" or st == "Unavailable":
-            return {"status": st}
-        if st not in ("Available", "Reserved") or \
-                (res is not None and res[0] != p["reservationId"]):
-            return {"status": "Occupied"}
-        self.st["res"] = [p["reservationId"], ocpp.to_unix(p["expiryDate"]), p["idTag"],
-                          p.get("parentIdTag")]
-        self._save()
-        self.log.add(INFO, "backend: reserved for %s" % p["idTag"])
-        return {"status": "Accepted"}
-
-    def _cs_CancelReservation(self, p):
-        res = self.st.get("res")
-        if res is None or res[0] != p["reservationId"]:
-            return {"status": "Rejected"}
-        self.st["res"] = None
-        self._save()
-        return {"status": "Accepted"}
-
-    def _cs_Reset(self, p):
-        kind = p["type"]
-        need(kind in ("Hard", "Soft"), "type")
-        self._after = lambda: self._reset(kind)
-        return {"status": "Accepted"}
-
-    async def _reset(self, kind):
-        self.log.add(INFO, "backend: %s reset" % kind.lower())
-        self.stop(kind + "Reset")
-        t0 = ticks_ms()  # a few seconds to deliver the StopTransaction
-        while self.q.pending() and self.connected and ticks_diff(ticks_ms(), t0) < 5000:
-            await asyncio.sleep_ms(100)
-        self.st["boot"] = "reset"
-        self._save()
-        self.app.restart("backend: %s reset" % kind.lower())
-
-    def _cs_SendLocalList(self, p):
-        kind = p["updateType"]
-        need(kind in ("Full", "Differential"), "updateType")
-        if not self.keys["LocalAuthListEnabled"]:
-            return {"status": "NotSupported"}
-        doc = {"v": 0, "e": {}} if kind == "Full" else self._list()
-        if kind == "Differential" and p["listVersion"] <= doc.get("v", 0):
-            return {"status": "VersionMismatch"}
-        e = doc.setdefault("e", {})
-        for item in p.get("localAuthorizationList") or ():
-            ocpp.check(ocpp.AUTH_ENTRY, item)
-            info = item.get("idTagInfo")
-            if info is None:
-                e.pop(item["idTag"], None)
-            else:
-                ocpp.check(ocpp.TAG_INFO, info)
-                e[item["idTag"][:20]] = [info["status"], info.get("expiryDate"),
-                                         info.get("parentIdTag")]
-        if len(e) > self.keys["LocalAuthListMaxLength"]:
-            return {"status": "Failed"}
-        doc["v"] = p["listVersion"]
-        try:
-            save_json(LIST, doc)
-        except OSError as err:
-            self.log.add(ERROR, "backend: local list not saved: %s" % err)
-            return {"status": "Failed"}
-        self.log.add(INFO, "backend: local list version %d, %d entries" % (doc["v"], len(e)))
-        return {"status": "Accepted"}
-
-    def _list(self):
-        try:
-            return load_json(LIST, {"v": 0, "e": {}}, self.log)
-        except ValueError:
-            return {"v": 0, "e": {}}
-
-    def _cs_SetChargingProfile(self, p):
-        try:
-            prof = ocpp.parse_profile(p["csChargingProfiles"], self.now())
-        except ValueError as e:
-            self.log.add(ERROR, "backend: charging profile rejected: %s" % e)
-            return {"status": "Rejected"}
-        conn = p["connectorId"]
-        pur = prof[1]
-        if conn not in (0, 1) or (pur == ocpp.CP_MAX and conn != 0) or \
-                (pur == ocpp.TX and (conn != 1 or self.tx is None or
-                                     prof[11] not in (None, self.tx_id()))):
-            return {"status": "Rejected"}
-        keep = [x for x in self.profiles if x[0] != prof[0] and
-                not (x[1] == pur and x[2] == prof[2])]
-        if len(keep) >= ocpp.MAX_PROFILES:
-            return {"status": "Rejected"}
-        self.profiles = keep + [prof]
-        self._save()
-        self._tick.set()
-        self.log.add(INFO, "backend: %s %d set (stack level %d)" % (
-            ocpp.PURPOSES[pur], prof[0], prof[2]))
-        return {"status": "Accepted"}
-
-    def _cs_TriggerMessage(self, p):
-        what = p["requestedMessage"]
-        if what not in _SENDING:
-            return {"status": "NotImplemented"}
-        if p.get("connectorId") not in (None, 0, 1):
-            return {"status": "Rejected"}
-        c = self.charger()
-        if what == "BootNotification":
-            m = self._boot()
-        elif what == "StatusNotification":
-            self._status = [None, None]
-            self._tick.set()
-            return {"status": "Accepted"}
-        elif what == "MeterValues":
-            m = {"connectorId": 1, "meterValue": [
-                self._sample(c, self.keys["MeterValuesSampledData"], "Trigger")]}
-            if self.tx is not None and self.tx_id() is not None:
-                m["transactionId"] = self.tx_id()
-        elif what == "FirmwareStatusNotification":
-            m = {"status": self.st.get("fw") or "Idle"}
-        elif what == "DiagnosticsStatusNotification":
-            m = {"status": "Idle"}
-        else:
-            m = {}
-        self._push(what, m)
-        return {"status": "Accepted"}
-
-    def _cs_UnlockConnector(self, p):
-        return {"status": "NotSupported"}  # a fixed cable: there is no lock
-
-    def _cs_UpdateFirmware(self, p):
-        t = ocpp.to_unix(p["retrieveDate"])
-        self._fw = [p["location"], t, p.get("retries") or 0, p.get("retryInterval") or 60]
-        self.log.add(INFO, "backend: software update from %.60s at %s" % (
-            p["location"], p["retrieveDate"]))
-        return {}
-
-    async def _update(self, fw):
-        def status(s):
-            self.st["fw"] = s
-            self._save()
-            self._push("FirmwareStatusNotification", {"status": s})
-        for i in range(fw[2] + 1):
-            status("Downloading")
-            try:
-                await self.app.updater().install_from_url(fw[0])
-                status("Installing")
-                t0 = ticks_ms()  # let the notification go out, then start the new version
-                while self._out and self.connected and ticks_diff(ticks_ms(), t0) < 5000:
-                    await asyncio.sleep_ms(100)
-                self.stop("Reboot")
-                self.st["boot"] = "reset"
-                self._save()
-                self.app.restart("backend: software update")
-                return
-            except Exception as e:  # noqa: BLE001 - UpdateError, network, flash
-                self.log.add(ERROR, "backend: software update failed: %s" % e)
-            await asyncio.sleep_ms(fw[3] * 1000)
-        status("InstallationFailed" if self.st.get("fw") == "Downloading" else "DownloadFailed")
-        self.st["fw"] = None
 
     # ----------------------------------------------------- authorization of cards
     async def authorize(self, uid):
         """For the RFID service: a card not in the whitelist. True / False, or None
         when neither the backend nor the local list knows it."""
         k = self.keys
-        e = self._list().get("e", {}).get(uid) if k["LocalAuthListEnabled"] else None
+        e = self.local_list().get("e", {}).get(uid) if k["LocalAuthListEnabled"] else None
         t = self.now()
         ok = e is not None and e[0] == "Accepted" and \
             (e[1] is None or t is None or (ocpp.to_unix(e[1]) or 0) > t)
@@ -1324,7 +963,7 @@ class Backend:
                 r = await self.call("Authorize", {"idTag": uid[:20]})
                 return (r.get("idTagInfo") or {}).get("status") == "Accepted"
             except (CallError, OSError) as err:
-                self.log.add(ERROR, "backend: Authorize failed: %s" % (err,))
+                self.note(ERROR, "Authorize failed: %s" % (err,))
         if e is not None:
             return ok and k["LocalAuthorizeOffline"]
         return True if k["AllowOfflineTxForUnknownId"] else None
@@ -1335,3 +974,7 @@ class Backend:
         return {"state": STATES[self.state], "paired": bool(self.st.get("paired")),
                 "synced": bool(self.st.get("synced")), "error": self.error,
                 "queued": self.q.pending(), "transaction": self.tx_id()}
+
+    def reconnect(self):
+        """After a change of the backend settings: the link notices within a second."""
+        self._wake.set()

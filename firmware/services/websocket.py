@@ -7,8 +7,7 @@ connect, the TLS handshake and every read and write wait in asyncio's poll. Fram
 larger than `max_frame` are skipped while they stream in (their first bytes are kept
 so the caller can answer the message), so a hostile peer cannot exhaust the heap.
 
-Also here, because it shares the connection code: `upload()` (HTTP PUT of a text
-stream, for GetDiagnostics).
+`open_stream()` and `read_head()` also serve the diagnostics upload (HTTP PUT).
 """
 import asyncio
 import os
@@ -342,28 +341,4 @@ class WebSocket:
         except Exception:  # noqa: BLE001 - the peer may be gone already
             pass
         self.s = None
-        await close_stream(s)
-
-
-async def upload(url, chunks, name, timeout_ms=15000, proxy=None, ca=None):
-    """HTTP PUT of the text from `chunks()` (called twice: length, then content) to
-    url + name when the URL ends with "/", else to the URL. Returns the HTTP status."""
-    secure, host, port, path = parse_url(url)
-    if path.endswith("/"):
-        path += name
-    size = 0
-    for c in chunks():
-        size += len(c)
-    s = await open_stream(host, port, secure, proxy, ca, timeout_ms)
-    try:
-        s.write(("PUT %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: text/plain\r\n"
-                 "Content-Length: %d\r\nConnection: close\r\n\r\n" % (
-                     path, host, port, size)).encode())
-        await s.drain()
-        for c in chunks():
-            s.write(c.encode())
-            await s.drain()
-        status, _ = await asyncio.wait_for_ms(read_head(s), timeout_ms)
-        return status
-    finally:
         await close_stream(s)

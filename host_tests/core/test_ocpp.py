@@ -2,7 +2,7 @@
 connector status from the charging core, configuration keys."""
 import pytest
 
-from firmware.core import faults, ocpp
+from firmware.core import faults, ocpp, ocpp_calls
 from firmware.core.ocpp import CallError
 from rig import Rig
 
@@ -56,7 +56,7 @@ def test_weekday():
 ])
 def test_call_checks_give_the_ocpp_j_error_code(action, payload, code):
     with pytest.raises(CallError) as e:
-        ocpp.check_call(action, payload)
+        ocpp_calls.check_call(action, payload)
     assert e.value.args[0] == code
 
 
@@ -70,7 +70,7 @@ def test_call_checks_give_the_ocpp_j_error_code(action, payload, code):
     ("DataTransfer", {"vendorId": "x", "data": "anything"}),
 ])
 def test_good_calls_pass(action, payload):
-    ocpp.check_call(action, payload)
+    ocpp_calls.check_call(action, payload)
 
 
 # ------------------------------------------------------------------ status mapping
@@ -143,7 +143,7 @@ def test_service_modes_are_unavailable():
 
 # -------------------------------------------------------------- configuration keys
 def test_required_keys_are_all_there():
-    names = [row[0] for row in ocpp.KEYS]
+    names = [row[0] for row in ocpp_calls.KEYS]
     for k in ("HeartbeatInterval", "MeterValueSampleInterval", "MeterValuesSampledData",
               "ConnectionTimeOut", "AuthorizeRemoteTxRequests", "LocalAuthorizeOffline",
               "LocalPreAuthorize", "StopTransactionOnEVSideDisconnect",
@@ -158,7 +158,7 @@ def test_required_keys_are_all_there():
               "LocalAuthListMaxLength", "SendLocalListMaxLength"):
         assert k in names, k
     assert names == sorted(names)
-    assert len(names) <= ocpp.defaults()["GetConfigurationMaxKeys"]
+    assert len(names) <= ocpp_calls.defaults()["GetConfigurationMaxKeys"]
 
 
 @pytest.mark.parametrize("key, value, expect", [
@@ -172,7 +172,7 @@ def test_required_keys_are_all_there():
     ("ConnectorPhaseRotation", "0.RST,1.TSR", "0.RST,1.TSR"),
 ])
 def test_valid_values(key, value, expect):
-    assert ocpp.parse_key(ocpp.key_row(key), value) == expect
+    assert ocpp_calls.parse_key(ocpp_calls.key_row(key), value) == expect
 
 
 @pytest.mark.parametrize("key, value", [
@@ -188,8 +188,15 @@ def test_valid_values(key, value, expect):
 ])
 def test_invalid_values_are_refused(key, value):
     with pytest.raises(ValueError):
-        ocpp.parse_key(ocpp.key_row(key), value)
+        ocpp_calls.parse_key(ocpp_calls.key_row(key), value)
 
 
 def test_text_of_values():
-    assert ocpp.text(True) == "true" and ocpp.text(0) == "0" and ocpp.text("a,b") == "a,b"
+    assert ocpp_calls.text(True) == "true" and ocpp_calls.text(0) == "0" and ocpp_calls.text("a,b") == "a,b"
+
+
+def test_writable_defaults_agree_with_the_key_table():
+    rows = {row[0]: row for row in ocpp_calls.KEYS}
+    assert {k for k in rows if rows[k][5]} == set(ocpp.WRITABLE)
+    for k in ocpp.WRITABLE:
+        assert rows[k][2] == ocpp.WRITABLE[k], k
