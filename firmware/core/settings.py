@@ -13,6 +13,9 @@ BOOL = const(1)
 STR = const(2)  # min/max are length limits
 CHOICE = const(3)  # min is the tuple of allowed values
 HOST = const(4)  # an IPv4 address or "" (not set); a name would need a blocking lookup
+URL = const(5)  # "" (if min is 0) or ws:// / wss:// with a host; min/max are length limits
+KEY = const(6)  # a WPA passphrase: "" (not set) or min..max printable ASCII characters
+NAME = const(7)  # a host name or IPv4 address, optionally ":port"; min/max: length
 
 SCHEMA = {
     # key: (type, default, min, max)
@@ -29,7 +32,7 @@ SCHEMA = {
     # The backend (OCPP 1.6J). Its rows live here, not in services/backend.py, because
     # that module is imported only when the backend is enabled.
     "backend.enabled": (BOOL, False, None, None),
-    "backend.url": (STR, "", 0, 200),  # ws:// or wss:// endpoint; the id is appended
+    "backend.url": (URL, "", 0, 200),  # ws:// or wss:// endpoint; the id is appended
     "backend.charge_point_id": (STR, "", 0, 48),  # "" = the serial number
     "backend.key": (STR, "", 0, 40),  # Basic auth password (security profiles 1, 2)
     "backend.id_tag": (STR, "free", 1, 20),  # idTag of sessions without authorization
@@ -82,11 +85,27 @@ def check(key, value):
                 x.isdigit() and len(x) <= 3 and int(x) <= 255 for x in p)):
             raise ValueError("must be an IPv4 address")
         return value
-    if kind == STR:
+    if kind == STR or kind >= URL:  # text
         if not isinstance(value, str):
             raise ValueError("must be text")
-        if len(value) < lo or len(value) > hi:
+        if (value or kind != KEY) and (len(value) < lo or len(value) > hi):
             raise ValueError("must be %d to %d characters" % (lo, hi))
+        for c in value:
+            if c < " " or c == "\x7f" or (kind == KEY and c > "~"):
+                raise ValueError("must not contain control characters" if kind != KEY
+                                 else "must be printable ASCII characters")
+        if kind == URL and value:
+            h = value.split("://", 1)
+            if h[0] not in ("ws", "wss") or len(h) < 2 or not h[1] or h[1][0] in "/:" \
+                    or " " in value:
+                raise ValueError("must be a ws:// or wss:// address")
+        if kind == NAME:
+            h, _, port = value.partition(":")
+            for c in h:
+                if not (c.isalpha() or c.isdigit() or c in "-.") or c > "z":
+                    raise ValueError("must be a host name or IP address")
+            if not h or (_ and not (port.isdigit() and 0 < int(port) < 65536)):
+                raise ValueError("must be a host name or IP address, optionally :port")
         return value
     if value not in lo:
         raise ValueError("must be one of " + ", ".join(str(v) for v in lo))

@@ -13,7 +13,7 @@ import os
 from binascii import crc32
 
 from firmware.core import settings
-from firmware.core.settings import BOOL, INT, STR
+from firmware.core.settings import BOOL, INT, KEY, NAME, STR
 from firmware.services.log import ERROR, INFO
 
 PATH = "config.json"
@@ -26,15 +26,15 @@ _DATA = 25  # len('{"crc":"00000000","data":')
 settings.extend({
     "net.hotspot": (BOOL, True, None, None),
     "net.hotspot_ssid": (STR, "", 0, 32),  # "" = the serial number
-    "net.hotspot_password": (STR, "", 8, 63),  # "" = the provisioned one
+    "net.hotspot_password": (KEY, "", 8, 63),  # "" = the provisioned one
     "net.channel": (INT, 11, 1, 13),
     "net.wifi": (BOOL, False, None, None),
     "net.wifi_ssid": (STR, "", 0, 32),
-    "net.wifi_password": (STR, "", 0, 63),
+    "net.wifi_password": (KEY, "", 8, 63),  # "" = an open network
     "net.lan_dhcp": (BOOL, False, None, None),
     "net.hostname": (STR, "", 0, 32),  # "" = "wallbox-" + serial
     "time.ntp": (BOOL, True, None, None),
-    "time.ntp_server": (STR, "pool.ntp.org", 1, 64),
+    "time.ntp_server": (NAME, "pool.ntp.org", 1, 64),
     "time.utc_offset_min": (INT, 60, -720, 840),
     "update.healthy_s": (INT, 60, 5, 3600),  # normal running that confirms a new version
     "update.trial_boots": (INT, 3, 1, 10),  # boots a new version gets to become healthy
