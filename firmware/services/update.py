@@ -11,6 +11,7 @@ and update.json untouched. Imported only when an update runs or a new version is
 trial, so it costs no RAM otherwise.
 """
 import asyncio
+import gc
 import hashlib
 import json
 import os
@@ -119,7 +120,9 @@ class Updater:
         self.force = force
         self.total = total
         self.progress = 0
-        self._head = b""
+        self._head = bytearray(8)  # magic and length, later the signature
+        self._fill = 0
+        self._mfile = None
         self.manifest = None
         self._file = None
         if self.charger is not None:
@@ -135,44 +138,70 @@ class Updater:
         except UpdateError as e:
             self.abort(str(e))
             raise
+        except Exception as e:  # noqa: BLE001 - out of memory, flash full: nothing kept
+            self.abort(repr(e))
+            raise UpdateError(repr(e))
 
     def _take(self, mv):
         self.progress += len(mv)
         if self.progress > self.total:
             raise UpdateError("bundle longer than announced (%d bytes)" % self.total)
-        if self.manifest is None:
-            self._head += bytes(mv)
-            if len(self._head) < 8:
-                return
-            if self._head[:4] != MAGIC:
-                raise UpdateError("not an update bundle")
-            n = int.from_bytes(self._head[4:8], "little")
-            if n > _MAX_MANIFEST:
-                raise UpdateError("manifest too large")
-            if len(self._head) < 8 + n + _SIG:
-                return
-            rest = self._head[8 + n + _SIG:]
-            self._manifest(self._head[8:8 + n], self._head[8 + n:8 + n + _SIG])
-            self._head = None
-            mv = memoryview(rest)
         while len(mv):
-            if self._file is None:
-                if self._index >= len(self.files):
-                    raise UpdateError("bundle longer than its manifest says")
-                path, size, _ = self.files[self._index]
-                _makedirs(self.slot + "/" + path)
-                self._file = open(self.slot + "/" + path, "wb")
-                self._left = size
-                self._sha = hashlib.sha256()
-            n = min(self._left, len(mv))
-            part = mv[:n]
-            self._file.write(part)
-            self._sha.update(part)
-            self._all.update(part)
-            self._left -= n
-            mv = mv[n:]
-            if self._left == 0:
-                self._close_file()
+            mv = self._header(mv) if self.manifest is None else self._payload(mv)
+
+    def _header(self, mv):
+        """Magic and length into a small buffer; the manifest straight to a file in the
+        slot (hashed on the way: no big buffer that a fragmented heap cannot give);
+        then the signature; then the manifest is parsed from the file."""
+        h = self._head
+        if self._mfile is not None:  # the manifest's bytes
+            k = min(self._mleft, len(mv))
+            part = mv[:k]
+            self._mfile.write(part)
+            self._msha.update(part)
+            self._mleft -= k
+            if self._mleft == 0:
+                self._mfile.close()
+                self._mfile = None
+                self._head = bytearray(_SIG)
+                self._fill = 0
+            return mv[k:]
+        k = min(len(h) - self._fill, len(mv))
+        h[self._fill:self._fill + k] = mv[:k]
+        self._fill += k
+        if self._fill == len(h):
+            if len(h) == 8:
+                if h[:4] != MAGIC:
+                    raise UpdateError("not an update bundle")
+                n = int.from_bytes(h[4:8], "little")
+                if n > _MAX_MANIFEST:
+                    raise UpdateError("manifest too large")
+                self._mn = self._mleft = n
+                self._msha = hashlib.sha256()
+                self._mfile = open(self.slot + "/manifest.json", "wb")
+            else:
+                self._head = None
+                self._manifest(bytes(h))
+        return mv[k:]
+
+    def _payload(self, mv):
+        if self._file is None:
+            if self._index >= len(self.files):
+                raise UpdateError("bundle longer than its manifest says")
+            path, size, _ = self.files[self._index]
+            _makedirs(self.slot + "/" + path)
+            self._file = open(self.slot + "/" + path, "wb")
+            self._left = size
+            self._sha = hashlib.sha256()
+        n = min(self._left, len(mv))
+        part = mv[:n]
+        self._file.write(part)
+        self._sha.update(part)
+        self._all.update(part)
+        self._left -= n
+        if self._left == 0:
+            self._close_file()
+        return mv[n:]
 
     def _close_file(self):
         self._file.close()
@@ -182,12 +211,14 @@ class Updater:
             raise UpdateError("%s: SHA-256 mismatch" % path)
         self._index += 1
 
-    def _manifest(self, raw, sig):
+    def _manifest(self, sig):
+        gc.collect()
         try:
-            m = json.loads(raw)
+            with open(self.slot + "/manifest.json") as f:
+                m = json.load(f)
             files = m["files"]
             version = m["version"]
-            size = 8 + len(raw) + _SIG + sum(f[1] for f in files)
+            size = 8 + self._mn + _SIG + sum(f[1] for f in files)
         except (ValueError, KeyError, TypeError, IndexError):
             raise UpdateError("corrupt manifest")
         if m.get("format") != 1:
@@ -207,13 +238,11 @@ class Updater:
             if ".." in p or p.startswith("/") or not p.startswith(_TOPS) or len(f[2]) != 64:
                 raise UpdateError("bad file entry " + p)
         self.manifest = m
-        self.raw = bytes(raw)
-        self.sig = bytes(sig)
+        self._mdigest = self._msha.digest()  # what the signature signs
+        self.sig = sig
         self.files = files
         self._index = 0
         self._all = hashlib.sha256()
-        with open(self.slot + "/manifest.json", "wb") as f:
-            f.write(self.raw)
 
     async def finish(self):
         """Check the whole bundle and its signature, then make it the next boot's slot.
@@ -225,6 +254,9 @@ class Updater:
         except UpdateError as e:
             self.abort(str(e))
             raise
+        except Exception as e:  # noqa: BLE001 - out of memory...: nothing kept
+            self.abort(repr(e))
+            raise UpdateError(repr(e))
         m = self.manifest
         save_json(STATE, {"active": self.slot, "prev": self.old, "version": m["version"],
                           "boots": 0, "max": self.trial_boots})
@@ -247,7 +279,7 @@ class Updater:
         if not signed:
             raise UpdateError("unsigned bundle: this device accepts signed ones only")
         from firmware.core import ed25519
-        g = ed25519.steps(self.key, hashlib.sha256(self.raw).digest(), self.sig)
+        g = ed25519.steps(self.key, self._mdigest, self.sig)
         try:
             while True:
                 next(g)
@@ -258,10 +290,11 @@ class Updater:
             raise UpdateError("bad signature")
 
     def abort(self, reason):
-        f = getattr(self, "_file", None)
-        if f is not None:
-            f.close()
-            self._file = None
+        for a in ("_file", "_mfile"):
+            f = getattr(self, a, None)
+            if f is not None:
+                f.close()
+                setattr(self, a, None)
         _rmtree(self.slot)
         self.busy = False
         if self.charger is not None:
@@ -313,10 +346,12 @@ class Updater:
                         break
                     self.write(memoryview(buf)[:n])
                 return await self.finish()
-            except asyncio.TimeoutError:
+            except (asyncio.TimeoutError, OSError) as e:
+                why = "download stalled" if isinstance(e, asyncio.TimeoutError) else \
+                    "download failed: %r" % e
                 if self.busy:
-                    self.abort("download stalled")
-                raise UpdateError("download stalled")
+                    self.abort(why)
+                raise UpdateError(why)
             finally:
                 w.close()
         raise UpdateError("too many redirects")
