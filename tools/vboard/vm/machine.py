@@ -233,12 +233,11 @@ class Pin:
         return _pins[ident]
 
     def __init__(self, ident, mode=-1, pull=-1, value=None):
-        self.mode = mode
-        if value is not None:
-            self.value(value)
+        self.init(mode, pull, value)
 
     def init(self, mode=-1, pull=-1, value=None):
-        self.mode = mode
+        if mode != -1:  # as on the boards: Pin(n) alone leaves the mode as it is
+            self.mode = mode
         if value is not None:
             self.value(value)
 
