@@ -157,6 +157,16 @@ class App:
             self.backend = Backend(self)
             sup.add("backend", self.backend.run)
             sup.add("backend-link", self.backend.link)
+        # The web interface and the local JSON API (docs/web.md): never in the way of
+        # charging, so a missing library or too little RAM only costs the web pages
+        self.web = None
+        if getattr(self.board, "WEB_PORT", 0) >= 0:  # -1: a board without web pages
+            try:
+                from firmware.services.web import Web
+                self.web = Web(self)
+                sup.add("web", self.web.run)
+            except (ImportError, MemoryError) as e:
+                self.log.add(ERROR, "web interface not started: %r" % e)
 
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""

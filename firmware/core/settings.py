@@ -45,6 +45,9 @@ SCHEMA = {
     "proxy.port": (INT, 8080, 1, 65535),
     "proxy.user": (STR, "", 0, 64),
     "proxy.password": (STR, "", 0, 64),
+    # The web interface: here because services/web.py is imported inside a guard in app.py
+    "web.port": (INT, 80, 1, 65535),
+    "web.session_min": (INT, 30, 5, 1440),  # a session ends after this long unused
 }
 
 

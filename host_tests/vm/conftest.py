@@ -13,15 +13,27 @@ from tools.vboard.world import World  # noqa: E402
 FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
 
 
+@pytest.fixture(scope="session")
+def firmware_build(tmp_path_factory):
+    """The firmware compiled as for a board (tools/build.py), once per test run, in a
+    directory of its own (build/board may be rebuilt by a parallel run)."""
+    from tools.build import build
+    out = str(tmp_path_factory.mktemp("build") / "board")
+    build(out)
+    return out
+
+
 @pytest.fixture
-def start_board(tmp_path):
-    """start_board(config=None, heap=..., env=None, files=None, wait=True, **inputs) ->
-    a running World. `env`: extra environment for the VM; `files`: {name: text} put on
-    its flash first; `wait`: wait until the charging core is past its boot phase."""
+def start_board(tmp_path, request):
+    """start_board(config=None, heap=..., env=None, files=None, wait=True, web=False,
+    **inputs) -> a running World. `env`: extra environment for the VM; `files`: {name:
+    text} put on its flash first; `wait`: wait until the charging core is past its boot
+    phase; `web`: the compiled firmware (as on a board) with its web interface on a free
+    port of 127.0.0.1 (`w.web_url`)."""
     worlds = []
 
     def start(config=None, heap="256k", code_root=None, env=None, files=None, wait=True,
-              **inputs):
+              web=False, **inputs):
         state = tmp_path / ("flash%d" % len(worlds))
         state.mkdir()
         cfg = dict(FAST)
@@ -30,6 +42,9 @@ def start_board(tmp_path):
         for name, text in (files or {}).items():
             (state / name).write_text(text)
         kw = {"code_root": code_root} if code_root else {}
+        if web:
+            kw = {"code_root": code_root or request.getfixturevalue("firmware_build"),
+                  "web_port": 0}
         w = World(str(state), heap=heap, extra_env=env, **kw)
         w.inputs.update(inputs)
         w.start()

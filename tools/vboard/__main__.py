@@ -1,6 +1,6 @@
 """Run the firmware in the MicroPython VM on the virtual board, with its panel.
 
-    python -m tools.vboard [--port 8800] [--state DIR] [--heap 256k] [--build]
+    python -m tools.vboard [--port 8800] [--web-port 8080] [--state DIR] [--heap 256k] [--build]
 """
 import argparse
 import os
@@ -20,6 +20,8 @@ def main(argv=None):
     ap.add_argument("--build", action="store_true",
                     help="build and run the compiled .mpy files, as on a board")
     ap.add_argument("--quiet", action="store_true", help="do not echo the VM console")
+    ap.add_argument("--web-port", type=int, default=8080,
+                    help="the firmware's web interface and local API (127.0.0.1)")
     args = ap.parse_args(argv)
     kw = {}
     if args.build:
@@ -27,10 +29,13 @@ def main(argv=None):
         build()
         build_vm()
         kw = {"code_root": OUT, "vm_dir": VM_OUT}
-    world = World(args.state, heap=args.heap, echo=not args.quiet, **kw).start()
+    world = World(args.state, heap=args.heap, echo=not args.quiet, web_port=args.web_port,
+                  **kw).start()
     httpd = serve(world, args.port)
     print("virtual board: panel at http://127.0.0.1:%d/  (Ctrl-C to stop)" % args.port,
           flush=True)
+    print("the charger's web interface: %s/  (first login: admin / the serial number)"
+          % world.web_url, flush=True)
     try:
         while world.running:
             time.sleep(0.5)

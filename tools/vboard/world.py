@@ -55,6 +55,16 @@ def find_micropython():
     return exe if os.path.exists(exe) else "micropython"
 
 
+def _compiled_libs():
+    """The libraries (microdot) compiled for the VM when the firmware runs from source:
+    microdot from source would need the compiler's RAM on top (~160 KB)."""
+    from tools.build import ROOT as _root, build_libs
+    out = os.path.join(_root, "build", "vm-libs")
+    if not os.path.isdir(os.path.join(out, "lib")):
+        build_libs(out)
+    return os.path.join(out, "lib")
+
+
 def classify_rgb(rgb):
     r, g, b = rgb
     top = max(rgb)
@@ -68,8 +78,11 @@ class World:
     """The world of one virtual board. Thread-safe: tests and the web API call set()."""
 
     def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
-                 extra_env=None, vm_dir=VMDIR, entry="vboard_main"):
+                 extra_env=None, vm_dir=VMDIR, entry="vboard_main", web_port=None):
         self.state_dir = state_dir
+        # The firmware's web interface on 127.0.0.1: None = none on this board (it costs
+        # the VM RAM and boot time), 0 = on a free port, else that port
+        self.web_port = web_port
         os.makedirs(state_dir, exist_ok=True)
         self.heap = heap
         self.code_root = os.path.abspath(code_root)
@@ -469,6 +482,12 @@ class World:
         env["MICROPYPATH"] = self.vm_dir + ":" + self.code_root + ":.frozen"
         env["VBOARD_LINK"] = "127.0.0.1:%d" % self._server.getsockname()[1]
         env["VBOARD_RESET_CAUSE"] = str(reset_cause)
+        if self.web_port:
+            env["VBOARD_WEB_PORT"] = str(self.web_port)
+            lib = os.path.join(self.code_root, "lib")  # on a board's sys.path too
+            if not os.path.isdir(os.path.join(lib, "microdot")):  # running from source
+                lib = _compiled_libs()
+            env["MICROPYPATH"] += ":" + lib
         with self.lock:
             self.pins = {}
             self.duty = {}
@@ -527,7 +546,33 @@ class World:
                 break
             cause = self.resets[-1] if self.resets else vlink.HARD_RESET
 
+    @property
+    def web_url(self):
+        """The firmware's web interface (and local API), served by the firmware itself."""
+        return "http://127.0.0.1:%d" % self.web_port
+
+    def _install_www(self):
+        """Put the web interface's gzipped files on the board's flash, as deploy does:
+        from the build when the VM runs it, else freshly built from firmware/web."""
+        import shutil
+        dst = os.path.join(self.state_dir, "www")
+        src = os.path.join(self.code_root, "www")
+        if os.path.isdir(src):
+            if os.path.exists(dst):
+                shutil.rmtree(dst)
+            shutil.copytree(src, dst)
+        else:
+            from tools.build import build_www
+            build_www(dst)
+
     def start(self):
+        if self.web_port == 0:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            self.web_port = s.getsockname()[1]
+            s.close()
+        if self.web_port:
+            self._install_www()
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", 0))

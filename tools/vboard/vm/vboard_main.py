@@ -67,6 +67,8 @@ async def hang(a, after_ms):
         pass
 
 
+from firmware.boards import virtual  # noqa: E402 - the world's choice of web port, -1: none
+virtual.WEB_PORT = int(os.getenv("VBOARD_WEB_PORT") or -1)
 extra = [("vboard-telemetry", telemetry)]
 busy = int(os.getenv("VBOARD_STRESS_MS") or 0)
 if busy:
