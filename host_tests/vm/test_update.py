@@ -58,10 +58,17 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def built(tmp_path_factory):
+    """The firmware compiled as for a board: the boards run .mpy files, and the VM
+    compiling sources at import would need far more heap than a board has."""
     out = str(tmp_path_factory.mktemp("build") / "board")
     build.build(out)
-    return bundle.collect(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def files(built):
+    return bundle.collect(built)
 
 
 def feed(tmp_path, data, key=None, board="virtual", force=False, total=None, running=None):
@@ -236,9 +243,9 @@ def update_state(w):
         return json.load(f)["data"]
 
 
-def test_update_while_charging_switches_and_is_confirmed(start_board, server, files):
+def test_update_while_charging_switches_and_is_confirmed(start_board, server, files, built):
     server.files["/fw/wallbox-9.9.9.wbx"] = bundle.make(files, "9.9.9")
-    w = start_board(plugged=True, config={"update.healthy_s": 5},
+    w = start_board(plugged=True, config={"update.healthy_s": 5}, code_root=built,
                     env={"VBOARD_UPDATE_URL": server.url("/fw/wallbox-9.9.9.wbx"),
                          "VBOARD_UPDATE_AFTER_MS": "3000"})
     w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
@@ -257,7 +264,7 @@ def test_update_while_charging_switches_and_is_confirmed(start_board, server, fi
 
 
 def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server, files,
-                                                           tmp_path):
+                                                           tmp_path, built):
     broken = dict(files)
     src = tmp_path / "app.py"
     src.write_text("raise RuntimeError('this version cannot start')\n")
@@ -265,7 +272,8 @@ def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server,
                     "firmware/app.py", str(src)], check=True)
     broken["firmware/app.mpy"] = (tmp_path / "app.mpy").read_bytes()
     server.files["/bad.wbx"] = bundle.make(broken, "9.9.9")
-    w = start_board(plugged=True, env={"VBOARD_UPDATE_URL": server.url("/bad.wbx")})
+    w = start_board(plugged=True, code_root=built,
+                    env={"VBOARD_UPDATE_URL": server.url("/bad.wbx")})
     w.wait_for(lambda w: w.boots >= 2, timeout=60)  # restarted into the new version
     # it fails at every start; after three boots boot.py goes back to the old slot
     w.wait_for(lambda w: w.boots >= 5, timeout=120)
