@@ -77,6 +77,9 @@ class Meter:
         except _mb.ModbusError as e:
             self.error = e.args[0]
             return False
+        except OSError as e:  # the UART itself failed
+            self.error = "io %s" % e
+            return False
         v = p.decode(self.buf, self.vals)
         k = 0
         for i in range(12):  # NaN / infinity where the model has a register
@@ -119,13 +122,17 @@ class Meters:
         t = c["meter.timeout_ms"]
         if pre == "meter." and c["meter.transport"] == "rtu":
             b = self.app.board
-            if self._uart is None:
-                from machine import UART, Pin
-                self._uart = UART(b.UART_ID, baudrate=c["meter.baud"], tx=b.UART_TX,
-                                  rx=b.UART_RX)
-                self._de = None if b.RS485_DE is None else Pin(b.RS485_DE, Pin.OUT, value=0)
-            else:
-                self._uart.init(baudrate=c["meter.baud"])
+            try:
+                if self._uart is None:
+                    from machine import UART, Pin
+                    self._uart = UART(b.UART_ID, baudrate=c["meter.baud"], tx=b.UART_TX,
+                                      rx=b.UART_RX)
+                    self._de = None if b.RS485_DE is None else \
+                        Pin(b.RS485_DE, Pin.OUT, value=0)
+                else:
+                    self._uart.init(baudrate=c["meter.baud"])
+            except (AttributeError, OSError, ValueError):  # no RS485 on this board
+                return Meter(None, plan, 0, "rs485")
             client = _mb.Rtu(self._uart, self._de, c["meter.baud"], t)
         elif not c[pre + "host"]:
             return Meter(None, plan, 0, "no address")
