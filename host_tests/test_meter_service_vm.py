@@ -51,7 +51,7 @@ def snapshot():
     a = app.arbiter
     return {"load": a.claims[limits.LOAD], "fallback": a.claims[limits.METER_FALLBACK],
             "solar": a.claims[limits.SOLAR], "lost": app.panel.front.meter_lost,
-            "rejected": m.grid.rejected if m.grid else None,
+            "rejected": m.impl.grid.rejected if m.impl and m.impl.grid else None,
             "log": [e[3] for e in app.log.entries]}
 
 
