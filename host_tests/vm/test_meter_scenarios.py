@@ -178,3 +178,15 @@ def test_minimum_plus_solar_and_immediate_stay_available(start_board):
     w.wait_for(lambda w: offered(w) >= 9.0, timeout=20)  # 6 A + 4 A still exported
     w2 = start_board(grid_tcp(free_port(), **{"house.fuse_a": 63}), plugged=True)
     w2.wait_for(lambda w: offered(w) == 32.0, timeout=20)  # immediate: the full current
+
+
+def test_single_phase_installation_with_a_single_phase_meter(start_board):
+    cfg = grid_rtu(**{"meter.model": "sdm120", "house.fuse_a": 20, "charging.phases": 1})
+    w = start_board(cfg, plugged=True, car_phases=1, house_l1_a=6.0)
+    w.wait_for(charging, 20)
+    w.wait_for(lambda w: near(w, 14.0), timeout=10)
+    w.set(house_l1_a=12.0)
+    w.wait_for(lambda w: w.state()["car_current_a"] <= 8.0, timeout=PROMISED_S)
+    assert house_plus_car_within_fuse(w, 20)
+    w.set(house_l1_a=16.0)  # 4 A left on the only phase: pause
+    w.wait_for(lambda w: w.status() == "Suspended", timeout=PROMISED_S)
