@@ -47,10 +47,10 @@
       return r.json().catch(function () { return {}; }).then(function (d) {
         if (r.status === 401 && path !== "login" && path !== "recover") { login(); throw d; }
         if (r.status === 403 && d.must_change) { password(true); throw d; }
-        d.status = r.status;
+        d.code = r.status;  // the HTTP status (the charger's status is .status)
         return d;
       });
-    }, function () { return {status: 0, error: "the wallbox does not answer"}; });
+    }, function () { return {code: 0, error: "the wallbox does not answer"}; });
   }
   function num(x, unit) { return x == null ? "-" : (+x).toFixed(1).replace(/\.0$/, "") + " " + unit; }
 
@@ -164,7 +164,7 @@
       if (!Object.keys(ch).length) { msg(note, "Nothing changed."); if (onSaved) onSaved({}); return; }
       api("POST", "config", ch).then(function (r) {
         showErrors(box, r.errors);
-        if (r.status !== 200) { msg(note, r.error || "Not saved.", true); return; }
+        if (r.code !== 200) { msg(note, r.error || "Not saved.", true); return; }
         Object.keys(ch).forEach(function (k) { if (F[k][1] !== "secret") cfg.values[k] = ch[k]; });
         msg(note, "Saved." + (r.restart ? " Some changes apply after a restart." : ""));
         if (r.restart) note.appendChild(h("button", {type: "button", "class": "alt", text: "Restart now", onclick: restart}));
@@ -193,7 +193,7 @@
     var note = h("span", {"class": "hint"});
     return h("div", {}, [h("button", {type: "button", "class": "alt", text: "Get browser time", onclick: function () {
       api("POST", "time", {epoch_s: Math.floor(Date.now() / 1000)}).then(function (r) {
-        note.textContent = r.status === 200 ? " Clock set: " + r.time : " " + r.error;
+        note.textContent = r.code === 200 ? " Clock set: " + r.time : " " + r.error;
       });
     }}), note]);
   }
@@ -218,7 +218,7 @@
     var f = h("form", {onsubmit: function (ev) {
       ev.preventDefault();
       api("POST", "login", {user: u.value, password: p.value}).then(function (r) {
-        if (r.status !== 200) { msg(note, r.error || "Login failed", true); return; }
+        if (r.code !== 200) { msg(note, r.error || "Login failed", true); return; }
         loggedIn(r);
       });
     }}, [h("label", {"for": "user", text: "User name"}), u, h("label", {"for": "password", text: "Password"}), p,
@@ -234,7 +234,7 @@
     page("Forgot your password?", h("section", {}, h("form", {onsubmit: function (ev) {
       ev.preventDefault();
       api("POST", "recover", {recovery: c.value}).then(function (r) {
-        if (r.status !== 200) { msg(note, r.error, true); return; }
+        if (r.code !== 200) { msg(note, r.error, true); return; }
         loggedIn(r);
       });
     }}, [h("p", {text: "Enter the recovery password from the configuration label. Then set a new password."}),
@@ -262,7 +262,7 @@
       e["new"].textContent = e.old.textContent = "";
       if (n1.value !== n2.value) { e["new"].textContent = "the two entries differ"; return; }
       api("POST", "password", {old: old ? old.value : undefined, "new": n1.value}).then(function (r) {
-        if (r.status !== 200) {
+        if (r.code !== 200) {
           Object.keys(r.errors || {}).forEach(function (k) { if (e[k]) e[k].textContent = r.errors[k]; });
           msg(note, r.error, true);
           return;
@@ -318,7 +318,7 @@
     ctl.appendChild(h("button", {type: "button", id: "set-current", text: "Set current", onclick: function () { act("v1/current", {current_a: +cur.value}); }}));
     ctl.appendChild(note);
     function act(p, b) {
-      api("POST", p, b || {}).then(function (r) { msg(note, r.status === 200 ? "Done." : r.error, r.status !== 200); poll(); });
+      api("POST", p, b || {}).then(function (r) { msg(note, r.code === 200 ? "Done." : r.error, r.code !== 200); poll(); });
     }
     page("Status", [box, ctl]);
     function row(t, v, id) { return h("tr", {}, [h("th", {text: t}), h("td", {id: id, text: v == null ? "-" : String(v)})]); }
@@ -327,7 +327,7 @@
       api("GET", "v1/status").then(function (s) {
         if (view !== "status") return;
         timer = setTimeout(poll, 2000);
-        if (s.status === 0) { box.textContent = s.error; return; }
+        if (s.code === 0) { box.textContent = s.error; return; }
         var here = location.hostname, ips = (s.net || []).map(function (n) { return n.ip; });
         var me = (s.net || []).filter(function (n) { return n.ip === here; })[0] || (s.net || [])[0] || {};
         var others = ips.filter(function (ip) { return ip !== me.ip; });
@@ -412,7 +412,7 @@
   }
   function config() {
     api("GET", "config").then(function (cfg) {
-      if (cfg.status !== 200) return;
+      if (cfg.code !== 200) return;
       page("Configuration", ["network", "auth"].map(function (n) { return sectionForm(n, cfg); }));
       main.appendChild(cards());
       ["hotspot", "limits", "meter", "solar", "proxy", "backend", "device"].forEach(function (n) { main.appendChild(sectionForm(n, cfg)); });
@@ -423,7 +423,7 @@
     var box = h("section", {id: "cards"}, h("h2", {text: "RFID cards"})), list = h("div"), note = h("div", {"class": "msg", hidden: true});
     var uid = h("input", {type: "text", id: "new-uid", placeholder: "UID in hex, e.g. 04A1B2C3D4E5F6", maxlength: 20});
     var lab = h("input", {type: "text", id: "new-label", placeholder: "label", maxlength: 32});
-    function done(r) { msg(note, r.status === 200 ? "Saved." : r.error, r.status !== 200); load(); }
+    function done(r) { msg(note, r.code === 200 ? "Saved." : r.error, r.code !== 200); load(); }
     function load() {
       api("GET", "cards").then(function (r) {
         list.textContent = "";
@@ -463,7 +463,7 @@
           var doc;
           try { doc = JSON.parse(t); } catch (e) { msg(note, "Not a JSON file.", true); return; }
           api("POST", "config/import", doc).then(function (r) {
-            if (r.status !== 200) {
+            if (r.code !== 200) {
               msg(note, r.error + (r.errors ? ": " + Object.keys(r.errors).map(function (k) { return k + " " + r.errors[k]; }).join("; ") : ""), true);
               return;
             }
@@ -475,7 +475,7 @@
   function wizard() {
     var steps = ["network", "auth", "limits", "meter"], i = 0;
     api("GET", "config").then(function (cfg) {
-      if (cfg.status !== 200) return;
+      if (cfg.code !== 200) return;
       function show() {
         page("Configuration Wizard", [h("p", {"class": "steps"}, steps.map(function (s, j) {
           return j === i ? h("b", {text: (j + 1) + ". " + SECTIONS[s][0] + "  "}) : (j + 1) + ". " + SECTIONS[s][0] + "  ";
@@ -515,7 +515,7 @@
         h("p", {"class": "hint", text: "For apps and home automation on the local network: send it as 'Authorization: Bearer <token>' (see the API description in the documentation)."}),
         list, label, h("button", {type: "button", id: "token-create", text: "Create token", onclick: function () {
           api("POST", "tokens", {label: label.value}).then(function (r) {
-            if (r.status !== 200) { msg(note, r.error, true); return; }
+            if (r.code !== 200) { msg(note, r.error, true); return; }
             msg(note, "New token (shown only now): " + r.token);
             load();
           });
@@ -547,7 +547,7 @@
   window.addEventListener("hashchange", route);
   document.getElementById("menu").addEventListener("click", function () { nav.classList.toggle("open"); });
   api("GET", "session").then(function (s) {
-    if (s.status !== 200) return;
+    if (s.code !== 200) return;
     csrf = s.csrf;
     nav.hidden = false;
     document.getElementById("menu").hidden = false;
