@@ -4,6 +4,7 @@ task. The work is in services/metering.py, imported once a meter or a solar mode
 switched on: a box without meters does not pay its RAM (nor the Modbus driver's).
 """
 import asyncio
+import gc
 
 from firmware.core import settings
 from firmware.core.settings import BOOL, CHOICE, HOST, INT, STR
@@ -41,6 +42,7 @@ class Meters:
 
     def _load(self):
         if self.impl is None:
+            gc.collect()  # room for the code in one piece rather than in the gaps
             from firmware.services.metering import Metering
             self.impl = Metering(self.app)
         return self.impl
