@@ -721,6 +721,163 @@ def meters(ctx):
             "heap_floor_meter_kb": round(floor - sim_kb, 1)}
 
 
+WEB_PASSWORD = "bench-password-1"
+
+
+def _web_world(ctx, heap="256k", env=None, **inputs):
+    """A board with its web interface on a free port, provisioned, from the build."""
+    ctx.n += 1
+    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+    os.makedirs(state)
+    with open(os.path.join(state, "config.json"), "w") as f:
+        json.dump(FAST, f)
+    with open(os.path.join(state, "prov.json"), "w") as f:
+        json.dump({"serial": "WB0000000001", "board": "virtual"}, f)
+    w = World(state, heap=heap, code_root=OUT, vm_dir=VM_OUT, extra_env=env, web_port=0)
+    w.inputs.update(inputs)
+    return w.start()
+
+
+def _http(w, method, path, body=None, cookie=None, csrf=None):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", w.web_port, timeout=20)
+    h = {"Content-Type": "application/json"}
+    if cookie:
+        h["Cookie"] = "sid=" + cookie
+    if csrf:
+        h["X-CSRF-Token"] = csrf
+    try:
+        c.request(method, path, None if body is None else json.dumps(body), h)
+        r = c.getresponse()
+        data = r.read()
+        sc = r.getheader("Set-Cookie")
+        return r.status, data, sc.split(";")[0].split("=", 1)[1] if sc else cookie
+    finally:
+        c.close()
+
+
+def _web_login(w):
+    """First login with the serial, the password change; returns the session cookie."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            st, data, cookie = _http(w, "POST", "/api/login",
+                                     {"user": "admin", "password": "WB0000000001"})
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    csrf = json.loads(data)["csrf"]
+    _http(w, "POST", "/api/password", {"new": WEB_PASSWORD}, cookie, csrf)
+    return cookie
+
+
+def _web_clients(w, cookie, n=4, rounds=10):
+    """`n` clients at once, each polling the status and fetching the page's files like
+    a browser; returns (failures, status round trips in ms)."""
+    import threading
+    fails = []
+    times = []
+
+    def client():
+        for _ in range(rounds):
+            for path in ("/api/v1/status", "/", "/app.js", "/style.css"):
+                t0 = time.monotonic()
+                try:
+                    st, _, _ = _http(w, "GET", path, cookie=cookie)
+                except OSError as e:
+                    fails.append(repr(e))
+                    continue
+                if path == "/api/v1/status":
+                    times.append((time.monotonic() - t0) * 1000)
+                if st != 200:
+                    fails.append(st)
+
+    ts = [threading.Thread(target=client) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return fails, times
+
+
+def _web_passes(ctx, kb):
+    w = _web_world(ctx, heap="%dk" % kb, plugged=True)
+    try:
+        cookie = _web_login(w)
+        w.wait_for(charging, 20)
+        fails, _ = _web_clients(w, cookie)
+        time.sleep(1)
+        return not fails and charging(w) and w.running
+    except (TimeoutError, RuntimeError, OSError, ValueError, KeyError):
+        return False
+    finally:
+        w.stop()
+
+
+@figure
+def web(ctx):
+    """The web server (issue #5), compiled, on the virtual board with a car charging:
+    heap_floor_web_kb, the smallest heap at which login, a charging session and 4
+    clients polling the status and loading the pages all pass (simulated hardware
+    subtracted); http_status_ms_p99 / _median, the round trip of GET /api/v1/status
+    (wall clock over loopback, the VM's own speed: a board is slower), 4 clients at
+    once; loop_stall_ms_max_web, the event loop's longest stall meanwhile (probe);
+    web_resident_kb, what microdot, web.py and its objects keep in the heap."""
+    sim = ctx.vm(SIM_SCRIPT)["sim"]
+    lo, hi = 128, 512
+    if not _web_passes(ctx, hi):
+        raise RuntimeError("the web scenario fails even with %d KB" % hi)
+    while hi - lo > 4:
+        mid = (lo + hi) // 2
+        if _web_passes(ctx, mid) and _web_passes(ctx, mid):
+            hi = mid
+        else:
+            lo = mid
+    out = {"heap_floor_web_kb": round(hi - sim / 1024, 1), "heap_floor_web_vm_kb": hi}
+    w = _web_world(ctx, heap="512k", env={"VBOARD_PROBE": "1"}, plugged=True)
+    try:
+        cookie = _web_login(w)
+        w.wait_for(charging, 20)
+        time.sleep(2)
+        before = w.state()["firmware"]["stall_us"]
+        fails, times = _web_clients(w, cookie, 4, 50)
+        time.sleep(1)
+        times.sort()
+        out["http_status_ms_median"] = round(times[len(times) // 2], 2)
+        out["http_status_ms_p99"] = round(times[int(len(times) * 0.99) - 1], 2)
+        out["http_failures"] = len(fails)
+        out["loop_stall_ms_max_before_web"] = round(before / 1000, 2)
+        out["loop_stall_ms_max_web"] = round(w.state()["firmware"]["stall_us"] / 1000, 2)
+    finally:
+        w.stop()
+    out["web_resident_kb"] = round(ctx.vm(WEB_RESIDENT % os.path.join(OUT, "lib"),
+                                          heap="1m")["web"] / 1024, 1)
+    web_kb = 0
+    for n in os.listdir(os.path.join(OUT, "www")):
+        web_kb += os.path.getsize(os.path.join(OUT, "www", n))
+    out["web_ui_gz_kb"] = round(web_kb / 1024, 1)
+    return out
+
+
+WEB_RESIDENT = r"""
+import gc, json, sys
+sys.path.append(%r)  # lib/ is on a board's import path
+import inproc_world
+inproc_world.setup()
+from firmware.boards import virtual
+virtual.WEB_PORT = -1
+from firmware import app
+a = app.App()
+gc.collect(); b0 = gc.mem_alloc()
+from firmware.services import web
+w = web.Web(a)
+gc.collect(); b1 = gc.mem_alloc()
+print(json.dumps({"web": b1 - b0}))
+"""
+
+
 @figure
 def size(ctx):
     """Everything that goes to the board."""
