@@ -154,7 +154,7 @@
     var note = h("div", {"class": "msg", hidden: true});
     box.appendChild(h("h2", {text: s[0]}));
     s[1].forEach(function (k) { box.appendChild(field(k, cfg)); });
-    if (name === "network") box.insertBefore(scanner(box), box.querySelector("[data-e='net.wifi_ssid']").nextSibling);
+    if (name === "network") box.insertBefore(scanner(box), box.querySelector("[data-e='net.wifi_ssid']").parentNode.nextSibling);
     if (name === "auth") box.appendChild(timeSync());
     if (name === "limits") box.appendChild(h("p", {"class": "hint", text: "The DIP switches allow at most " + cfg.dip_a + " A."}));
     if (name === "meter" || name === "solar") box.appendChild(meterTest(name === "meter" ? "grid" : "solar"));
