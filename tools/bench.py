@@ -878,6 +878,115 @@ print(json.dumps({"web": b1 - b0}))
 """
 
 
+def _ocpp_world(ctx, cs, heap="256k", env=None, **extra):
+    cfg = {"backend.enabled": True, "backend.url": cs.url(), "backend.charge_point_id":
+           "BENCH%d" % (ctx.n + 1), "backend.retry_max_s": 2, "backend.schedule_wait_s": 0}
+    cfg.update(extra)
+    return ctx.world(heap=heap, config=cfg, env=env), cfg["backend.charge_point_id"]
+
+
+def _ocpp_session_passes(ctx, cs, kb, enabled=True):
+    """Connected to the central system: boot, a session whose StartTransaction and
+    StopTransaction both arrive, a CALL from the central system answered (the answers'
+    module is loaded for it), the relay open at the end. Not enabled: the same session
+    without the backend, for the difference."""
+    from ocpp.v16 import call
+    w, cp = _ocpp_world(ctx, cs, heap="%dk" % kb, **{"backend.enabled": enabled})
+    try:
+        if enabled:
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+        else:
+            w.wait_for(lambda w: w.status() == "Idle", 15)
+        w.set(plugged=True)
+        w.wait_for(charging, 15)
+        if enabled:
+            cs.wait_for(lambda cs: cs.calls(cp, "StartTransaction"), 10)
+            cs.call(cp, call.TriggerMessage(requested_message="MeterValues"), timeout=10)
+        time.sleep(2)
+        w.set(plugged=False)
+        if enabled:
+            cs.wait_for(lambda cs: cs.calls(cp, "StopTransaction"), 10)
+        time.sleep(1)
+        return w.running and not w.relay_closed() and not (enabled and cs.errors(cp))
+    except Exception:  # noqa: BLE001 - a timeout, or the VM out of memory
+        return False
+    finally:
+        w.stop()
+
+
+@figure
+def ocpp(ctx):
+    """The backend link (OCPP 1.6J to the test central system on 127.0.0.1): the
+    smallest heap at which a session with the backend connected passes, the same
+    without the backend, and the difference; the round trip
+    of a CALL from the central system answered by the firmware in the VM (median and
+    worst of 50, wall clock, the link included); the event loop's longest stall while
+    a 64 KB message arrives, skipped (over the default 16 KB limit) and parsed (limit
+    raised to 128 KB)."""
+    from ocpp.v16 import call
+    from tools.vboard.csms import CentralSystem
+    cs = CentralSystem().start()
+    try:
+        sim = ctx.vm(SIM_SCRIPT)["sim"]
+        out = {}
+        for enabled, key in ((True, "heap_floor_ocpp_kb"), (False, "heap_floor_ocpp_off_kb")):
+            lo, hi = 32, 320
+            if not _ocpp_session_passes(ctx, cs, hi, enabled):
+                raise RuntimeError("the OCPP session fails even with %d KB" % hi)
+            while hi - lo > 2:
+                mid = (lo + hi) // 2
+                if _ocpp_session_passes(ctx, cs, mid, enabled) and \
+                        _ocpp_session_passes(ctx, cs, mid, enabled):
+                    hi = mid
+                else:
+                    lo = mid
+            out[key] = round(hi - sim / 1024, 1)
+        out["heap_ocpp_kb"] = round(out["heap_floor_ocpp_kb"] - out["heap_floor_ocpp_off_kb"], 1)
+        w, cp = _ocpp_world(ctx, cs, heap="512k", env={"VBOARD_PROBE": "1"},
+                            **{"backend.max_frame_kb": 128})
+        try:
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+            w.set(plugged=True)
+            w.wait_for(charging, 15)
+            times = []
+            for _ in range(50):
+                t0 = time.monotonic()
+                cs.call(cp, call.GetConfiguration(key=["HeartbeatInterval"]))
+                times.append((time.monotonic() - t0) * 1000)
+            times.sort()
+            out["ocpp_roundtrip_ms"] = round(times[len(times) // 2], 2)
+            out["ocpp_roundtrip_ms_max"] = round(times[-1], 2)
+            time.sleep(2)
+            before = w.state()["firmware"]["stall_us"]
+            for i in range(3):
+                mid = "big%d" % i
+                cs.send_raw(cp, '[2,"%s","DataTransfer",{"vendorId":"x","data":"%s"}]'
+                            % (mid, "x" * 65536))
+                cs.wait_for(lambda cs: cs.replies(cp, mid), 20)
+            time.sleep(1)
+            out["loop_stall_ms_max_before_64k"] = round(before / 1000, 2)
+            out["loop_stall_ms_max_64k_parsed"] = round(
+                w.state()["firmware"]["stall_us"] / 1000, 2)
+        finally:
+            w.stop()
+        w, cp = _ocpp_world(ctx, cs, heap="256k", env={"VBOARD_PROBE": "1"})
+        try:
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+            time.sleep(2)
+            for i in range(3):
+                mid = "big%d" % i
+                cs.send_raw(cp, '[2,"%s","DataTransfer",{"vendorId":"x","data":"%s"}]'
+                            % (mid, "x" * 65536))
+                cs.wait_for(lambda cs: cs.replies(cp, mid), 20)
+            time.sleep(1)
+            out["loop_stall_ms_max"] = round(w.state()["firmware"]["stall_us"] / 1000, 2)
+        finally:
+            w.stop()
+        return out
+    finally:
+        cs.stop()
+
+
 @figure
 def size(ctx):
     """Everything that goes to the board."""

@@ -431,18 +431,20 @@ class Backend:
         self.tick.set()
 
     def _session(self, c, t):
-        plugged = cp.B <= c.pilot.state <= cp.D
+        s = c.pilot.state
+        plugged = cp.B <= s <= cp.D
+        gone = s == cp.A  # only state A means no vehicle: a fault drives the pilot to F
         ph = c.phase
         auth = c.authorized
         if auth and not self._authorized:
             self.finishing = False  # authorized again (a new card): a new transaction
         self._authorized = auth
-        if self._tag is not None and not plugged and ticks_diff(
+        if self._tag is not None and gone and ticks_diff(
                 ticks_ms(), self._tag[1]) >= self.keys["ConnectionTimeOut"] * 1000:
             self.note(INFO, "remote start for %s lapsed" % self._tag[0])
             self._tag = None
         if self.tx is not None:
-            if not plugged and self.keys["StopTransactionOnEVSideDisconnect"]:
+            if gone and self.keys["StopTransactionOnEVSideDisconnect"]:
                 self._stop("EVDisconnected", self.wh, c)
             elif ph == ch.PERMANENT:
                 self._stop("Other", self.wh, c)
@@ -461,7 +463,7 @@ class Backend:
             res = self.st.get("res")
             if res is None or tag == res[2] or tag == res[3]:
                 self._start(tag[:20], t)
-        if not plugged:
+        if gone:
             self.finishing = False
 
     # --------------------------------------------------------------- limits and modes
@@ -480,7 +482,7 @@ class Backend:
         charging intelligent (unless the touch button chose immediate charging); none
         within backend.schedule_wait_s means immediate charging."""
         st = self.st
-        plugged = cp.B <= c.pilot.state <= cp.D
+        plugged = c.pilot.state > cp.A  # a vehicle (F and E: a fault, still there)
         tx = self.tx
         if tx is not None and not self.forced and self.mode != front.INTELLIGENT and \
                 self._limit(t, 2) is not None:

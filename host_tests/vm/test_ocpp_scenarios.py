@@ -439,3 +439,22 @@ def test_reservation(cs, start):
     assert cs.call(CP, call.CancelReservation(reservation_id=8)).status == "Accepted"
     cs.wait_for(lambda cs: last_status(cs) == "Available")
     no_errors(cs)
+
+
+def test_a_fault_suspends_the_transaction_which_goes_on_after_the_retry(cs, start):
+    w = start(backend(cs), plugged=True)
+    w.wait_for(charging, 20)
+    cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))
+    w.set(residual_ma=10.0)  # fault current: relay open at once, retried after a pause
+    cs.wait_for(lambda cs: [p for p in cs.calls(CP, "StatusNotification")
+                            if p["status"] == "Faulted" and p["errorCode"] == "GroundFailure"
+                            and p["vendorErrorCode"] == "8005"])
+    assert not w.relay_closed()
+    w.set(residual_ma=0.0)
+    w.wait_for(charging, 30)
+    cs.wait_for(lambda cs: last_status(cs) == "Charging")
+    assert len(cs.calls(CP, "StartTransaction")) == 1 and not cs.calls(CP, "StopTransaction")
+    w.set(plugged=False)
+    stop = cs.wait_for(lambda cs: cs.calls(CP, "StopTransaction"))
+    assert len(stop) == 1 and stop[0]["reason"] == "EVDisconnected"
+    no_errors(cs)

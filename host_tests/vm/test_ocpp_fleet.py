@@ -1,0 +1,23 @@
+"""A fleet: ten virtual boards, each the compiled firmware in its own VM, against one
+central system on 127.0.0.1; every board's transactions checked there."""
+from tools import fleet
+from tools.vboard.csms import CentralSystem
+
+
+def test_ten_boards_against_one_central_system(tmp_path):
+    compiled = fleet.compile_firmware(str(tmp_path))
+    cs = CentralSystem().start()
+    boards = fleet.start_boards(10, cs.url(), compiled, prefix="FLEET", tmp=str(tmp_path))
+    try:
+        cs.wait_for(lambda cs: all(cs.calls(cp, "StatusNotification") for cp, _ in boards), 120)
+        fleet.run_sessions(boards, sessions=2, timeout=120)
+        problems = fleet.check_on_central_system(cs, boards, sessions=2, timeout=120)
+        assert problems == {}
+        ids = [m[2]["transactionId"] for cp, _ in boards for m in cs.messages(cp, "out")
+               if m[0] == 3 and isinstance(m[2], dict) and "transactionId" in m[2]]
+        assert len(ids) == 20 and len(set(ids)) == 20  # each board got its own transactions
+        assert len(cs.stations) == 10
+    finally:
+        for _, w in boards:
+            w.stop()
+        cs.stop()
