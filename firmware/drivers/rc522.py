@@ -156,12 +156,15 @@ class RC522:
         self._send(n, last_bits)
         t0 = ticks_us()
         while True:
+            # the deadline is taken before the read, so a pause of the program itself
+            # (an interrupt, a collection) is never mistaken for a silent chip
+            late = ticks_diff(ticks_us(), t0) > _WAIT_US
             irq = rd(_COM_IRQ)
             if irq & 0x30:  # RxIRq or IdleIRq: an answer
                 break
             if irq & 0x01:  # TimerIRq: nobody answered
                 return _SILENT
-            if ticks_diff(ticks_us(), t0) > _WAIT_US:
+            if late:
                 return _FAILED
         err = rd(_ERROR)
         if err & 0x08:  # CollErr

@@ -19,7 +19,7 @@ from micropython import const
 
 from firmware.core import auth
 from firmware.core.front import FALLING, RISING
-from firmware.services.config import load_json, save_json
+from firmware.services.config import load_json
 from firmware.services.log import ERROR, INFO
 
 PATH = "cards.json"
@@ -61,10 +61,12 @@ class Rfid:
         config.user_files.append(path)
 
     # ------------------------------------------------------------- whitelist
+    # The editing lives in services/cards.py, imported on first use: not resident while
+    # nobody edits the list.
     def entries(self):
         """The whitelist object {"version", "master", "cards": {uid: label}} from flash."""
-        doc = load_json(self.path, None, self.log)
-        return {"version": 0, "master": "", "cards": {}} if doc is None else auth.check_doc(doc)
+        from firmware.services import cards
+        return cards.entries(self)
 
     def add(self, uid, label="", master=False):
         return self._edit(uid, label, 0, master)
@@ -76,44 +78,14 @@ class Rfid:
         return self._edit(uid, "", 2)
 
     def _edit(self, uid, label, how, master=False):
-        try:
-            uid = auth.check_uid(uid)
-            auth.check_label(label)
-            doc = self.entries()
-            cards = doc["cards"]
-            if (how == 0) == (uid in cards):
-                raise ValueError("card already in the whitelist" if how == 0 else "no such card")
-            if how == 2:
-                del cards[uid]
-                if doc["master"] == uid:
-                    doc["master"] = ""
-            else:
-                if how == 0 and len(cards) >= auth.CAPACITY:
-                    raise ValueError("whitelist full")
-                cards[uid] = label
-                if master:
-                    doc["master"] = uid
-            doc["version"] += 1
-            save_json(self.path, doc)
-        except (ValueError, OSError, MemoryError) as e:
-            return str(e) or type(e).__name__
-        self.auth.use(doc)
-        self.log.add(INFO, "whitelist: %s %s" % (uid, ("added", "labelled", "removed")[how]))
-        return None
+        from firmware.services import cards
+        return cards.edit(self, uid, label, how, master)
 
     def clear(self):
         """Delete all cards (the service button's ~6 s hold); the next restart opens the
         master card window."""
-        doc = {"version": self.auth.version + 1, "master": "", "cards": {}}
-        try:
-            save_json(self.path, doc)
-            save_json(self.path, doc)  # the .bak copy too: deleted cards never come back
-        except (OSError, MemoryError) as e:
-            self.log.add(ERROR, "cards not deleted: %s" % e)
-            return str(e) or "flash error"
-        self.auth.use(doc)
-        self.log.add(INFO, "all cards deleted")
-        return None
+        from firmware.services import cards
+        return cards.clear(self)
 
     # -------------------------------------------------------------- the task
     async def _start(self):
