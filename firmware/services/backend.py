@@ -254,8 +254,10 @@ class Backend:
         if self.tx is not None:  # a session was cut by a power loss or a restart
             self._stop("Reboot" if st.get("boot") else "PowerLoss", self.wh, None)
         st.pop("boot", None)
-        if st.get("fw") == "Installing":  # an update restarted the box
-            self._out.append(["FirmwareStatusNotification", {"status": "Installed"}])
+        if st.get("fw") == "Installing":  # an update restarted the box: into the new one?
+            new = self.version() != st.get("fw_from")
+            self._out.append(["FirmwareStatusNotification",
+                              {"status": "Installed" if new else "InstallationFailed"}])
             st["fw"] = None
         self.save()
 
@@ -410,15 +412,17 @@ class Backend:
 
     def stop(self, reason):
         """End the running transaction (remote stop, reset, refused idTag) and take
-        the authorization back; the vehicle stays connected: Finishing."""
+        the authorization back; the vehicle stays connected: Finishing. False if no
+        transaction was running."""
         if self.tx is None:
-            return
+            return False
         self._stop(reason, self.wh, self.charger())
         self.finishing = True
         a = self._rfid()
         if a is not None:
             a.holder = None
             a.bound = False
+        return True
 
     def grant(self, tag):
         """A remote start: authorize `tag` for the next session."""
@@ -776,17 +780,24 @@ class Backend:
             except asyncio.TimeoutError:
                 pass
 
+    @staticmethod
+    def version():
+        """The running software version (the update service's manifest), or None."""
+        try:
+            with open((load_json("update.json", {}).get("active") or ".") + "/manifest.json") as f:
+                return str(json.load(f).get("version"))[:50]
+        except (OSError, ValueError):
+            return None
+
     def boot_payload(self):
         p = {"chargePointVendor": "Open Wallbox",
              "chargePointModel": ("Wallbox " + self.app.board.NAME)[:20]}
         serial = self.cfg.prov.get("serial")
         if serial:
             p["chargePointSerialNumber"] = serial[:25]
-        try:
-            with open((load_json("update.json", {}).get("active") or ".") + "/manifest.json") as f:
-                p["firmwareVersion"] = str(json.load(f).get("version"))[:50]
-        except (OSError, ValueError):
-            pass
+        v = self.version()
+        if v:
+            p["firmwareVersion"] = v
         return p
 
     async def _deliver(self):

@@ -397,6 +397,7 @@ async def update(b, fw):
         b.st["fw"] = s
         b.save()
         b.push("FirmwareStatusNotification", {"status": s})
+    b.st["fw_from"] = b.version()  # what runs now; after the restart: did it change?
     for _ in range(fw[2] + 1):
         status("Downloading")
         try:
