@@ -92,7 +92,9 @@ class Server(Microdot):
                 h["Cache-Control"] = "no-store"
             if req is not None and req.method == "HEAD":
                 res.is_head = True
-            await res.write(_Out(writer))
+            out = _Out(writer)
+            await res.write(out)
+            await out.flush()
             self.served += 1
         except Exception as e:  # noqa: BLE001 - a broken connection ends only itself
             if not isinstance(e, OSError):
@@ -179,14 +181,24 @@ class Server(Microdot):
 
 
 class _Out:
-    """The connection's writer with a timeout on every write."""
+    """The connection's writer: collects microdot's many small writes (a status line,
+    each header) into segments of ~1 KB, so they do not wait for the peer's delayed
+    ACKs one by one (Nagle), and puts a timeout on every send."""
 
     def __init__(self, w):
         self.w = w
+        self.buf = b""
 
     async def awrite(self, data):
-        self.w.write(data)
-        await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
+        self.buf += data
+        if len(self.buf) >= 1024:
+            await self.flush()
+
+    async def flush(self):
+        if self.buf:
+            self.w.write(self.buf)
+            self.buf = b""
+            await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
 
 
 def _body(req):
