@@ -121,7 +121,7 @@ def check_on_boards(boards, sessions=1, timeout=90.0):
     problems = {}
     deadline = time.monotonic() + timeout
     for cp, w in boards:
-        queue = os.path.join(w.state_dir, "txq")
+        queue = os.path.join(w.state_dir, "txq", "queue")
         while time.monotonic() < deadline and (
                 os.path.exists(queue) or not _logged(w, "transaction %d stopped" % sessions)):
             time.sleep(0.5)
