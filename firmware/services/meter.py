@@ -40,11 +40,20 @@ class Meters:
         self.app = app
         self.impl = None  # services.metering.Metering once needed
 
-    def _load(self):
+    async def _load(self):
+        # One module per step, yielding in between: loading code holds the event loop.
         if self.impl is None:
             gc.collect()  # room for the code in one piece rather than in the gaps
+            await asyncio.sleep_ms(0)
+            from firmware.core import meters  # noqa: F401
+            await asyncio.sleep_ms(0)
+            from firmware.core import loadmgmt  # noqa: F401
+            await asyncio.sleep_ms(0)
+            from firmware.drivers import modbus  # noqa: F401
+            await asyncio.sleep_ms(0)
             from firmware.services.metering import Metering
-            self.impl = Metering(self.app)
+            if self.impl is None:
+                self.impl = Metering(self.app)
         return self.impl
 
     async def run(self):
@@ -53,8 +62,8 @@ class Meters:
             if c["meter.enabled"] or c["solar.enabled"] or c["charging.mode"] != "immediate":
                 break
             await asyncio.sleep_ms(1000)
-        await self._load().run()
+        await (await self._load()).run()
 
     async def test_connection(self, which="grid"):
         """Read the configured meter ("grid" or "solar") once, now: see Metering."""
-        return await self._load().test_connection(which)
+        return await (await self._load()).test_connection(which)
