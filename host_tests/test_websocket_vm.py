@@ -569,7 +569,7 @@ def chunks():
     for i in range(50):
         yield "line %%d of the data log\\n" %% i
 async def main():
-    from firmware.services.backend_calls import upload
+    from firmware.services.backend_mgmt import upload
     code = await upload("http://127.0.0.1:%d/diag/", chunks, "log-X.txt")
     out(code=code)
 asyncio.run(main())

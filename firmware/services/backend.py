@@ -62,7 +62,8 @@ def _calls():
 
 
 def _drop_calls():
-    for name in (_CALLS, "firmware.core.ocpp_calls"):
+    for name in (_CALLS, "firmware.services.backend_mgmt", "firmware.core.ocpp_calls",
+                 "firmware.core.ocpp_keys", "firmware.core.smartcharging"):
         if name in sys.modules:
             del sys.modules[name]
             pkg, _, leaf = name.rpartition(".")
@@ -245,7 +246,7 @@ class Backend:
         self.after = None  # work to start once the answer to a CALL is sent
         self.fw = None  # [location, retrieve time, retries, interval] of an update
         self.tick = asyncio.Event()  # evaluate limits now (a new profile, a stop)
-        self._out = []  # [action, payload] to send (not transaction messages)
+        self.out = []  # [action, payload] to send (not transaction messages)
         self._wake = asyncio.Event()  # something to send
         self._lock = asyncio.Lock()
         self._got = asyncio.Event()
@@ -259,7 +260,7 @@ class Backend:
         now = ticks_ms()
         self._retry_at = self._sent_at = self._sample_at = self._saved_at = now
         self._mode_at = now
-        self._status = [None, None]  # last status sent per connector (0, 1)
+        self.status_sent = [None, None]  # last status sent per connector (0, 1)
         self._aligned = None
         self._authorized = False
         self._invalid = False  # the backend refused the idTag: offer nothing
@@ -267,8 +268,9 @@ class Backend:
             self._stop("Reboot" if st.get("boot") else "PowerLoss", self.wh, None)
         st.pop("boot", None)
         if st.get("fw") == "Installing":  # an update restarted the box: into the new one?
-            new = self.version() != st.get("fw_from")
-            self._out.append(["FirmwareStatusNotification",
+            new = _calls().version() != st.get("fw_from")
+            _drop_calls()
+            self.out.append(["FirmwareStatusNotification",
                               {"status": "Installed" if new else "InstallationFailed"}])
             st["fw"] = None
         self.save()
@@ -328,16 +330,13 @@ class Backend:
     def push(self, action, payload):
         """Send soon (not a transaction message: dropped when offline)."""
         if action == "StatusNotification":  # only the latest status per connector
-            for m in self._out:
+            for m in self.out:
                 if m[0] == action and m[1]["connectorId"] == payload["connectorId"]:
                     m[1] = payload
                     return
-        if len(self._out) < 8:
-            self._out.append([action, payload])
+        if len(self.out) < 8:
+            self.out.append([action, payload])
             self._wake.set()
-
-    def pending_out(self):
-        return len(self._out)
 
     def local_list(self):
         try:
@@ -576,15 +575,11 @@ class Backend:
         return ocpp.connector_status(c, self.tx is not None, self.finishing,
                                      st.get("inop", False), st.get("res") is not None)
 
-    def resend_status(self):
-        self._status = [None, None]
-        self.tick.set()
-
     def _statuses(self, c):
         s0 = ("Unavailable" if self.st.get("inop") else ocpp.AVAILABLE, "NoError", "")
         for n, s in ((0, s0), (1, self.connector(c))):
-            if s != self._status[n]:
-                self._status[n] = s
+            if s != self.status_sent[n]:
+                self.status_sent[n] = s
                 p = {"connectorId": n, "status": s[0], "errorCode": s[1]}
                 if self.now() is not None:
                     p["timestamp"] = self.stamp()
@@ -640,7 +635,8 @@ class Backend:
             fw = self.fw
             if fw is not None and t is not None and t >= fw[1]:
                 self.fw = None
-                asyncio.create_task(_calls().update(self, fw))
+                from firmware.services import backend_mgmt
+                asyncio.create_task(backend_mgmt.update(self, fw))
                 _drop_calls()
             try:
                 await asyncio.wait_for_ms(self.tick.wait(), period_ms)
@@ -727,7 +723,9 @@ class Backend:
 
     async def _serve(self, ws, target):
         while True:  # boot until accepted
-            r = await self.call("BootNotification", self.boot_payload())
+            p = _calls().boot_payload(self)
+            _drop_calls()
+            r = await self.call("BootNotification", p)
             self._set_clock(r.get("currentTime"))
             interval = r.get("interval") if isinstance(r.get("interval"), int) else 60
             self._boot = r.get("status")
@@ -744,7 +742,7 @@ class Backend:
         if not self.st.get("synced"):
             self.st["synced"] = True
             self.save()
-        self.resend_status()
+        self.status_sent = [None, None]  # send both connectors' status again
         ping_at = ticks_ms()
         while True:
             now = ticks_ms()
@@ -758,8 +756,8 @@ class Backend:
             if await self._deliver():
                 continue
             action = None
-            if self._out:
-                action, p = self._out.pop(0)
+            if self.out:
+                action, p = self.out.pop(0)
             elif k["HeartbeatInterval"] and \
                     ticks_diff(now, self._sent_at) >= k["HeartbeatInterval"] * 1000:
                 action, p = "Heartbeat", {}
@@ -791,26 +789,6 @@ class Backend:
                 return
             except asyncio.TimeoutError:
                 pass
-
-    @staticmethod
-    def version():
-        """The running software version (the update service's manifest), or None."""
-        try:
-            with open((load_json("update.json", {}).get("active") or ".") + "/manifest.json") as f:
-                return str(json.load(f).get("version"))[:50]
-        except (OSError, ValueError):
-            return None
-
-    def boot_payload(self):
-        p = {"chargePointVendor": "Open Wallbox",
-             "chargePointModel": ("Wallbox " + self.app.board.NAME)[:20]}
-        serial = self.cfg.prov.get("serial")
-        if serial:
-            p["chargePointSerialNumber"] = serial[:25]
-        v = self.version()
-        if v:
-            p["firmwareVersion"] = v
-        return p
 
     async def _deliver(self):
         """Send the queue's head if it is due; True if something was done."""
@@ -976,22 +954,10 @@ class Backend:
     async def authorize(self, uid):
         """For the RFID service: a card not in the whitelist. True / False, or None
         when neither the backend nor the local list knows it."""
-        k = self.keys
-        e = self.local_list().get("e", {}).get(uid) if k["LocalAuthListEnabled"] else None
-        t = self.now()
-        ok = e is not None and e[0] == "Accepted" and \
-            (e[1] is None or t is None or (ocpp.to_unix(e[1]) or 0) > t)
-        if ok and k["LocalPreAuthorize"]:
-            return True
-        if self.accepted:
-            try:
-                r = await self.call("Authorize", {"idTag": uid[:20]})
-                return (r.get("idTagInfo") or {}).get("status") == "Accepted"
-            except (CallError, OSError) as err:
-                self.note(ERROR, "Authorize failed: %s" % (err,))
-        if e is not None:
-            return ok and k["LocalAuthorizeOffline"]
-        return True if k["AllowOfflineTxForUnknownId"] else None
+        try:
+            return await _calls().authorize(self, uid)
+        finally:
+            _drop_calls()
 
     # ----------------------------------------------------------------- for the web
     def status(self):
@@ -999,7 +965,3 @@ class Backend:
         return {"state": STATES[self.state], "paired": bool(self.st.get("paired")),
                 "synced": bool(self.st.get("synced")), "error": self.error,
                 "queued": self.q.pending(), "transaction": self.tx_id()}
-
-    def reconnect(self):
-        """After a change of the backend settings: the link notices within a second."""
-        self._wake.set()

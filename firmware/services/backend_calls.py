@@ -1,12 +1,15 @@
 """The charge point's answers to the central system's CALLs (OCPP 1.6J), and the work
-that follows some of them (reset, diagnostics upload, software update, Authorize of a
-remote start). Loaded by the backend when a CALL arrives and dropped after it: these
-run minutes or hours apart, and the heap is better spent on the rest in between.
+that follows some of them (reset, Authorize of a remote start). Loaded by the backend
+when a CALL arrives and dropped after it: these run minutes or hours apart, and the
+heap is better spent on the rest in between. The local list, diagnostics and software
+update are in backend_mgmt.py, the key table and profile parsing in core modules, each
+loaded only by the CALLs that need it.
 
 `handle(b, action, payload)` returns the CALLRESULT payload or raises CallError; a
 coroutine function that must run after the answer is sent goes to `b.after`.
 """
 import asyncio
+import json
 from time import ticks_diff, ticks_ms
 
 from firmware.core import front, limits, ocpp
@@ -14,9 +17,8 @@ from firmware.core import ocpp_calls as oc
 from firmware.core import pilot as cp
 from firmware.core.ocpp import CallError
 from firmware.core.ocpp_calls import need
-from firmware.services import websocket
-from firmware.services.backend import LIST, VENDOR_ID
-from firmware.services.config import save_json
+from firmware.services.backend import VENDOR_ID
+from firmware.services.config import load_json
 from firmware.services.log import ERROR, INFO
 
 _ACCEPTED = {"status": "Accepted"}
@@ -25,9 +27,23 @@ _SENDING = ("BootNotification", "DiagnosticsStatusNotification",
             "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification")
 
 
+def keys():
+    from firmware.core import ocpp_keys
+    return ocpp_keys
+
+
+def sc():
+    from firmware.core import smartcharging
+    return smartcharging
+
+
 def handle(b, action, p):
     oc.check_call(action, p)
-    return globals()[action](b, p)
+    f = globals().get(action)
+    if f is None:  # the less frequent ones
+        from firmware.services import backend_mgmt
+        f = getattr(backend_mgmt, action)
+    return f(b, p)
 
 
 # ------------------------------------------------------------------------ Core
@@ -58,19 +74,20 @@ def ChangeConfiguration(b, p):
             return _REJECTED
         b.note(INFO, "authorization key changed")
         return _ACCEPTED
-    row = oc.key_row(key)
+    kt = keys()
+    row = kt.key_row(key)
     if row is None:
         return {"status": "NotSupported"}
     if not row[5]:
         return _REJECTED
     try:
-        v = oc.parse_key(row, value)
+        v = kt.parse_key(row, value)
     except ValueError as e:
         b.note(ERROR, "%s=%.20s rejected: %s" % (key, value, e))
         return _REJECTED
     b.keys[key] = v
     b.save()
-    b.note(INFO, "%s set to %s" % (key, oc.text(v)))
+    b.note(INFO, "%s set to %s" % (key, kt.text(v)))
     return _ACCEPTED
 
 
@@ -91,16 +108,17 @@ def DataTransfer(b, p):
 
 
 def GetConfiguration(b, p):
-    want = p.get("key") or [row[0] for row in oc.KEYS]
+    kt = keys()
+    want = p.get("key") or [row[0] for row in kt.rows()]
     known = []
     unknown = []
     for k in want[:50]:
-        row = oc.key_row(k) if isinstance(k, str) else None
+        row = kt.key_row(k) if isinstance(k, str) else None
         if row is None:
             unknown.append(str(k)[:50])
         else:
             known.append({"key": k, "readonly": not row[5],
-                          "value": oc.text(b.keys[k] if row[5] else row[2])})
+                          "value": kt.text(b.keys[k] if row[5] else row[2])})
     out = {"configurationKey": known}
     if unknown:
         out["unknownKey"] = unknown
@@ -114,7 +132,7 @@ def RemoteStartTransaction(b, p):
     prof = p.get("chargingProfile")
     if prof is not None:
         try:
-            prof = oc.parse_profile(prof, b.now())
+            prof = sc().parse_profile(prof, b.now())
         except ValueError:
             return _REJECTED
         if prof[1] != ocpp.TX:
@@ -175,8 +193,9 @@ def UnlockConnector(b, p):
 
 # -------------------------------------------------------------- Smart charging
 def SetChargingProfile(b, p):
+    s = sc()
     try:
-        prof = oc.parse_profile(p["csChargingProfiles"], b.now())
+        prof = s.parse_profile(p["csChargingProfiles"], b.now())
     except ValueError as e:
         b.note(ERROR, "charging profile rejected: %s" % e)
         return _REJECTED
@@ -187,17 +206,18 @@ def SetChargingProfile(b, p):
                                  prof[11] not in (None, b.tx_id()))):
         return _REJECTED
     keep = [x for x in b.profiles if x[0] != prof[0] and not (x[1] == pur and x[2] == prof[2])]
-    if len(keep) >= oc.MAX_PROFILES:
+    if len(keep) >= s.MAX_PROFILES:
         return _REJECTED
     b.profiles = keep + [prof]
     b.save()
     b.tick.set()
-    b.note(INFO, "%s %d set" % (oc.PURPOSES[pur], prof[0]))
+    b.note(INFO, "%s %d set" % (s.PURPOSES[pur], prof[0]))
     return _ACCEPTED
 
 
 def ClearChargingProfile(b, p):
     keep = []
+    names = sc().PURPOSES
     pur = p.get("chargingProfilePurpose")
     level = p.get("stackLevel")
     for x in b.profiles:
@@ -205,7 +225,7 @@ def ClearChargingProfile(b, p):
             gone = x[0] == p["id"]
         else:  # one connector: a connectorId of 0 or 1 matches every profile
             gone = p.get("connectorId", 0) in (0, 1) and \
-                (pur is None or oc.PURPOSES[x[1]] == pur) and (level is None or x[2] == level)
+                (pur is None or names[x[1]] == pur) and (level is None or x[2] == level)
         if not gone:
             keep.append(x)
     if len(keep) == len(b.profiles):
@@ -230,7 +250,7 @@ def GetCompositeSchedule(b, p):
     periods = []
     ps = b.profiles if b.mode != front.IMMEDIATE or not b.forced else \
         [x for x in b.profiles if x[1] == ocpp.CP_MAX]
-    for off, da in oc.composite(ps, t, dur, b.tx_id(), None if tx is None else tx["s"],
+    for off, da in sc().composite(ps, t, dur, b.tx_id(), None if tx is None else tx["s"],
                                 cap, phases)[:64]:
         periods.append({"startPeriod": off,
                         "limit": da / 10 if unit == "A" else da * 23 * phases})
@@ -247,10 +267,11 @@ def TriggerMessage(b, p):
     if p.get("connectorId") not in (None, 0, 1):
         return _REJECTED
     if what == "StatusNotification":
-        b.resend_status()
+        b.status_sent = [None, None]  # the watch task sends both again
+        b.tick.set()
         return _ACCEPTED
     if what == "BootNotification":
-        m = b.boot_payload()
+        m = boot_payload(b)
     elif what == "MeterValues":
         m = {"connectorId": 1, "meterValue": [
             b.sample(b.charger(), b.keys["MeterValuesSampledData"], "Trigger")]}
@@ -293,127 +314,49 @@ def CancelReservation(b, p):
     return _ACCEPTED
 
 
-# -------------------------------------------------------------- Local auth list
 def GetLocalListVersion(b, p):
     if not b.keys["LocalAuthListEnabled"]:
         return {"listVersion": -1}
     return {"listVersion": b.local_list().get("v", 0)}
 
 
-def SendLocalList(b, p):
-    kind = p["updateType"]
-    need(kind in ("Full", "Differential"), "updateType")
-    if not b.keys["LocalAuthListEnabled"]:
-        return {"status": "NotSupported"}
-    doc = {"v": 0, "e": {}} if kind == "Full" else b.local_list()
-    if kind == "Differential" and p["listVersion"] <= doc.get("v", 0):
-        return {"status": "VersionMismatch"}
-    e = doc.setdefault("e", {})
-    for item in p.get("localAuthorizationList") or ():
-        oc.check(oc.AUTH_ENTRY, item)
-        info = item.get("idTagInfo")
-        if info is None:
-            e.pop(item["idTag"], None)
-        else:
-            oc.check(oc.TAG_INFO, info)
-            e[item["idTag"][:20]] = [info["status"], info.get("expiryDate"),
-                                     info.get("parentIdTag")]
-    if len(e) > 64:  # LocalAuthListMaxLength
-        return {"status": "Failed"}
-    doc["v"] = p["listVersion"]
-    try:
-        save_json(LIST, doc)
-    except OSError as err:
-        b.note(ERROR, "local list not saved: %s" % err)
-        return {"status": "Failed"}
-    b.note(INFO, "local list version %d, %d entries" % (doc["v"], len(e)))
-    return _ACCEPTED
-
-
-# -------------------------------------------------------------- Firmware management
-def GetDiagnostics(b, p):
-    url = p["location"]
-    if getattr(b.app, "datalog", None) is None or not url.startswith(("http://", "https://")):
-        b.note(ERROR, "diagnostics upload to %.40s not supported" % url)
-        return {}
-    name = "log-%s.txt" % b.cfg.prov.get("serial", "wallbox")
-    b.after = lambda: _upload(b, url, name, p.get("retries") or 0)
-    return {"fileName": name}
-
-
-async def _upload(b, url, name, retries):
-    dl = b.app.datalog
-    b.push("DiagnosticsStatusNotification", {"status": "Uploading"})
-    for _ in range(retries + 1):
+# ------------------------------------------------------------------ for the backend
+async def authorize(b, uid):
+    """A card not in the whitelist (backend.Backend.authorize)."""
+    k = b.keys
+    e = b.local_list().get("e", {}).get(uid) if k["LocalAuthListEnabled"] else None
+    t = b.now()
+    ok = e is not None and e[0] == "Accepted" and \
+        (e[1] is None or t is None or (ocpp.to_unix(e[1]) or 0) > t)
+    if ok and k["LocalPreAuthorize"]:
+        return True
+    if b.accepted:
         try:
-            dl.flush()
-            code = await upload(url, dl.chunks, name)
-            if 200 <= code < 300:
-                b.note(INFO, "data log uploaded")
-                b.push("DiagnosticsStatusNotification", {"status": "Uploaded"})
-                return
-            why = "HTTP %d" % code
-        except Exception as e:  # noqa: BLE001 - any failure is reported, not raised
-            why = str(e) or type(e).__name__
-        b.note(ERROR, "data log upload failed (%s)" % why)
-        await asyncio.sleep_ms(5000)
-    b.push("DiagnosticsStatusNotification", {"status": "UploadFailed"})
+            r = await b.call("Authorize", {"idTag": uid[:20]})
+            return (r.get("idTagInfo") or {}).get("status") == "Accepted"
+        except (CallError, OSError) as err:
+            b.note(ERROR, "Authorize failed: %s" % (err,))
+    if e is not None:
+        return ok and k["LocalAuthorizeOffline"]
+    return True if k["AllowOfflineTxForUnknownId"] else None
 
 
-async def upload(url, chunks, name, timeout_ms=15000):
-    """HTTP PUT of the text from `chunks()` (called twice: length, then content) to
-    url + name when the URL ends with "/", else to the URL. Returns the HTTP status."""
-    secure, host, port, path = websocket.parse_url(url)
-    if path.endswith("/"):
-        path += name
-    size = 0
-    for c in chunks():
-        size += len(c)
-    s = await websocket.open_stream(host, port, secure, None, None, timeout_ms)
+def version():
+    """The running software version (the update service's manifest), or None."""
     try:
-        s.write(("PUT %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: text/plain\r\n"
-                 "Content-Length: %d\r\nConnection: close\r\n\r\n" % (
-                     path, host, port, size)).encode())
-        await s.drain()
-        for c in chunks():
-            s.write(c.encode())
-            await s.drain()
-        status, _ = await asyncio.wait_for_ms(websocket.read_head(s), timeout_ms)
-        return status
-    finally:
-        await websocket.close_stream(s)
+        with open((load_json("update.json", {}).get("active") or ".") + "/manifest.json") as f:
+            return str(json.load(f).get("version"))[:50]
+    except (OSError, ValueError):
+        return None
 
 
-def UpdateFirmware(b, p):
-    b.fw = [p["location"], ocpp.to_unix(p["retrieveDate"]), p.get("retries") or 0,
-            p.get("retryInterval") or 60]
-    b.note(INFO, "software update from %.60s at %s" % (p["location"], p["retrieveDate"]))
-    return {}
-
-
-async def update(b, fw):
-    """Download and install with the platform's update service, then restart into it."""
-    def status(s):
-        b.st["fw"] = s
-        b.save()
-        b.push("FirmwareStatusNotification", {"status": s})
-    b.st["fw_from"] = b.version()  # what runs now; after the restart: did it change?
-    for _ in range(fw[2] + 1):
-        status("Downloading")
-        try:
-            await b.app.updater().install_from_url(fw[0])
-            status("Installing")
-            t0 = ticks_ms()  # let the notification go out, then start the new version
-            while b.pending_out() and b.connected and ticks_diff(ticks_ms(), t0) < 5000:
-                await asyncio.sleep_ms(100)
-            b.stop("Reboot")
-            b.st["boot"] = "reset"
-            b.save()
-            b.app.restart("backend: software update")
-            return
-        except Exception as e:  # noqa: BLE001 - UpdateError, network, flash
-            b.note(ERROR, "software update failed: %s" % e)
-        await asyncio.sleep_ms(fw[3] * 1000)
-    status("DownloadFailed")
-    b.st["fw"] = None
-    b.save()
+def boot_payload(b):
+    p = {"chargePointVendor": "Open Wallbox",
+         "chargePointModel": ("Wallbox " + b.app.board.NAME)[:20]}
+    serial = b.cfg.prov.get("serial")
+    if serial:
+        p["chargePointSerialNumber"] = serial[:25]
+    v = version()
+    if v:
+        p["firmwareVersion"] = v
+    return p

@@ -2,7 +2,7 @@
 connector status from the charging core, configuration keys."""
 import pytest
 
-from firmware.core import faults, ocpp, ocpp_calls
+from firmware.core import faults, ocpp, ocpp_calls, ocpp_keys
 from firmware.core.ocpp import CallError
 from rig import Rig
 
@@ -143,7 +143,7 @@ def test_service_modes_are_unavailable():
 
 # -------------------------------------------------------------- configuration keys
 def test_required_keys_are_all_there():
-    names = [row[0] for row in ocpp_calls.KEYS]
+    names = [row[0] for row in ocpp_keys.rows()]
     for k in ("HeartbeatInterval", "MeterValueSampleInterval", "MeterValuesSampledData",
               "ConnectionTimeOut", "AuthorizeRemoteTxRequests", "LocalAuthorizeOffline",
               "LocalPreAuthorize", "StopTransactionOnEVSideDisconnect",
@@ -158,7 +158,7 @@ def test_required_keys_are_all_there():
               "LocalAuthListMaxLength", "SendLocalListMaxLength"):
         assert k in names, k
     assert names == sorted(names)
-    assert len(names) <= ocpp_calls.defaults()["GetConfigurationMaxKeys"]
+    assert len(names) <= ocpp_keys.defaults()["GetConfigurationMaxKeys"]
 
 
 @pytest.mark.parametrize("key, value, expect", [
@@ -172,7 +172,7 @@ def test_required_keys_are_all_there():
     ("ConnectorPhaseRotation", "0.RST,1.TSR", "0.RST,1.TSR"),
 ])
 def test_valid_values(key, value, expect):
-    assert ocpp_calls.parse_key(ocpp_calls.key_row(key), value) == expect
+    assert ocpp_keys.parse_key(ocpp_keys.key_row(key), value) == expect
 
 
 @pytest.mark.parametrize("key, value", [
@@ -188,15 +188,15 @@ def test_valid_values(key, value, expect):
 ])
 def test_invalid_values_are_refused(key, value):
     with pytest.raises(ValueError):
-        ocpp_calls.parse_key(ocpp_calls.key_row(key), value)
+        ocpp_keys.parse_key(ocpp_keys.key_row(key), value)
 
 
 def test_text_of_values():
-    assert ocpp_calls.text(True) == "true" and ocpp_calls.text(0) == "0" and ocpp_calls.text("a,b") == "a,b"
+    assert ocpp_keys.text(True) == "true" and ocpp_keys.text(0) == "0" and ocpp_keys.text("a,b") == "a,b"
 
 
 def test_writable_defaults_agree_with_the_key_table():
-    rows = {row[0]: row for row in ocpp_calls.KEYS}
+    rows = {row[0]: row for row in ocpp_keys.rows()}
     assert {k for k in rows if rows[k][5]} == set(ocpp.WRITABLE)
     for k in ocpp.WRITABLE:
         assert rows[k][2] == ocpp.WRITABLE[k], k

@@ -2,7 +2,7 @@
 time, stack levels, purposes, kinds, units and the composite schedule."""
 import pytest
 
-from firmware.core import ocpp, ocpp_calls
+from firmware.core import ocpp, smartcharging
 from firmware.core.ocpp import CallError
 
 T0 = 1795780800  # 2026-11-27T12:00:00Z
@@ -25,7 +25,7 @@ def prof(pid=1, purpose="TxDefaultProfile", kind="Absolute", stack=0, periods=((
 
 
 def parsed(*profiles):
-    return [ocpp_calls.parse_profile(p, T0) for p in profiles]
+    return [smartcharging.parse_profile(p, T0) for p in profiles]
 
 
 def test_absolute_profile_periods_in_time():
@@ -124,13 +124,13 @@ def test_composite_schedule_merges_profiles():
     cap = prof(pid=1, purpose="ChargePointMaxProfile", periods=((0, 20), (1200, 12)))
     default = prof(pid=2, periods=((0, 16), (600, 32)))
     ps = parsed(cap, default)
-    got = ocpp_calls.composite(ps, T0, 1800, None, None, 320)
+    got = smartcharging.composite(ps, T0, 1800, None, None, 320)
     assert got == [(0, 160), (600, 200), (1200, 120)]
 
 
 def test_composite_uses_the_hardware_limit_where_no_profile_applies():
     ps = parsed(prof(periods=((0, 6),), start=T0 + 300, duration=300))
-    got = ocpp_calls.composite(ps, T0, 1200, None, None, 250)
+    got = smartcharging.composite(ps, T0, 1200, None, None, 250)
     assert got == [(0, 250), (300, 60), (600, 250)]
 
 
@@ -138,7 +138,7 @@ def test_composite_of_a_daily_profile_over_two_days():
     midnight = T0 - 12 * 3600
     ps = parsed(prof(kind="Recurring", recurrencyKind="Daily", start=midnight,
                      periods=((0, 10), (6 * 3600, 32))))
-    got = ocpp_calls.composite(ps, T0, 2 * DAY, None, None, 320)
+    got = smartcharging.composite(ps, T0, 2 * DAY, None, None, 320)
     assert got == [(0, 320), (12 * 3600, 100), (18 * 3600, 320), (36 * 3600, 100),
                    (42 * 3600, 320)]
 
@@ -154,7 +154,7 @@ def test_malformed_profiles_are_call_errors(change, code):
     p = prof()
     p.update(change)
     with pytest.raises(CallError) as e:
-        ocpp_calls.parse_profile(p, T0)
+        smartcharging.parse_profile(p, T0)
     assert e.value.args[0] == code
 
 
@@ -169,11 +169,11 @@ def test_malformed_profiles_are_call_errors(change, code):
 ])
 def test_well_formed_but_unacceptable_profiles_are_rejected(p):
     with pytest.raises(ValueError):
-        ocpp_calls.parse_profile(p, T0)
+        smartcharging.parse_profile(p, T0)
 
 
 def test_absolute_profile_without_start_begins_when_received():
-    ps = [ocpp_calls.parse_profile(prof(start=None, periods=((0, 10), (60, 20))), T0 + 500)]
+    ps = [smartcharging.parse_profile(prof(start=None, periods=((0, 10), (60, 20))), T0 + 500)]
     assert ocpp.limit_at(ps, T0 + 520, None, None) == 100
     assert ocpp.limit_at(ps, T0 + 560, None, None) == 200
 

@@ -7,10 +7,28 @@ import time
 import pytest
 from ocpp.v16 import call
 
+from tools import build
 from tools.vboard.csms import CentralSystem
 
 CP = "CP1"
-HEAP = "768k"  # the firmware runs from source in these tests (see test_ocpp_scenarios)
+HEAP = "384k"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The firmware compiled as for a board: the boards load .mpy files, and compiling
+    the backend from source in the VM would need far more heap and stall the VM."""
+    out = str(tmp_path_factory.mktemp("build") / "board")
+    build.build(out)
+    return out
+
+
+@pytest.fixture
+def start(start_board, built):
+    def go(config, **kw):
+        kw.setdefault("heap", HEAP)
+        return start_board(config, code_root=built, **kw)
+    return go
 
 
 @pytest.fixture
@@ -39,8 +57,8 @@ def answer(cs, mid, timeout=10):
     return cs.wait_for(lambda cs: cs.replies(CP, mid), timeout)[0]
 
 
-def test_malformed_messages_get_the_right_answer_and_change_nothing(cs, start_board):
-    w = start_board(backend(cs.url()), heap=HEAP, plugged=True)
+def test_malformed_messages_get_the_right_answer_and_change_nothing(cs, start):
+    w = start(backend(cs.url()), plugged=True)
     w.wait_for(charging, 20)
     start = cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))[0]
     cs.send_raw(CP, "this is not json")
@@ -80,15 +98,15 @@ def test_malformed_messages_get_the_right_answer_and_change_nothing(cs, start_bo
     assert charging(w) and w.fault() == 0
     assert len(cs.calls(CP, "StartTransaction")) == 1
     assert cs.call(CP, call.GetConfiguration(key=["NumberOfConnectors"])).configuration_key
+    time.sleep(2)  # some energy for the meter
     w.set(plugged=False)
     stop = cs.wait_for(lambda cs: cs.calls(CP, "StopTransaction"))[0]
     assert stop["meterStop"] > start["meterStart"]
     assert cs.errors(CP) == []
 
 
-def test_oversized_frame_is_refused_and_the_link_stays(cs, start_board):
-    w = start_board(backend(cs.url(), **{"backend.max_frame_kb": 16}), heap=HEAP,
-                    plugged=True)
+def test_oversized_frame_is_refused_and_the_link_stays(cs, start):
+    w = start(backend(cs.url(), **{"backend.max_frame_kb": 16}), plugged=True)
     w.wait_for(charging, 20)
     cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))
     connects = cs.connects[CP]
@@ -103,9 +121,9 @@ def test_oversized_frame_is_refused_and_the_link_stays(cs, start_board):
     assert charging(w)
 
 
-def test_a_backend_that_never_answers(cs, start_board):
-    w = start_board(backend(cs.url()), heap=HEAP,
-                    files={"ocpp.json": json.dumps({"cfg": {
+def test_a_backend_that_never_answers(cs, start):
+    w = start(backend(cs.url()),
+              files={"ocpp.json": json.dumps({"cfg": {
                         "TransactionMessageRetryInterval": 2, "TransactionMessageAttempts": 5}})})
     cs.wait_for(lambda cs: cs.calls(CP, "StatusNotification"))
     cs.answer_calls = False
@@ -125,9 +143,9 @@ def test_a_backend_that_never_answers(cs, start_board):
     assert cs.errors(CP) == []
 
 
-def test_boot_never_answered_then_answered(cs, start_board):
+def test_boot_never_answered_then_answered(cs, start):
     cs.answer_calls = False
-    w = start_board(backend(cs.url()), heap=HEAP, plugged=True)
+    w = start(backend(cs.url()), plugged=True)
     w.wait_for(charging, 20)
     w.wait_for(lambda w: logged(w, "connection ended: no answer within 5 s"), 20)
     cs.answer_calls = True
@@ -136,8 +154,8 @@ def test_boot_never_answered_then_answered(cs, start_board):
     assert charging(w)
 
 
-def test_server_closing_mid_frame(cs, start_board):
-    w = start_board(backend(cs.url()), heap=HEAP, plugged=True)
+def test_server_closing_mid_frame(cs, start):
+    w = start(backend(cs.url()), plugged=True)
     w.wait_for(charging, 20)
     cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))
     cs.cut_mid_frame(CP)
@@ -150,9 +168,9 @@ def test_server_closing_mid_frame(cs, start_board):
     assert cs.errors(CP) == []
 
 
-def test_tls_failure_keeps_the_session_on_flash(cs, start_board):
+def test_tls_failure_keeps_the_session_on_flash(cs, start):
     url = cs.url().replace("ws://", "wss://")  # a plain server behind a wss:// URL
-    w = start_board(backend(url), heap=HEAP, plugged=True)
+    w = start(backend(url), plugged=True)
     w.wait_for(charging, 20)
     w.wait_for(lambda w: logged(w, "TLS failure"), 20)
     assert w.led_names()[4] == "off"  # never connected: no online indicator
@@ -179,13 +197,13 @@ def test_tls_failure_keeps_the_session_on_flash(cs, start_board):
     assert cs.errors(CP) == []
 
 
-def test_basic_auth_refused_then_accepted(start_board):
+def test_basic_auth_refused_then_accepted(start):
     cs = CentralSystem(auth={CP: "0123456789abcdef"}).start()
     try:
-        w = start_board(backend(cs.url(), **{"backend.key": "wrong-key-0123456"}), heap=HEAP)
+        w = start(backend(cs.url(), **{"backend.key": "wrong-key-0123456"}))
         w.wait_for(lambda w: logged(w, "handshake refused: HTTP 401"), 20)
         w.wait_for(lambda w: w.led_names()[4] == "white")  # reachable, not let in
-        w2 = start_board(backend(cs.url(), **{"backend.key": "0123456789abcdef"}), heap=HEAP)
+        w2 = start(backend(cs.url(), **{"backend.key": "0123456789abcdef"}))
         cs.wait_for(lambda cs: cs.calls(CP, "StatusNotification"), 30)
         w2.wait_for(lambda w: w.led_names()[4] == "green")
         seen = set()

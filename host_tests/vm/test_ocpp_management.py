@@ -13,7 +13,24 @@ from tools import build, bundle
 from tools.vboard.csms import CentralSystem
 
 CP = "CP1"
-HEAP = "768k"  # from source (see test_ocpp_scenarios); the compiled firmware needs less
+HEAP = "384k"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The firmware compiled as for a board: the boards load .mpy files, and compiling
+    the backend from source in the VM would need far more heap and stall the VM."""
+    out = str(tmp_path_factory.mktemp("build") / "board")
+    build.build(out)
+    return out
+
+
+@pytest.fixture
+def start(start_board, built):
+    def go(config, **kw):
+        kw.setdefault("heap", HEAP)
+        return start_board(config, code_root=built, **kw)
+    return go
 MASTER = "04112233445566"
 
 
@@ -82,11 +99,9 @@ def fw_statuses(cs):
     return [p["status"] for p in cs.calls(CP, "FirmwareStatusNotification")]
 
 
-def test_update_firmware_through_the_update_service(cs, web, start_board, tmp_path):
-    out = str(tmp_path / "board")
-    build.build(out)
-    web.files["/fw/wallbox-9.9.9.wbx"] = bundle.make(bundle.collect(out), "9.9.9")
-    w = start_board(backend(cs), heap="384k", code_root=out)
+def test_update_firmware_through_the_update_service(cs, web, start, built):
+    web.files["/fw/wallbox-9.9.9.wbx"] = bundle.make(bundle.collect(built), "9.9.9")
+    w = start(backend(cs))
     cs.wait_for(lambda cs: cs.calls(CP, "StatusNotification"), 30)
     assert "firmwareVersion" not in cs.calls(CP, "BootNotification")[0]  # no manifest yet
     r = cs.call(CP, call.UpdateFirmware(location=web.url("/fw/wallbox-9.9.9.wbx"),
@@ -104,8 +119,8 @@ def test_update_firmware_through_the_update_service(cs, web, start_board, tmp_pa
     assert cs.errors(CP) == []
 
 
-def test_update_from_a_missing_file_fails_and_says_so(cs, web, start_board):
-    start_board(backend(cs), heap=HEAP)
+def test_update_from_a_missing_file_fails_and_says_so(cs, web, start):
+    start(backend(cs))
     cs.wait_for(lambda cs: cs.calls(CP, "StatusNotification"), 30)
     cs.call(CP, call.UpdateFirmware(location=web.url("/fw/none.wbx"), retrieve_date=soon(),
                                     retries=1, retry_interval=1))
@@ -114,8 +129,8 @@ def test_update_from_a_missing_file_fails_and_says_so(cs, web, start_board):
     assert cs.errors(CP) == []
 
 
-def test_get_diagnostics_uploads_the_data_log(cs, web, start_board):
-    w = start_board(backend(cs), heap=HEAP, plugged=True)
+def test_get_diagnostics_uploads_the_data_log(cs, web, start):
+    w = start(backend(cs), plugged=True)
     w.wait_for(lambda w: w.status() == "Charging", 20)
     cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))
     r = cs.call(CP, call.GetDiagnostics(location=web.url("/diag/")))
@@ -130,13 +145,13 @@ def test_get_diagnostics_uploads_the_data_log(cs, web, start_board):
     assert cs.errors(CP) == []
 
 
-def test_local_list_and_offline_authorization(start_board):
+def test_local_list_and_offline_authorization(start):
     cs = CentralSystem().start()
     port = cs.port
     cards = {"cards.json": json.dumps({"version": 1, "master": MASTER,
                                        "cards": {MASTER: "white"}})}
     try:
-        w = start_board(backend(cs, **{"auth.enabled": True}), heap=HEAP, files=cards)
+        w = start(backend(cs, **{"auth.enabled": True}), files=cards)
         cs.wait_for(lambda cs: cs.calls(CP, "StatusNotification"), 30)
         assert cs.call(CP, call.GetLocalListVersion()).list_version == 0
         lst = [{"idTag": "AAAA1111", "idTagInfo": {"status": "Accepted"}},

@@ -6,6 +6,7 @@ import time
 import pytest
 from ocpp.v16 import call
 
+from tools import build
 from tools.vboard.csms import CentralSystem
 
 CP = "CP1"
@@ -13,15 +14,23 @@ MASTER = "04112233445566"
 VENDOR = "org.openwallbox"
 
 
-# The VM tests run the firmware from source: compiling the backend needs more heap than
-# the board gives the compiled .mpy files (tools/bench.py measures those).
-HEAP = "768k"
+HEAP = "384k"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The firmware compiled as for a board: the boards load .mpy files, and compiling
+    the backend from source in the VM would need far more heap and stall the VM."""
+    out = str(tmp_path_factory.mktemp("build") / "board")
+    build.build(out)
+    return out
 
 
 @pytest.fixture
-def start(start_board):
+def start(start_board, built):
     def go(config, **kw):
-        return start_board(config, heap=HEAP, **kw)
+        kw.setdefault("heap", HEAP)
+        return start_board(config, code_root=built, **kw)
     return go
 
 
