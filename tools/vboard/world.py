@@ -420,6 +420,7 @@ class World:
             elif op == vlink.RESET:
                 self.resets.append(value)
                 if value == vlink.WDT_RESET:  # the chip resets whatever the CPU does
+                    self.console.append("virtual board: watchdog expired, resetting")
                     self._reset_to = value
                     proc = self._proc
                     if proc is not None:

@@ -39,7 +39,7 @@ _adc_phase = [0]  # PWM phase (us) of the last ADC sample, see ADC.read_u16
 _net_up = array.array("i", [1] * 8)  # simulated Wi-Fi networks in range (network.py)
 _wired = [None] * _N  # pin -> callable(level) of a part on the board (SPI chip select, reset)
 _buses = {}  # SPI bus id -> the simulated part on it
-_timers = []
+_timers = [None] * 8  # fixed slots: the hardware thread reads them while timers come and go
 _tx = bytearray(vlink.RECORD)  # the main thread's record buffer
 _tx_hw = bytearray(vlink.RECORD)  # the hardware thread's own, so they never share one
 _link = None
@@ -80,12 +80,39 @@ def _wake():
             pass
 
 
-def _schedule(func, arg):
+# Callbacks the hardware thread raises live in fixed slots; the thread schedules a slot
+# number, so nothing is allocated, and it never overfills the scheduler's queue (which
+# would raise, and an exception is an allocation): that is a lost interrupt instead.
+_slots = [None] * 24  # (function, argument); 0 and 1 are the link's own
+_sched = array.array("i", [0, 0])  # slots scheduled (thread), slots run (main thread)
+
+
+def _register(func, arg):
+    """A slot for func(arg), taken on the main thread; returns its number."""
+    i = _slots.index(None)
+    _slots[i] = (func, arg)
+    return i
+
+
+def _run_slot(i):
+    _sched[1] += 1
+    e = _slots[i]
+    if e is not None:
+        e[0](e[1])
+
+
+def _schedule(slot):
+    """Raise slot's callback on the main thread; False if it was lost (queue full)."""
+    if _sched[0] - _sched[1] >= 3:  # the scheduler's queue holds 4 (MICROPY_SCHEDULER_DEPTH)
+        return False
+    _sched[0] += 1
     try:
-        micropython.schedule(func, arg)
-    except RuntimeError:  # queue full: a lost interrupt, as on a real board
-        return
+        micropython.schedule(_run_slot, slot)
+    except RuntimeError:  # someone else filled it: lost, like an interrupt; never fatal here
+        _sched[0] -= 1
+        return False
     _wake()
+    return True
 
 
 def _on_input(ident, value):
@@ -95,10 +122,10 @@ def _on_input(ident, value):
         _send(vlink.IN_AT, ident, time.ticks_us() & 0x3FFFFFFF, _tx_hw)
     h = _irq[ident]
     if h is not None and old != value:
-        handler, trigger, pin = h
+        slot, trigger = h
         rising = value and not old
         if (rising and trigger & Pin.IRQ_RISING) or (not rising and trigger & Pin.IRQ_FALLING):
-            _schedule(handler, pin)
+            _schedule(slot)
 
 
 def _handle(op, ident, value):
@@ -116,34 +143,63 @@ def _handle(op, ident, value):
     elif op == vlink.NET_UP:
         _net_up[ident & 7] = value
     elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:
-        rc522_sim.CHIP.link(op, ident, value)
+        _defer(op, ident, value)
 
 
-def _hw_thread():
-    rec = bytearray(vlink.RECORD)
-    views = [memoryview(rec)[i:] for i in range(vlink.RECORD)]
+# The hardware thread must never allocate: this VM has no GIL, and a garbage collection
+# started on that thread runs while the main thread keeps moving pointers, which frees
+# live objects (seen as crashes in select.poll). Records that need objects (the RFID
+# card field) are queued as ints here and applied on the main thread.
+_DEFER = 32
+_deferred = array.array("i", [0] * (3 * _DEFER))
+_dq = array.array("i", [0, 0, 0])  # head (thread), tail (main thread), drain scheduled
+
+
+def _defer(op, ident, value):
+    h = _dq[0]
+    if h - _dq[1] >= _DEFER:
+        return  # full: a lost record, as a lost interrupt would be
+    i = h % _DEFER * 3
+    _deferred[i] = op
+    _deferred[i + 1] = ident
+    _deferred[i + 2] = value
+    _dq[0] = h + 1
+    if not _dq[2]:
+        _dq[2] = 1
+        if not _schedule(0):
+            _dq[2] = 0  # lost: the next record tries again
+
+
+def _run_deferred(_):
+    _dq[2] = 0
+    while _dq[1] < _dq[0]:
+        i = _dq[1] % _DEFER * 3
+        rc522_sim.CHIP.link(_deferred[i], _deferred[i + 1], _deferred[i + 2])
+        _dq[1] += 1
+
+
+def _hw_thread(rec, views, poller):
+    """The peripherals. Allocates nothing: its buffers come from the main thread."""
     got = 0
-    poller = select.poll()
-    if _link is not None:
-        poller.register(_link, select.POLLIN)
     wdt_fired = False
     while _alive:
         now = time.ticks_us()
         wait = 1
         for t in _timers:
+            if t is None:
+                continue
             d = time.ticks_diff(t[0], now)
             if d <= 0:
                 t[0] = time.ticks_add(t[0], t[1])
                 if time.ticks_diff(t[0], now) < 0:  # fell behind: skip, do not burst
                     t[0] = time.ticks_add(now, t[1])
-                _schedule(t[2], t[3])
+                _schedule(t[2])
         if _wdt[0] and not wdt_fired and \
                 time.ticks_diff(time.ticks_ms(), _wdt[1]) > _wdt[0]:
             # A real watchdog resets the chip whatever the CPU does; the world plays that
             # part: on this record it kills the VM and powers it up again.
             wdt_fired = True
-            print("virtual board: watchdog expired, resetting")
-            _send(vlink.RESET, 0, vlink.WDT_RESET, _tx_hw)
+            _send(vlink.RESET, 0, vlink.WDT_RESET, _tx_hw)  # the world says so in its console
         if _link is None:
             time.sleep_ms(wait)
             continue
@@ -153,8 +209,7 @@ def _hw_thread():
             except OSError:
                 n = 0
             if not n:  # world closed the link: the board lost power
-                print("virtual board: link closed")
-                _schedule(_power_lost, None)
+                _schedule(1)
                 return
             got += n
             if got == vlink.RECORD:
@@ -167,6 +222,7 @@ def _hw_thread():
 
 
 def _power_lost(_):
+    print("virtual board: link closed")
     sys.exit(0)
 
 
@@ -192,7 +248,10 @@ def _connect():
     _wake_rx = rx
     _wake_dst = socket.getaddrinfo("127.0.0.1", port)[0][-1]
     _wake_tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    _thread.start_new_thread(_hw_thread, ())
+    rec = bytearray(vlink.RECORD)
+    poller = select.poll()
+    poller.register(s, select.POLLIN)
+    _thread.start_new_thread(_hw_thread, (rec, [memoryview(rec)[i:] for i in range(8)], poller))
     while not _ready:  # the world sends every input, then READY
         time.sleep_ms(1)
 
@@ -265,7 +324,12 @@ class Pin:
         self.value(0)
 
     def irq(self, handler=None, trigger=3, hard=False):
-        _irq[self.id] = None if handler is None else (handler, trigger, self)
+        old = _irq[self.id]
+        _irq[self.id] = None
+        if old is not None:
+            _slots[old[0]] = None
+        if handler is not None:
+            _irq[self.id] = (_register(handler, self), trigger)
 
 
 class PWM:
@@ -334,13 +398,14 @@ class Timer:
     def init(self, mode=1, period=1000, callback=None, freq=None):
         self.deinit()
         us = int(1000000 // freq) if freq else period * 1000
-        self._t = [time.ticks_add(time.ticks_us(), us), us, callback, self]
-        _timers.append(self._t)
+        self._t = [time.ticks_add(time.ticks_us(), us), us, _register(callback, self)]
+        _timers[_timers.index(None)] = self._t  # ValueError: more than 8 timers
         _start_pump()
 
     def deinit(self):
         if self._t is not None and self._t in _timers:
-            _timers.remove(self._t)
+            _timers[_timers.index(self._t)] = None
+            _slots[self._t[2]] = None
         self._t = None
 
 
@@ -434,6 +499,8 @@ def _static(cls):
     return objs
 
 
+_register(_run_deferred, None)  # slot 0
+_register(_power_lost, None)  # slot 1
 _pins = _static(Pin)
 _adcs = _static(ADC)
 _connect()

@@ -305,7 +305,7 @@ class Chip:
 
     # ------------------------------------------------------------ the world
     def link(self, op, ident, value):
-        """A record from the world (runs on the hardware thread)."""
+        """A record from the world (applied on the main thread: it allocates)."""
         if op == vlink.CARD_BYTE:
             self._stage[ident >> 4 & 1][ident & 15 if ident & 15 < 10 else 9] = value & 0xFF
         elif op == vlink.CARD_SET:
