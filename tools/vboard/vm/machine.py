@@ -376,10 +376,10 @@ class ADC:
         if d <= 0:
             return _alt[i]
         # Where in the 1 kHz period is this sample? The phase advances 7 us per read, not
-        # with the wall clock: the VM's main thread is paused now and then while the
-        # hardware thread holds the interpreter lock, and those pauses come at the same
-        # phase every period, so a wall-clock phase hid a short high plateau (10 A) from
-        # whole bursts: a spurious state F and fault 5. A board samples without pauses.
+        # with the wall clock: the VM's main thread is paused for ~200 us at the same
+        # point of every millisecond (seen: whole bursts never sampled below ~190 us),
+        # so a wall-clock phase hid a short high plateau (10 A) from whole bursts: a
+        # spurious state F and fault 5. A board samples without such pauses.
         ph = _adc_phase[0] + 7
         ph = ph - 1000 if ph >= 1000 else ph
         _adc_phase[0] = ph
