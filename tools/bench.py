@@ -948,7 +948,7 @@ def ocpp(ctx):
         w, cp = _ocpp_world(ctx, cs, heap="512k", env={"VBOARD_PROBE": "1"},
                             **{"backend.max_frame_kb": 128})
         try:
-            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 60)
             w.set(plugged=True)
             w.wait_for(charging, 15)
             times = []
@@ -972,9 +972,9 @@ def ocpp(ctx):
                 w.state()["firmware"]["stall_us"] / 1000, 2)
         finally:
             w.stop()
-        w, cp = _ocpp_world(ctx, cs, heap="256k", env={"VBOARD_PROBE": "1"})
+        w, cp = _ocpp_world(ctx, cs, heap="384k", env={"VBOARD_PROBE": "1"})
         try:
-            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 60)
             time.sleep(2)
             for i in range(3):
                 mid = "big%d" % i
