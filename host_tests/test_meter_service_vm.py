@@ -39,8 +39,8 @@ app.arbiter = limits.Arbiter()
 app.control = Obj()
 app.control.phase_da = [-1, -1, -1]
 app.control.charger = Obj()
-app.control.charger.offered_da = 0
-app.control.charger.relay = False
+app.control.charger.offered_da = job.get("offered_da", 0)
+app.control.charger.relay = job.get("relay", False)
 app.log = Log(echo=False)
 app.panel = Obj()
 app.panel.front = Front()
@@ -185,3 +185,14 @@ def test_solar_mode_without_any_meter_never_charges():
     assert out[0]["solar"] == 60
     out = run_vm({"config": {}, "steps": [["run", 500]]})
     assert out[0]["solar"] == 10000 and out[0]["load"] == 10000
+
+
+def test_without_current_transformers_the_cars_draw_counts_as_house_load(peer):
+    """A board that cannot measure the car (phase_da -1) must not assume the car draws
+    what it is offered: if it drew less, the headroom would be overstated."""
+    port = free_port()
+    house = House(amps=(20.0, 5.0, 5.0))  # the meter sees 20 A on L1, the car included
+    peer.tcp([sim.device(sim.Meter("grid", "sdm630", 1), house)], port)
+    out = run_vm({"config": tcp_config(port, **{"house.fuse_a": 32}), "relay": True,
+                  "offered_da": 160, "steps": [["run", 1500]]})
+    assert out[0]["load"] == 320 - 200  # not 320 - 200 + 160

@@ -158,13 +158,14 @@ class Metering:
             self._clear()
 
     def _car(self, out, c):
-        """The car's own draw per phase: measured, else what it is offered."""
+        """The car's own draw per phase as measured. A board that cannot measure it counts
+        it as 0: the car's draw then looks like house load, which understates the headroom
+        (the fuse stays safe; the car may pause and resume) - assuming it drew what it is
+        offered would overstate the headroom whenever it draws less."""
         ctl = self.app.control
-        ch = ctl.charger
-        phases = c["charging.phases"]
         for p in range(3):
             d = ctl.phase_da[p]
-            out[p] = d if d >= 0 else ch.offered_da if ch.relay and p < phases else 0
+            out[p] = d if d >= 0 else 0
 
     def _apply(self, c, now):
         app = self.app
