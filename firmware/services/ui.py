@@ -17,7 +17,7 @@ class Panel:
         self.front = indicators  # core.front.Front: what the services want shown
         self.colours = bytearray(front.COUNT)
         self._queue = []
-        self._wake = asyncio.ThreadSafeFlag()
+        self._wake = asyncio.Event()
         self._service_in = service_input
         self._touch_in = touch_input
         self._restart = restart  # callable(reason): opens the relay, logs, resets
@@ -43,6 +43,7 @@ class Panel:
     async def run_sounds(self):
         while True:
             await self._wake.wait()
+            self._wake.clear()
             while self._queue:
                 seq = self._queue.pop(0)
                 if self._buzzer is not None:

