@@ -48,7 +48,7 @@ def compile_firmware(tmp):
     return code, vm
 
 
-def start_boards(n, url, compiled, prefix="VB", tmp=None, heap="256k", extra=None):
+def start_boards(n, url, compiled, prefix="VB", tmp=None, heap="320k", extra=None):
     """n running worlds with the firmware `compiled` (compile_firmware()), configured for
     the backend at `url`; returns [(id, world)]."""
     tmp = tmp or tempfile.mkdtemp(prefix="fleet-")

@@ -864,8 +864,8 @@ class Backend:
             finally:
                 self._wait = None
             r = self._reply
-            if r is None:
-                raise OSError("connection lost")
+            if r is None:  # the reader saw the connection end
+                raise OSError(self._dead or "connection lost")
             if r[0] == 4:
                 raise CallError(str(r[2]) if len(r) > 2 else "GenericError",
                                 str(r[3]) if len(r) > 3 else "")

@@ -9,9 +9,10 @@ def test_ten_boards_against_one_central_system(tmp_path):
     cs = CentralSystem().start()
     boards = fleet.start_boards(10, cs.url(), compiled, prefix="FLEET", tmp=str(tmp_path))
     try:
-        cs.wait_for(lambda cs: all(cs.calls(cp, "StatusNotification") for cp, _ in boards), 120)
-        fleet.run_sessions(boards, sessions=2, timeout=120)
-        problems = fleet.check_on_central_system(cs, boards, sessions=2, timeout=120)
+        # generous waits: ten VMs share the machine's cores with whatever else runs
+        cs.wait_for(lambda cs: all(cs.calls(cp, "StatusNotification") for cp, _ in boards), 300)
+        fleet.run_sessions(boards, sessions=2, timeout=300)
+        problems = fleet.check_on_central_system(cs, boards, sessions=2, timeout=300)
         assert problems == {}
         ids = [m[2]["transactionId"] for cp, _ in boards for m in cs.messages(cp, "out")
                if m[0] == 3 and isinstance(m[2], dict) and "transactionId" in m[2]]

@@ -467,3 +467,29 @@ def test_a_fault_suspends_the_transaction_which_goes_on_after_the_retry(cs, star
     stop = cs.wait_for(lambda cs: cs.calls(CP, "StopTransaction"))
     assert len(stop) == 1 and stop[0]["reason"] == "EVDisconnected"
     no_errors(cs)
+
+
+def test_clock_aligned_and_stop_transaction_data(cs, start):
+    w = start(backend(cs), files=keys(
+        MeterValueSampleInterval=0, ClockAlignedDataInterval=2,
+        MeterValuesAlignedData="Energy.Active.Import.Register,Current.Import,Voltage",
+        StopTxnSampledData="Energy.Active.Import.Register,Power.Active.Import"))
+    online(cs)
+    w.set(plugged=True)
+    w.wait_for(charging, 20)
+    mvs = cs.wait_for(lambda cs: [p for p in cs.calls(CP, "MeterValues") if "transactionId" in p
+                                  and p["meterValue"][0]["sampledValue"][0]["context"]
+                                  == "Sample.Clock"][1:], 20)
+    mv = mvs[-1]
+    values = mv["meterValue"][0]["sampledValue"]
+    assert [v["measurand"] for v in values] == [
+        "Energy.Active.Import.Register", "Current.Import", "Current.Import", "Current.Import",
+        "Voltage"]
+    assert [v.get("phase") for v in values][1:] == ["L1", "L2", "L3", "L1-N"]
+    assert abs(float(values[1]["value"]) - 32) < 1 and abs(float(values[4]["value"]) - 230) < 2
+    w.set(plugged=False)
+    stop = cs.wait_for(lambda cs: cs.calls(CP, "StopTransaction"))[0]
+    data = stop["transactionData"][0]["sampledValue"]
+    assert [v["context"] for v in data] == ["Transaction.End"] * 2
+    assert data[0]["value"] == str(stop["meterStop"])
+    no_errors(cs)
