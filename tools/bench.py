@@ -218,11 +218,11 @@ def scenario_passes(ctx, heap_kb, **kw):
 def floor_kb(ctx, **kw):
     """Binary search of the smallest heap (KB, 2 KB steps, each step passing twice)."""
     lo, hi = 32, 256  # lo fails, hi passes
-    if not scenario_passes(ctx, hi):
+    if not scenario_passes(ctx, hi, **kw):
         raise RuntimeError("the charging scenario fails even with %d KB" % hi)
     while hi - lo > 2:
         mid = (lo + hi) // 2
-        if scenario_passes(ctx, mid) and scenario_passes(ctx, mid):
+        if scenario_passes(ctx, mid, **kw) and scenario_passes(ctx, mid, **kw):
             hi = mid
         else:
             lo = mid

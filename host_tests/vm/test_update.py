@@ -239,8 +239,13 @@ def log_text(w):
 
 
 def update_state(w):
-    with open(os.path.join(w.state_dir, "update.json")) as f:
-        return json.load(f)["data"]
+    """The update state as saved; None in the instant between a save's two renames
+    (update.json -> .bak, .tmp -> update.json), which a reader polling it can hit."""
+    try:
+        with open(os.path.join(w.state_dir, "update.json")) as f:
+            return json.load(f)["data"]
+    except FileNotFoundError:
+        return None
 
 
 def test_update_while_charging_switches_and_is_confirmed(start_board, server, files, built):
@@ -255,7 +260,7 @@ def test_update_while_charging_switches_and_is_confirmed(start_board, server, fi
     w.wait_for(lambda w: w.boots == 2, timeout=30)
     assert 2 in w.resets  # a hard reset into the new slot
     w.wait_for(lambda w: "update: version 9.9.9 confirmed healthy" in log_text(w), timeout=60)
-    assert update_state(w) == {"active": "s1", "version": "9.9.9"}
+    w.wait_for(lambda w: update_state(w) == {"active": "s1", "version": "9.9.9"}, timeout=10)
     text = log_text(w)
     assert "update: 9.9.9 verified, active at the next start" in text
     assert "restart: software update to 9.9.9" in text
