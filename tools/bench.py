@@ -227,18 +227,29 @@ def scenario_passes(ctx, heap_kb, **kw):
         w.stop()
 
 
-def floor_kb(ctx, hi=256, **kw):
-    """Binary search of the smallest heap (KB, 2 KB steps, each step passing twice)."""
-    lo = 32  # lo fails, hi passes
-    if not scenario_passes(ctx, hi, **kw):
-        raise RuntimeError("the charging scenario fails even with %d KB" % hi)
-    while hi - lo > 2:
+def search_kb(passes, what, lo=32, hi=256, step=2):
+    """Binary search of the smallest heap in KB at which `passes(kb)` holds (`step` KB
+    resolution, each step passing twice): lo is taken to fail, hi must pass."""
+    if not passes(hi):
+        raise RuntimeError("%s fails even with %d KB" % (what, hi))
+    while hi - lo > step:
         mid = (lo + hi) // 2
-        if scenario_passes(ctx, mid, **kw) and scenario_passes(ctx, mid, **kw):
+        if passes(mid) and passes(mid):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def sim_kb(ctx):
+    """The virtual board's own resident code (machine, neopixel, network, the link): on
+    a board these are C, so every heap figure subtracts them."""
+    return (ctx.vm(SIM_SCRIPT)["sim"] + ctx.vm(SIM_NET)["net"]) / 1024
+
+
+def floor_kb(ctx, hi=256, **kw):
+    return search_kb(lambda kb: scenario_passes(ctx, kb, **kw), "the charging scenario",
+                     hi=hi)
 
 
 @figure
@@ -251,7 +262,7 @@ def heap(ctx):
     board's own code (its machine, neopixel, network and link modules) is measured alone
     and subtracted, and so is the ROMFS image, which sits in the VM's heap for want of
     flash."""
-    sim = ctx.vm(SIM_SCRIPT)["sim"] + ctx.vm(SIM_NET)["net"]  # the simulated network too
+    sim = sim_kb(ctx)
     plain = floor_kb(ctx)
     image = os.path.join(ctx.tmp, "firmware.romfs")
     subprocess.run([os.path.join(os.path.dirname(sys.executable), "mpremote"), "romfs",
@@ -259,9 +270,9 @@ def heap(ctx):
     img_kb = os.path.getsize(image) / 1024
     frozen = floor_kb(ctx, hi=256 + int(img_kb) + 1, entry="romfs_main",
                       env={"VBOARD_ROMFS": image})
-    return {"heap_floor_kb": round(plain - sim / 1024, 1),
-            "heap_floor_frozen_kb": round(frozen - sim / 1024 - img_kb, 1),
-            "heap_floor_vm_kb": plain, "sim_kb": round(sim / 1024, 1),
+    return {"heap_floor_kb": round(plain - sim, 1),
+            "heap_floor_frozen_kb": round(frozen - sim - img_kb, 1),
+            "heap_floor_vm_kb": plain, "sim_kb": round(sim, 1),
             "romfs_image_kb": round(img_kb, 1)}
 
 
@@ -360,19 +371,12 @@ def heap_all(ctx):
     """Smallest -X heapsize at which the charging scenario passes with everything on
     (ALL_ON: network, time, data log, the web server answering), and the same without
     the web server; the simulated hardware's share subtracted."""
-    sim = ctx.vm(SIM_SCRIPT)["sim"] + ctx.vm(SIM_NET)["net"]
+    sim = sim_kb(ctx)
     out = {}
     for web, key in ((True, "heap_floor_all_kb"), (False, "heap_floor_all_noweb_kb")):
-        lo, hi = 32, 320
-        if not _passes_all(ctx, hi, web):
-            raise RuntimeError("the scenario with everything on fails even with %d KB" % hi)
-        while hi - lo > 2:
-            mid = (lo + hi) // 2
-            if _passes_all(ctx, mid, web) and _passes_all(ctx, mid, web):
-                hi = mid
-            else:
-                lo = mid
-        out[key] = round(hi - sim / 1024, 1)
+        hi = search_kb(lambda kb: _passes_all(ctx, kb, web),
+                       "the scenario with everything on", hi=320)
+        out[key] = round(hi - sim, 1)
         out[key.replace("_kb", "_vm_kb")] = hi
     return out
 
@@ -456,20 +460,12 @@ def rfid(ctx):
         failing_us = w.rfid_state()["poll_us_max"]
     finally:
         w.stop()
-    sim = ctx.vm(SIM_SCRIPT)["sim"]
-    lo, hi = 32, 256  # lo fails, hi passes
-    if not rfid_session_passes(ctx, hi):
-        raise RuntimeError("the RFID session fails even with %d KB" % hi)
-    while hi - lo > 2:
-        mid = (lo + hi) // 2
-        if rfid_session_passes(ctx, mid) and rfid_session_passes(ctx, mid):
-            hi = mid
-        else:
-            lo = mid
+    sim = sim_kb(ctx)
+    hi = search_kb(lambda kb: rfid_session_passes(ctx, kb), "the RFID session")
     return {"rfid_poll_ms_max": round(normal_us / 1000, 2),
             "rfid_poll_ms_max_failing_reader": round(failing_us / 1000, 2),
             "loop_stall_rfid_ms_max": round(stall_us / 1000, 2),
-            "heap_floor_rfid_kb": round(hi - sim / 1024, 1), "heap_floor_rfid_vm_kb": hi}
+            "heap_floor_rfid_kb": round(hi - sim, 1), "heap_floor_rfid_vm_kb": hi}
 
 
 POLL_SCRIPT = r"""
@@ -726,7 +722,7 @@ def meters(ctx):
         loop.call_soon_threadsafe(loop.stop)
     floor = floor_kb(ctx, config={"meter.enabled": True, "meter.transport": "rtu",
                                   "house.fuse_a": 40})
-    sim_kb = ctx.vm(SIM_SCRIPT)["sim"] / 1024
+    sim = sim_kb(ctx)
     return {"loop_stall_ms_max_meter_offline": round(max(held["tcp"], held["rtu"]) / 1000, 3),
             "loop_stall_ms_meter_offline_tcp": round(held["tcp"] / 1000, 3),
             "loop_stall_ms_meter_offline_rtu": round(held["rtu"] / 1000, 3),
@@ -739,7 +735,7 @@ def meters(ctx):
             "meter_poll_ms_max": round(max(r["max_us"] for r in tcp.values()) / 1000, 2),
             "meter_poll_ms_em340": round(tcp["em340"]["mean_us"] / 1000, 2),
             "meter_poll_ms_b23": round(tcp["b23"]["mean_us"] / 1000, 2),
-            "heap_floor_meter_kb": round(floor - sim_kb, 1)}
+            "heap_floor_meter_kb": round(floor - sim, 1)}
 
 
 WEB_PASSWORD = "bench-password-1"
@@ -846,17 +842,9 @@ def web(ctx):
     (wall clock over loopback, the VM's own speed: a board is slower), 4 clients at
     once; loop_stall_ms_max_web, the event loop's longest stall meanwhile (probe);
     web_resident_kb, what microdot, web.py and its objects keep in the heap."""
-    sim = ctx.vm(SIM_SCRIPT)["sim"]
-    lo, hi = 128, 512
-    if not _web_passes(ctx, hi):
-        raise RuntimeError("the web scenario fails even with %d KB" % hi)
-    while hi - lo > 4:
-        mid = (lo + hi) // 2
-        if _web_passes(ctx, mid) and _web_passes(ctx, mid):
-            hi = mid
-        else:
-            lo = mid
-    out = {"heap_floor_web_kb": round(hi - sim / 1024, 1), "heap_floor_web_vm_kb": hi}
+    sim = sim_kb(ctx)
+    hi = search_kb(lambda kb: _web_passes(ctx, kb), "the web scenario", 128, 512, 4)
+    out = {"heap_floor_web_kb": round(hi - sim, 1), "heap_floor_web_vm_kb": hi}
     w = _web_world(ctx, heap="512k", env={"VBOARD_PROBE": "1"}, plugged=True)
     try:
         cookie = _web_login(w)
@@ -948,20 +936,12 @@ def ocpp(ctx):
     from tools.vboard.csms import CentralSystem
     cs = CentralSystem().start()
     try:
-        sim = ctx.vm(SIM_SCRIPT)["sim"]
+        sim = sim_kb(ctx)
         out = {}
         for enabled, key in ((True, "heap_floor_ocpp_kb"), (False, "heap_floor_ocpp_off_kb")):
-            lo, hi = 32, 320
-            if not _ocpp_session_passes(ctx, cs, hi, enabled):
-                raise RuntimeError("the OCPP session fails even with %d KB" % hi)
-            while hi - lo > 2:
-                mid = (lo + hi) // 2
-                if _ocpp_session_passes(ctx, cs, mid, enabled) and \
-                        _ocpp_session_passes(ctx, cs, mid, enabled):
-                    hi = mid
-                else:
-                    lo = mid
-            out[key] = round(hi - sim / 1024, 1)
+            hi = search_kb(lambda kb: _ocpp_session_passes(ctx, cs, kb, enabled),
+                           "the OCPP session", hi=320)
+            out[key] = round(hi - sim, 1)
         out["heap_ocpp_kb"] = round(out["heap_floor_ocpp_kb"] - out["heap_floor_ocpp_off_kb"], 1)
         w, cp = _ocpp_world(ctx, cs, heap="512k", env={"VBOARD_PROBE": "1"},
                             **{"backend.max_frame_kb": 128})
