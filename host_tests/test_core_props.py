@@ -3,7 +3,6 @@ and the safety invariants over random event sequences."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.core import pilot as cp
 from firmware.core.pilot import DUTY_OFF, da_from_duty, duty_from_da
 from firmware.core.pilot import PilotClassifier, band
 from firmware.core.ticks import PERIOD, ticks_add, ticks_diff

@@ -440,7 +440,9 @@ def test_no_confirmation_within_5_s_aborts(start):
 
 def test_a_wrong_card_at_confirmation_aborts():
     b = Box(enabled=False)
-    first, second, third = b.tap(MASTER), b.tap(NEW), b.tap(STRANGER)
+    b.tap(MASTER)
+    b.tap(NEW)
+    third = b.tap(STRANGER)
     assert "aborted" in text(third) and auth.tone(third) == 2 and not b.a.step
 
 

@@ -56,3 +56,30 @@ def start_board(tmp_path, request):
     yield start
     for w in worlds:
         w.stop()
+
+
+@pytest.fixture(scope="session")
+def built(firmware_build):
+    """The compiled firmware, for the tests that run it as a board does: compiling the
+    backend or the updater from source at import would need far more heap than a board
+    has, and stall the VM."""
+    return firmware_build
+
+
+@pytest.fixture
+def start(start_board, built):
+    """start(config, **kw): a board running the compiled firmware with 384 KB of heap
+    (room for the backend's CALL answers) unless `heap` says otherwise."""
+    def go(config, **kw):
+        kw.setdefault("heap", "384k")
+        return start_board(config, code_root=built, **kw)
+    return go
+
+
+@pytest.fixture
+def cs():
+    """A real OCPP 1.6J central system (the `ocpp` package) on 127.0.0.1."""
+    from tools.vboard.csms import CentralSystem
+    c = CentralSystem().start()
+    yield c
+    c.stop()

@@ -9,36 +9,13 @@ import time
 import pytest
 from ocpp.v16 import call
 
-from tools import build, bundle
+from tools import bundle
 from tools.vboard.csms import CentralSystem
 
 CP = "CP1"
-HEAP = "384k"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The firmware compiled as for a board: the boards load .mpy files, and compiling
-    the backend from source in the VM would need far more heap and stall the VM."""
-    out = str(tmp_path_factory.mktemp("build") / "board")
-    build.build(out)
-    return out
-
-
-@pytest.fixture
-def start(start_board, built):
-    def go(config, **kw):
-        kw.setdefault("heap", HEAP)
-        return start_board(config, code_root=built, **kw)
-    return go
 MASTER = "04112233445566"
-
-
-@pytest.fixture
-def cs():
-    c = CentralSystem().start()
-    yield c
-    c.stop()
 
 
 def backend(cs, **extra):

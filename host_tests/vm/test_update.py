@@ -58,15 +58,6 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The firmware compiled as for a board: the boards run .mpy files, and the VM
-    compiling sources at import would need far more heap than a board has."""
-    out = str(tmp_path_factory.mktemp("build") / "board")
-    build.build(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def files(built):
     return bundle.collect(built)
 

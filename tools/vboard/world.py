@@ -26,7 +26,6 @@ sys.path.insert(0, ROOT)
 from firmware.boards import virtual as board  # noqa: E402
 from firmware.core import charger as ch  # noqa: E402
 from firmware.core import faults, limits  # noqa: E402
-from firmware.core import pilot as cp  # noqa: E402
 
 LED_NAMES = ("S1", "S2", "S3", "S4", "online", "mode", "rfid", "frame", "touch")
 PALETTE = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "white": (1, 1, 1),
