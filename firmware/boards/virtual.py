@@ -63,3 +63,9 @@ RS485_DE = 28
 # the world: its port, or -1 for none (0 would mean the setting web.port, as on boards).
 WEB_HOST = "127.0.0.1"
 WEB_PORT = 0
+
+# LAN: None (no Ethernet port) unless the VM entry sets {} (VBOARD_LAN). DHCP_PORTS:
+# (server port, client port, answers to, bind to) of the LAN's DHCP server, set by the
+# VM entry from VBOARD_DHCP_PORTS; None means 67, 68, broadcast, all interfaces.
+LAN = None
+DHCP_PORTS = None

@@ -6,6 +6,10 @@ is up from the first start. The Wi-Fi client connects when configured; while it 
 connected the hotspot is kept up even when switched off, so nobody is locked out, and
 the client retries with a growing pause. NTP is queried over a non-blocking UDP socket
 (the stock `ntptime` blocks). Nothing here waits on the network without yielding.
+
+LAN: a DHCP client, or with net.lan_dhcp the fixed address 192.168.5.1/24 and a DHCP
+server for the devices on that cable (services/dhcpd, imported only then). Such a LAN is
+a local island, not an uplink: it does not count as online (no NTP through it).
 """
 import asyncio
 import socket
@@ -23,6 +27,7 @@ _BACKOFF_MIN_S = const(5)
 _BACKOFF_MAX_S = const(300)
 _CONNECT_S = const(20)
 _NTP_EVERY_S = const(3600)
+_LAN_IP = "192.168.5.1"  # with the DHCP server on the LAN port
 
 clock_source = None  # "ntp", "backend", "browser" once the clock was set
 
@@ -71,7 +76,9 @@ class Net:
         self.log = log
         self.ap = network.WLAN(network.AP_IF)
         self.sta = network.WLAN(network.STA_IF)
+        self.board = board
         self.lan = None
+        self.dhcpd = None  # the DHCP server on the LAN port, when switched on
         if getattr(board, "LAN", None) is not None:
             try:
                 self.lan = network.LAN(**board.LAN)
@@ -96,7 +103,21 @@ class Net:
             self.log.add(INFO, "hotspot off")
 
     def online(self):
-        return self.sta.isconnected() or (self.lan is not None and self.lan.isconnected())
+        return self.sta.isconnected() or (self.lan is not None and self.dhcpd is None
+                                          and self.lan.isconnected())
+
+    def _serve_lan(self):
+        """The fixed address on the LAN port and the DHCP server for it."""
+        try:  # a failure here costs the server, never the network task (nor charging)
+            from firmware.services.dhcpd import Dhcpd
+            self.lan.ifconfig((_LAN_IP, "255.255.255.0", "0.0.0.0", "0.0.0.0"))
+            # a board may move the ports and the answers (the virtual board: loopback)
+            d = Dhcpd(self.log, _LAN_IP, *(getattr(self.board, "DHCP_PORTS", None) or ()))
+        except (ImportError, MemoryError, OSError, ValueError) as e:
+            self.log.add(ERROR, "LAN DHCP server: %r" % e)
+            return
+        self.dhcpd = d
+        asyncio.create_task(d.run())
 
     async def run(self):
         c = self.config
@@ -106,6 +127,8 @@ class Net:
             pass
         if self.lan is not None:
             self.lan.active(True)
+            if c.get("net.lan_dhcp") and self.dhcpd is None:  # once, even if run restarts
+                self._serve_lan()
         self._hotspot(c.get("net.hotspot") or not c.get("net.wifi"))
         ntp_at = 0
         while True:
@@ -168,7 +191,9 @@ class Net:
         out.append("wifi client %s %s" % (self.state, self.sta.ifconfig()[0]
                                           if self.sta.isconnected() else ""))
         if self.lan is not None:
-            out.append("lan         %s" % (self.lan.ifconfig()[0] if self.lan.isconnected()
-                                           else "down"))
+            d = self.dhcpd
+            out.append("lan         %s%s" % (
+                self.lan.ifconfig()[0] if self.lan.isconnected() else "down",
+                "" if d is None else " DHCP server, %d leases" % d.server.leases()))
         out.append("time from   %s" % (clock_source or "not set"))
         return out

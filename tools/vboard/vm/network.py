@@ -3,7 +3,11 @@ behind MicroPython's interface (WLAN: active, connect, isconnected, disconnect, 
 config, scan, status; hostname). Deliberately thin: which networks exist comes from
 VBOARD_NETWORKS ("ssid:password:rssi,..."), the world switches each one up or down
 (vlink NET_UP), and a connection succeeds when the network is up and the password
-matches. Traffic itself uses the VM's real sockets (the host's network)."""
+matches. Traffic itself uses the VM's real sockets (the host's network).
+
+With VBOARD_LAN set there is also an Ethernet port (LAN: active, isconnected, ifconfig,
+config): its cable is plugged in while it is active, and without a fixed address it has
+the one a router's DHCP server would give it."""
 import os
 import time
 
@@ -111,3 +115,33 @@ class _WLAN:
             raise OSError("STA not active")
         return [(n[0].encode(), b"\x02\0\0\0\0" + bytes([i]), 6, n[2], 3, False)
                 for i, n in enumerate(_NETS) if machine._net_up[i]]
+
+
+if os.getenv("VBOARD_LAN"):
+    class LAN:  # noqa: N801 - MicroPython's name
+        def __init__(self, **kw):
+            self._active = False
+            self._fixed = None
+            self._cfg = {"mac": b"\x02\x00\x00\x00\x00\x01"}
+
+        def active(self, on=None):
+            if on is None:
+                return self._active
+            self._active = bool(on)
+
+        def isconnected(self):
+            return self._active
+
+        def ifconfig(self, cfg=None):
+            if cfg is not None:
+                self._fixed = tuple(cfg)
+                return None
+            if not self._active:
+                return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+            return self._fixed or ("192.168.3.50", "255.255.255.0", "192.168.3.1",
+                                   "192.168.3.1")
+
+        def config(self, *names, **kw):
+            if names:
+                return self._cfg[names[0]]
+            self._cfg.update(kw)

@@ -69,6 +69,11 @@ async def hang(a, after_ms):
 
 from firmware.boards import virtual  # noqa: E402 - the world's choice of web port, -1: none
 virtual.WEB_PORT = int(os.getenv("VBOARD_WEB_PORT") or -1)
+if os.getenv("VBOARD_LAN"):  # an Ethernet port (the simulated network.LAN)
+    virtual.LAN = {}
+_dhcp = os.getenv("VBOARD_DHCP_PORTS")  # "server:client": the LAN's DHCP server on loopback
+if _dhcp:
+    virtual.DHCP_PORTS = tuple(int(p) for p in _dhcp.split(":")) + ("127.0.0.1", "127.0.0.1")
 extra = [("vboard-telemetry", telemetry)]
 busy = int(os.getenv("VBOARD_STRESS_MS") or 0)
 if busy:
