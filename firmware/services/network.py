@@ -117,7 +117,17 @@ class Net:
             self.log.add(ERROR, "LAN DHCP server: %r" % e)
             return
         self.dhcpd = d
-        asyncio.create_task(d.run())
+        asyncio.create_task(self._keep(d))
+
+    async def _keep(self, d):
+        # Not a supervised task (it must not open the relay), so it restarts itself.
+        while True:
+            try:
+                await d.run()
+                return  # it could not open its socket, and said so
+            except Exception as e:  # noqa: BLE001 - logged, then served again
+                self.log.add(ERROR, "LAN DHCP server stopped: %r" % e)
+                await asyncio.sleep_ms(5000)
 
     async def run(self):
         c = self.config

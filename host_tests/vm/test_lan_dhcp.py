@@ -151,3 +151,44 @@ def test_nothing_answers_without_the_setting_or_the_port(start_board, client, co
         client.send(packet(1, MAC1, xid))
         assert client.answer(timeout=1.0) is None
     assert not console_has(w, "DHCP")
+
+
+KEEP_SCRIPT = r"""
+import asyncio, json
+import machine  # the virtual board's, for the network module
+from firmware.services.log import Log
+from firmware.services.network import Net
+
+
+class Owner:
+    log = Log(echo=False)
+
+
+class Crashing:  # its first run fails, its second ends as when its socket cannot open
+    runs = 0
+
+    async def run(self):
+        Crashing.runs += 1
+        if Crashing.runs == 1:
+            raise RuntimeError("injected")
+
+
+asyncio.run(Net._keep(Owner(), Crashing()))
+print(json.dumps({"runs": Crashing.runs, "log": [e[3] for e in Owner.log.entries]}))
+"""
+
+
+def test_a_crashed_dhcp_server_is_logged_and_served_again(tmp_path):
+    import json
+    import subprocess
+    from vmrun import ROOT, micropython
+    script = tmp_path / "keep.py"
+    script.write_text(KEEP_SCRIPT)
+    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "tools", "vboard", "vm"),
+                                                 ROOT, ".frozen"]))
+    env.pop("VBOARD_LINK", None)
+    out = subprocess.run([micropython(), str(script)], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=60)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["runs"] == 2
+    assert got["log"] == ["LAN DHCP server stopped: RuntimeError('injected',)"]
