@@ -186,8 +186,9 @@ def test_not_a_bundle_is_refused(tmp_path, files):
 class Server:
     """A real HTTP server handing out bundles slowly (so the update can be watched)."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.files = {}
+        self.scheme = "https" if tls else "http"
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -207,10 +208,12 @@ class Server:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:  # an ssl.SSLContext for the server side
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.httpd.server_address[1], path)
 
 
 @pytest.fixture
@@ -292,3 +295,60 @@ def test_new_version_in_safe_mode_rolls_itself_back(start_board):
     # the old version starts, logs the reason again and clears it
     w.wait_for(lambda w: update_state(w) == {"active": ""}, timeout=20)
     assert "restart: rollback" in log_text(w)
+
+
+INSTALL = r"""
+import asyncio, json, sys
+from firmware.services.log import Log
+from firmware.services import update
+class Charger:
+    updating = False
+u = update.Updater(Log(echo=False), Charger(), "virtual", None)
+try:
+    out = {"ok": True, "version": asyncio.run(u.install_from_url(sys.argv[1]))}
+except update.UpdateError as e:
+    out = {"ok": False, "reason": str(e)}
+print(json.dumps(out))
+"""
+
+
+def test_download_over_https(tmp_path, files):
+    """The backend's UpdateFirmware may give an https:// location: the download runs over
+    TLS (the bundle's own hashes and signature are what is trusted, not the server)."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+    srv = Server(tls=ctx)
+    try:
+        srv.files["/fw/b.wbx"] = bundle.make(files, "2.0.0")
+        flash = tmp_path / "flash"
+        flash.mkdir()
+        (flash / "install.py").write_text(INSTALL)
+        env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+        out = subprocess.run([micropython(), "install.py", srv.url("/fw/b.wbx")],
+                             cwd=str(flash), env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        assert r == {"ok": True, "version": "2.0.0"}, r
+        st = json.loads((flash / "update.json").read_text())["data"]
+        assert st["active"] == "s1" and st["version"] == "2.0.0"
+    finally:
+        srv.httpd.shutdown()
