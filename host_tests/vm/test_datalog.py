@@ -65,27 +65,18 @@ def test_ring_is_bounded_survives_restarts_and_reads_newest_first(tmp_path):
     assert r["seq3"] == 301  # the torn line is skipped
 
 
-def log_text(w):
-    d = os.path.join(w.state_dir, "log")
-    out = ""
-    for n in sorted(int(x) for x in os.listdir(d)):
-        with open(os.path.join(d, str(n))) as f:
-            out += f.read()
-    return out
-
-
 def test_faults_restarts_and_reset_causes_reach_the_flash(start_board):
     w = start_board(plugged=True)
     w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
     w.set(plugged=False)
     w.wait_for(lambda w: w.fault() == 1)
     # a fault is written within about a second, without waiting for the batch
-    w.wait_for(lambda w: "fault\tfault 1:" in log_text(w), timeout=5)
-    assert "info\tboot: reset cause power-on" in log_text(w)
+    w.wait_for(lambda w: "fault\tfault 1:" in w.flash_log(), timeout=5)
+    assert "info\tboot: reset cause power-on" in w.flash_log()
     w.press("service", 2500)  # the manual's restart: first tone, release
     w.wait_for(lambda w: w.boots == 2, timeout=20)
-    w.wait_for(lambda w: "boot: reset cause hard reset" in log_text(w), timeout=40)
-    text = log_text(w)
+    w.wait_for(lambda w: "boot: reset cause hard reset" in w.flash_log(), timeout=40)
+    text = w.flash_log()
     assert text.index("restart: service button") < text.index("boot: reset cause hard reset")
     seqs = [int(line.split("\t")[0]) for line in text.splitlines()]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)

@@ -1,22 +1,12 @@
 """Networking and time on the virtual board: the hotspot from the first start, the Wi-Fi
 client with backoff and the hotspot coming back when it fails, NTP over a real UDP
 socket, and the network info at the REPL."""
-import os
 import socket
 import struct
 import threading
 import time
 
 import pytest
-
-
-def log_text(w):
-    d = os.path.join(w.state_dir, "log")
-    out = ""
-    for n in sorted(int(x) for x in os.listdir(d)):
-        with open(os.path.join(d, str(n))) as f:
-            out += f.read()
-    return out
 
 
 def console_has(w, text):
@@ -74,7 +64,7 @@ def test_wifi_client_connects_and_time_comes_from_ntp(start_board, ntp):
     assert line.split("clock set by NTP: ")[1].startswith(str(year))
     assert not console_has(w, "hotspot ")  # switched off, and the client connected
     # the data log carries the network time from then on
-    w.wait_for(lambda w: ("\t%d-" % year) in log_text(w), timeout=40)
+    w.wait_for(lambda w: ("\t%d-" % year) in w.flash_log(), timeout=40)
 
 
 def test_failing_client_network_brings_the_hotspot_back_and_retries(start_board):

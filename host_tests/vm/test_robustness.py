@@ -4,15 +4,6 @@ held at power-up keeps the app from starting (REPL for recovery)."""
 import os
 
 
-def log_text(w):
-    d = os.path.join(w.state_dir, "log")
-    out = ""
-    for n in sorted(int(x) for x in os.listdir(d)):
-        with open(os.path.join(d, str(n))) as f:
-            out += f.read()
-    return out
-
-
 def charging(w):
     return w.status() == "Charging" and w.relay_closed()
 
@@ -23,8 +14,8 @@ def test_a_crashed_task_opens_the_relay_until_it_is_restarted(start_board):
     w.wait_for(lambda w: not w.relay_closed(), timeout=10)  # the crash: relay open at once
     assert w.state()["firmware"]["safe_mode"] is False
     w.wait_for(charging, timeout=20)  # restarted after a pause, charging resumes
-    w.wait_for(lambda w: "task test-crash crashed (1)" in log_text(w), timeout=5)
-    assert "vboard: injected crash" in log_text(w)  # the traceback is in the data log
+    w.wait_for(lambda w: "task test-crash crashed (1)" in w.flash_log(), timeout=5)
+    assert "vboard: injected crash" in w.flash_log()  # the traceback is in the data log
 
 
 def test_a_task_that_keeps_crashing_means_safe_mode(start_board):
@@ -32,7 +23,7 @@ def test_a_task_that_keeps_crashing_means_safe_mode(start_board):
     w.wait_for(lambda w: w.state()["firmware"]["safe_mode"], timeout=40)
     assert not w.relay_closed()
     w.wait_for(lambda w: "safe mode: charging stopped until restart (task test-crash keeps "
-               "crashing)" in log_text(w), timeout=5)
+               "crashing)" in w.flash_log(), timeout=5)
     # the car keeps asking; safe mode holds, yet the firmware (and its watchdog) runs on
     boots = w.boots
     w.set(car_state="B")
@@ -64,7 +55,7 @@ def test_a_stuck_event_loop_is_reset_by_the_watchdog_and_logged(start_board):
     w = start_board(plugged=True, env={"VBOARD_HANG_AFTER_MS": "4000"})
     w.wait_for(charging, timeout=20)
     w.wait_for(lambda w: w.boots == 2, timeout=30)  # the watchdog reset the board
-    w.wait_for(lambda w: "boot: reset cause watchdog" in log_text(w), timeout=30)
+    w.wait_for(lambda w: "boot: reset cause watchdog" in w.flash_log(), timeout=30)
     # what happened before the hang was on flash already (faults and errors go at once,
     # the rest within 30 s): the first boot's record survived
-    assert "boot: reset cause power-on" in log_text(w)
+    assert "boot: reset cause power-on" in w.flash_log()

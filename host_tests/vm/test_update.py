@@ -223,15 +223,6 @@ def server():
     s.httpd.shutdown()
 
 
-def log_text(w):
-    d = os.path.join(w.state_dir, "log")
-    out = ""
-    for n in sorted(int(x) for x in os.listdir(d)):
-        with open(os.path.join(d, str(n))) as f:
-            out += f.read()
-    return out
-
-
 def update_state(w):
     """The update state as saved; None in the instant between a save's two renames
     (update.json -> .bak, .tmp -> update.json), which a reader polling it can hit."""
@@ -253,9 +244,9 @@ def test_update_while_charging_switches_and_is_confirmed(start_board, server, fi
                timeout=20)
     w.wait_for(lambda w: w.boots == 2, timeout=30)
     assert 2 in w.resets  # a hard reset into the new slot
-    w.wait_for(lambda w: "update: version 9.9.9 confirmed healthy" in log_text(w), timeout=60)
+    w.wait_for(lambda w: "update: version 9.9.9 confirmed healthy" in w.flash_log(), timeout=60)
     w.wait_for(lambda w: update_state(w) == {"active": "s1", "version": "9.9.9"}, timeout=10)
-    text = log_text(w)
+    text = w.flash_log()
     assert "update: 9.9.9 verified, active at the next start" in text
     assert "restart: software update to 9.9.9" in text
     assert "update: version 9.9.9 on trial, boot 1 of 3" in text
@@ -277,7 +268,7 @@ def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server,
     # it fails at every start; after three boots boot.py goes back to the old slot
     w.wait_for(lambda w: w.boots >= 5, timeout=120)
     w.wait_for(lambda w: "update: version 9.9.9 rolled back (not healthy within 3 boots)"
-               in log_text(w), timeout=60)
+               in w.flash_log(), timeout=60)
     w.wait_for(lambda w: update_state(w) == {"active": ""}, timeout=30)
     assert w.boots == 5
     assert sum("this version cannot start" in line for line in w.console) >= 1
@@ -290,11 +281,11 @@ def test_new_version_in_safe_mode_rolls_itself_back(start_board):
     w = start_board(files={"update.json": json.dumps(trial)},
                     env={"VBOARD_CRASH": "300:9"})
     w.wait_for(lambda w: w.boots == 2, timeout=40)
-    w.wait_for(lambda w: "update: version 9.9.9 rolled back (safe mode)" in log_text(w),
+    w.wait_for(lambda w: "update: version 9.9.9 rolled back (safe mode)" in w.flash_log(),
                timeout=20)
     # the old version starts, logs the reason again and clears it
     w.wait_for(lambda w: update_state(w) == {"active": ""}, timeout=20)
-    assert "restart: rollback" in log_text(w)
+    assert "restart: rollback" in w.flash_log()
 
 
 INSTALL = r"""

@@ -634,6 +634,18 @@ class World:
     def led_names(self):
         return [classify_rgb(c) for c in self.leds]
 
+    def flash_log(self):
+        """The data log as written to the board's flash (its segment files, oldest
+        first); empty until the first write."""
+        d = os.path.join(self.state_dir, "log")
+        if not os.path.isdir(d):
+            return ""
+        out = []
+        for n in sorted(int(x) for x in os.listdir(d) if x.isdigit()):
+            with open(os.path.join(d, str(n))) as f:
+                out.append(f.read())
+        return "".join(out)
+
     def rfid_state(self):
         """The firmware's RFID view: reader (None/'none'/'ok'/'failed'), whitelist size,
         longest reader poll stall (us), master card window open, programming step."""
