@@ -1,20 +1,17 @@
 """Firmware management, diagnostics and the local authorization list over OCPP 1.6J:
 the firmware in the VM, the `ocpp` central system, real HTTP servers and the platform's
 update service with a bundle built from the real build."""
-import http.server
 import json
-import threading
 import time
 
 import pytest
+from fileserver import FileServer
 from ocpp.v16 import call
 
 from tools import bundle
 from tools.vboard.csms import CentralSystem
 
 CP = "CP1"
-
-
 MASTER = "04112233445566"
 
 
@@ -29,47 +26,11 @@ def soon(s=0):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + s))
 
 
-class Http:
-    """Serves GET files and records PUT uploads."""
-
-    def __init__(self):
-        self.files = {}
-        self.puts = {}
-        srv = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                data = srv.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self):
-                n = int(self.headers["Content-Length"])
-                srv.puts[self.path] = self.rfile.read(n).decode()
-                self.send_response(201)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
-
-
 @pytest.fixture
 def web():
-    s = Http()
+    s = FileServer()
     yield s
-    s.httpd.shutdown()
+    s.stop()
 
 
 def fw_statuses(cs):

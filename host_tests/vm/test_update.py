@@ -3,16 +3,14 @@ streamed into the firmware's Updater; every bad bundle refused with its reason a
 nothing changed; on the virtual board a download over real HTTP while charging, the
 switch at restart, confirmation when healthy, and a rollback after a failing version."""
 import hashlib
-import http.server
 import json
 import os
 import random
 import subprocess
-import threading
-import time
 
 import pytest
 
+from fileserver import FileServer
 from vmrun import ROOT, micropython
 
 import sys
@@ -183,44 +181,11 @@ def test_not_a_bundle_is_refused(tmp_path, files):
 
 
 # --------------------------------------------------------------- on the virtual board
-class Server:
-    """A real HTTP server handing out bundles slowly (so the update can be watched)."""
-
-    def __init__(self, tls=None):
-        self.files = {}
-        self.scheme = "https" if tls else "http"
-        srv = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                data = srv.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                for i in range(0, len(data), 8192):
-                    self.wfile.write(data[i:i + 8192])
-                    time.sleep(0.05)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls:  # an ssl.SSLContext for the server side
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path):
-        return "%s://127.0.0.1:%d%s" % (self.scheme, self.httpd.server_address[1], path)
-
-
 @pytest.fixture
 def server():
-    s = Server()
+    s = FileServer(pause_s=0.05)  # slowly, so the update can be watched
     yield s
-    s.httpd.shutdown()
+    s.stop()
 
 
 def update_state(w):
@@ -326,7 +291,7 @@ def test_download_over_https(tmp_path, files):
         serialization.NoEncryption()))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
-    srv = Server(tls=ctx)
+    srv = FileServer(tls=ctx)
     try:
         srv.files["/fw/b.wbx"] = bundle.make(files, "2.0.0")
         flash = tmp_path / "flash"
@@ -342,4 +307,4 @@ def test_download_over_https(tmp_path, files):
         st = json.loads((flash / "update.json").read_text())["data"]
         assert st["active"] == "s1" and st["version"] == "2.0.0"
     finally:
-        srv.httpd.shutdown()
+        srv.stop()
