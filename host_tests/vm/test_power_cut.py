@@ -6,48 +6,11 @@ Two file systems: the VM's POSIX files (rename is atomic there) and littlefs v2 
 boards' file system, MicroPython's own VfsLfs2) on a block device that writes every
 block straight to a host file, so a kill between two block writes is a power cut.
 """
-import os
 import random
-import signal
-import subprocess
-import threading
-import time
 
-from vmrun import ROOT, micropython
+from powercut import MOUNT, cut_power, new_flash, run
 
-SETUP = r"""
-import os, sys, vfs
-MODE, IMG = sys.argv[1], sys.argv[2]
-
-class Flash:
-    # a block device whose every write reaches the host file at once
-    def __init__(self, path, blocks, size=512):
-        self.f = open(path, "r+b")
-        self.n = blocks
-        self.bs = size
-    def readblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.readinto(buf)
-    def writeblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.write(buf)
-        self.f.flush()
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.n
-        if op == 5:
-            return self.bs
-        if op == 6:
-            return 0
-
-if MODE == "lfs":
-    dev = Flash(IMG, 256)
-    if sys.argv[3] == "mkfs":
-        vfs.VfsLfs2.mkfs(dev)
-    vfs.mount(vfs.VfsLfs2(dev), "/flash")
-    os.chdir("/flash")
-else:
-    os.chdir(IMG)
+SETUP = MOUNT + r"""
 from firmware.services.log import Log
 from firmware.services import config
 log = Log(echo=False)
@@ -73,36 +36,11 @@ print(json.dumps({"queue": q, "a": cfg.get("charging.max_current_a"),
 """
 
 
-def run(tmp_path, script, *args, timeout=60):
-    path = tmp_path / "script.py"
-    path.write_text(script)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    out = subprocess.run([micropython(), str(path)] + [str(a) for a in args], env=env,
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout
-
-
-def cut_power(tmp_path, mode, img, start, delay_s):
-    """Start the writer, kill it after delay_s; returns the last save it reported done."""
-    path = tmp_path / "writer.py"
-    path.write_text(WRITER)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    p = subprocess.Popen([micropython(), str(path), mode, img, "-", str(start)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def writer(tmp_path, mode, img, start, delay_s):
+    """Run the writer, cut its power after delay_s; the last save it reported done."""
     done = []
-
-    def read():
-        for line in p.stdout:
-            done.append(int(line))
-    t = threading.Thread(target=read)
-    t.start()
-    time.sleep(delay_s)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    t.join()
-    err = p.stderr.read()
-    assert not err, err
+    cut_power(tmp_path, WRITER, (mode, img, "-", start), delay_s,
+              lambda line: done.append(int(line)))
     return done[-1] if done else start - 1
 
 
@@ -127,7 +65,7 @@ def trials(tmp_path, mode, img, n_trials):
     rng = random.Random(7)
     last = -1
     for trial in range(n_trials):
-        done = cut_power(tmp_path, mode, img, last + 1, rng.uniform(0.03, 0.25))
+        done = writer(tmp_path, mode, img, last + 1, rng.uniform(0.03, 0.25))
         state = json.loads(run(tmp_path, READER, mode, img, "-").strip().splitlines()[-1])
         assert state["queue"] is not None or done < 0
         if state["queue"] is None:
@@ -137,15 +75,10 @@ def trials(tmp_path, mode, img, n_trials):
 
 
 def test_power_cuts_on_posix_files_leave_old_or_new(tmp_path):
-    img = tmp_path / "flash"
-    img.mkdir()
-    last = trials(tmp_path, "posix", str(img), 150)
+    last = trials(tmp_path, "posix", new_flash(tmp_path, "posix"), 150)
     assert last > 150  # the writer made progress: the cuts fell inside saves
 
 
 def test_power_cuts_on_littlefs_leave_old_or_new(tmp_path):
-    img = tmp_path / "flash.img"
-    img.write_bytes(b"\xff" * 512 * 256)
-    run(tmp_path, SETUP, "lfs", str(img), "mkfs")
-    last = trials(tmp_path, "lfs", str(img), 250)
+    last = trials(tmp_path, "lfs", new_flash(tmp_path, "lfs"), 250)
     assert last > 250

@@ -6,49 +6,12 @@ messages put and not acknowledged, in order, with nothing acknowledged coming ba
 except the one acknowledgement that was in flight, and nothing lost but the one put in
 flight."""
 import json
-import os
 import random
 import shutil
-import signal
-import subprocess
-import threading
-import time
 
-from vmrun import ROOT, micropython
+from powercut import MOUNT, cut_power, new_flash, run
 
-SETUP = r"""
-import os, sys, vfs
-MODE, IMG = sys.argv[1], sys.argv[2]
-
-class Flash:
-    # a block device whose every write reaches the host file at once
-    def __init__(self, path, blocks, size=512):
-        self.f = open(path, "r+b")
-        self.n = blocks
-        self.bs = size
-    def readblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.readinto(buf)
-    def writeblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.write(buf)
-        self.f.flush()
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.n
-        if op == 5:
-            return self.bs
-        if op == 6:
-            return 0
-
-if MODE == "lfs":
-    dev = Flash(IMG, 256)
-    if sys.argv[3] == "mkfs":
-        vfs.VfsLfs2.mkfs(dev)
-    vfs.mount(vfs.VfsLfs2(dev), "/flash")
-    os.chdir("/flash")
-else:
-    os.chdir(IMG)
+SETUP = MOUNT + r"""
 from firmware.services.log import Log
 from firmware.services.backend import TxQueue
 log = Log(echo=False)
@@ -89,38 +52,15 @@ print(json.dumps({"pending": out, "ids": q.ids, "log": [e[3] for e in log.entrie
 """
 
 
-def run(tmp_path, script, *args):
-    path = tmp_path / "script.py"
-    path.write_text(script)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    out = subprocess.run([micropython(), str(path)] + [str(a) for a in args], env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout
-
-
-def cut_power(tmp_path, mode, img, nxt, seed, delay_s):
-    """Run the writer, kill it after delay_s; returns the last put and ack it reported."""
-    path = tmp_path / "writer.py"
-    path.write_text(WRITER)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    p = subprocess.Popen([micropython(), str(path), mode, img, "-", str(nxt), str(seed)],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def writer(tmp_path, mode, img, nxt, seed, delay_s):
+    """Run the writer, cut its power after delay_s; the last put and ack it reported."""
     last = {"P": nxt - 1, "A": None}
 
-    def read():
-        for line in p.stdout:
-            part = line.split()
-            if len(part) == 2 and line.endswith("\n"):  # not one cut short by the kill
-                last[part[0]] = int(part[1])
-    t = threading.Thread(target=read)
-    t.start()
-    time.sleep(delay_s)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    t.join()
-    err = p.stderr.read()
-    assert not err, err
+    def seen(line):
+        part = line.split()
+        if len(part) == 2:
+            last[part[0]] = int(part[1])
+    cut_power(tmp_path, WRITER, (mode, img, "-", nxt, seed), delay_s, seen)
     return last["P"], last["A"]
 
 
@@ -128,7 +68,7 @@ def trials(tmp_path, mode, img, n_trials):
     rng = random.Random(11)
     nxt, acked = 0, -1  # next number to put; the highest acknowledged so far
     for trial in range(n_trials):
-        last_p, last_a = cut_power(tmp_path, mode, img, nxt, trial, rng.uniform(0.03, 0.2))
+        last_p, last_a = writer(tmp_path, mode, img, nxt, trial, rng.uniform(0.03, 0.2))
         if last_a is not None:
             acked = last_a
         copy = str(tmp_path / ("copy.img" if mode == "lfs" else "copy"))
@@ -157,13 +97,10 @@ def trials(tmp_path, mode, img, n_trials):
 
 
 def test_power_cuts_on_posix_files(tmp_path):
-    img = tmp_path / "flash"
-    img.mkdir()
-    assert trials(tmp_path, "posix", str(img), 120) > 300  # the cuts fell mid-work
+    img = new_flash(tmp_path, "posix")
+    assert trials(tmp_path, "posix", img, 120) > 300  # the cuts fell mid-work
 
 
 def test_power_cuts_on_littlefs(tmp_path):
-    img = tmp_path / "flash.img"
-    img.write_bytes(b"\xff" * 512 * 256)
-    run(tmp_path, SETUP, "lfs", str(img), "mkfs")
-    assert trials(tmp_path, "lfs", str(img), 200) > 300
+    img = new_flash(tmp_path, "lfs")
+    assert trials(tmp_path, "lfs", img, 200) > 300
