@@ -6,12 +6,8 @@ check the observations. The chip model answers with its own CRC and ISO 14443-3 
 state machine, so a driver that skips HLTA, misframes REQA/WUPA, gets a cascade level
 or a CRC wrong, or waits without a bound fails here.
 """
-import json
-import os
-import subprocess
-
 import pytest
-from vmrun import ROOT, micropython
+from vmrun import result_line, run_on_inert_board
 
 SCRIPT = r"""
 import asyncio, gc, json, time
@@ -145,16 +141,7 @@ print("RESULT " + json.dumps(out))
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rc522")
-    path = tmp / "rc522_run.py"
-    path.write_text(SCRIPT)
-    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "tools", "vboard", "vm"),
-                                                 ROOT, ".frozen"]))
-    env.pop("VBOARD_LINK", None)  # the inert board: the chip model alone, no world
-    proc = subprocess.run([micropython(), "-X", "heapsize=2m", str(path)], cwd=str(tmp),
-                          env=env, capture_output=True, text=True, timeout=300)
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
-    return json.loads(lines[-1][7:])
+    return result_line(run_on_inert_board(tmp, SCRIPT))
 
 
 def test_start_checks_the_version_and_configures_the_chip(seen):

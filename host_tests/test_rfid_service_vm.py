@@ -2,15 +2,12 @@
 and file handling on the VM's real files, and the backend hook for unknown cards.
 
 The service runs with the real driver on the register-level chip model, the real core,
-config, log and panel objects; the backend (issue #6) does not exist yet, so the test
-plays it with an object that has the documented `async authorize(uid)`.
+config, log and panel objects; the backend is played by an object with the documented
+`async authorize(uid)` (the real one is tested against a central system in
+host_tests/vm/test_ocpp_scenarios.py).
 """
-import json
-import os
-import subprocess
-
 import pytest
-from vmrun import ROOT, micropython
+from vmrun import result_line, run_on_inert_board
 
 SCRIPT = r"""
 import asyncio, json, os, time
@@ -188,16 +185,7 @@ print("RESULT " + json.dumps(out))
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rfid_service")
-    path = tmp / "rfid_service_run.py"
-    path.write_text(SCRIPT)
-    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "tools", "vboard", "vm"),
-                                                 ROOT, ".frozen"]))
-    env.pop("VBOARD_LINK", None)
-    proc = subprocess.run([micropython(), "-X", "heapsize=2m", str(path)], cwd=str(tmp),
-                          env=env, capture_output=True, text=True, timeout=300)
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
-    return json.loads(lines[-1][7:])
+    return result_line(run_on_inert_board(tmp, SCRIPT))
 
 
 def test_a_board_without_cards_opens_the_master_window(seen):

@@ -1,9 +1,8 @@
 """The build, deploy and REPL diagnostics tools, against the real mpy-cross and VM."""
 import os
-import subprocess
 import sys
 
-from vmrun import ROOT, micropython
+from vmrun import ROOT, run_on_inert_board
 
 sys.path.insert(0, ROOT)
 from tools import build, deploy  # noqa: E402
@@ -45,15 +44,7 @@ diag.log(3)
 
 def test_diag_reports_the_live_state_in_the_vm(tmp_path):
     build.build_vm(str(tmp_path / "vm"))
-    script = tmp_path / "diag_run.py"
-    script.write_text(DIAG)
-    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "tools", "vboard", "vm"),
-                                                 ROOT, ".frozen"]))
-    env.pop("VBOARD_LINK", None)
-    out = subprocess.run([micropython(), str(script)], cwd=str(tmp_path), env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
-    text = out.stdout
+    text = run_on_inert_board(tmp_path, DIAG, timeout=120).stdout
     assert "status      Charging (charging)" in text
     assert "relay       closed | output live" in text
     assert "offered     32.0 A | limit 32.0 A set by installation" in text

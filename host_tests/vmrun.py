@@ -36,3 +36,26 @@ def run_vm_tests(files, heap="4m", timeout=600):
         else:
             results.append(rec)
     return results, done, proc.stdout + proc.stderr
+
+
+def run_on_inert_board(workdir, script, heap="2m", timeout=300):
+    """Run `script` (text) in the VM with the virtual board's hardware modules but no
+    world (the inert board: chip models alone); returns the finished process, having
+    checked its exit status."""
+    path = os.path.join(str(workdir), "vm_script.py")
+    with open(path, "w") as f:
+        f.write(script)
+    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "tools", "vboard", "vm"),
+                                                 ROOT, ".frozen"]))
+    env.pop("VBOARD_LINK", None)
+    proc = subprocess.run([micropython(), "-X", "heapsize=" + heap, path], cwd=str(workdir),
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def result_line(proc):
+    """The JSON after the last 'RESULT ' line a VM script printed."""
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert lines, proc.stdout + proc.stderr
+    return json.loads(lines[-1][7:])

@@ -174,21 +174,12 @@ class Crashing:  # its first run fails, its second ends as when its socket canno
 
 
 asyncio.run(Net._keep(Owner(), Crashing()))
-print(json.dumps({"runs": Crashing.runs, "log": [e[3] for e in Owner.log.entries]}))
+print("RESULT " + json.dumps({"runs": Crashing.runs, "log": [e[3] for e in Owner.log.entries]}))
 """
 
 
 def test_a_crashed_dhcp_server_is_logged_and_served_again(tmp_path):
-    import json
-    import subprocess
-    from vmrun import ROOT, micropython
-    script = tmp_path / "keep.py"
-    script.write_text(KEEP_SCRIPT)
-    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "tools", "vboard", "vm"),
-                                                 ROOT, ".frozen"]))
-    env.pop("VBOARD_LINK", None)
-    out = subprocess.run([micropython(), str(script)], cwd=str(tmp_path), env=env,
-                         capture_output=True, text=True, timeout=60)
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    from vmrun import result_line, run_on_inert_board
+    got = result_line(run_on_inert_board(tmp_path, KEEP_SCRIPT, timeout=60))
     assert got["runs"] == 2
     assert got["log"] == ["LAN DHCP server stopped: RuntimeError('injected',)"]
