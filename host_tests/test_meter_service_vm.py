@@ -16,34 +16,14 @@ from tools.vboard import meters as sim
 
 VM_SCRIPT = r"""
 import asyncio, json, sys
-from firmware.boards import virtual
-from firmware.core import limits, settings
-from firmware.core.front import Front
-from firmware.services.log import Log
+import meter_app
+from firmware.core import limits
 from firmware.services.meter import Meters
 
 with open(sys.argv[1]) as f:
     job = json.load(f)
-
-
-class Obj:
-    pass
-
-
-app = Obj()
-app.board = virtual
-app.config = Obj()
-app.config.values = settings.defaults()
-app.config.values.update(job["config"])
-app.arbiter = limits.Arbiter()
-app.control = Obj()
-app.control.phase_da = [-1, -1, -1]
-app.control.charger = Obj()
-app.control.charger.offered_da = job.get("offered_da", 0)
-app.control.charger.relay = job.get("relay", False)
-app.log = Log(echo=False)
-app.panel = Obj()
-app.panel.front = Front()
+app = meter_app.make(job["config"], offered_da=job.get("offered_da", 0),
+                     relay=job.get("relay", False))
 m = Meters(app)
 
 

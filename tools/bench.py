@@ -522,32 +522,11 @@ asyncio.run(main())
 
 SERVICE_STALL_SCRIPT = r"""
 import asyncio, json, time
-from firmware.boards import virtual
-from firmware.core import limits, settings
-from firmware.core.front import Front
-from firmware.services.log import Log
+import meter_app
+from firmware.core import limits
 from firmware.services.meter import Meters
 CFG = json.loads(%r)
-
-
-class Obj:
-    pass
-
-
-app = Obj()
-app.board = virtual
-app.config = Obj()
-app.config.values = settings.defaults()
-app.config.values.update(CFG)
-app.arbiter = limits.Arbiter()
-app.control = Obj()
-app.control.phase_da = [160, 160, 160]
-app.control.charger = Obj()
-app.control.charger.offered_da = 160
-app.control.charger.relay = True
-app.log = Log(echo=False)
-app.panel = Obj()
-app.panel.front = Front()
+app = meter_app.make(CFG, (160, 160, 160), 160, True)
 worst = [0]
 held = [0]
 
@@ -940,6 +919,15 @@ def _ocpp_session_passes(ctx, cs, kb, enabled=True):
         w.stop()
 
 
+def _big_frames(cs, cp, n=3):
+    """Send n 64 KB DataTransfer CALLs and wait for each answer."""
+    for i in range(n):
+        mid = "big%d" % i
+        cs.send_raw(cp, '[2,"%s","DataTransfer",{"vendorId":"x","data":"%s"}]'
+                    % (mid, "x" * 65536))
+        cs.wait_for(lambda cs: cs.replies(cp, mid), 20)
+
+
 @figure
 def ocpp(ctx):
     """The backend link (OCPP 1.6J to the test central system on 127.0.0.1): the
@@ -976,11 +964,7 @@ def ocpp(ctx):
             out["ocpp_roundtrip_ms_max"] = round(times[-1], 2)
             time.sleep(2)
             before = w.state()["firmware"]["stall_us"]
-            for i in range(3):
-                mid = "big%d" % i
-                cs.send_raw(cp, '[2,"%s","DataTransfer",{"vendorId":"x","data":"%s"}]'
-                            % (mid, "x" * 65536))
-                cs.wait_for(lambda cs: cs.replies(cp, mid), 20)
+            _big_frames(cs, cp)
             time.sleep(1)
             out["loop_stall_ms_max_before_64k"] = round(before / 1000, 2)
             out["loop_stall_ms_max_64k_parsed"] = round(
@@ -991,11 +975,7 @@ def ocpp(ctx):
         try:
             cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 60)
             time.sleep(2)
-            for i in range(3):
-                mid = "big%d" % i
-                cs.send_raw(cp, '[2,"%s","DataTransfer",{"vendorId":"x","data":"%s"}]'
-                            % (mid, "x" * 65536))
-                cs.wait_for(lambda cs: cs.replies(cp, mid), 20)
+            _big_frames(cs, cp)
             time.sleep(1)
             out["loop_stall_ms_max_64k"] = round(w.state()["firmware"]["stall_us"] / 1000, 2)
         finally:
