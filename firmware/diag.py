@@ -9,6 +9,7 @@
     >>> diag.net()           # interfaces, addresses, clock
     >>> diag.tail(30)        # the data log on flash, newest last
     >>> diag.config()        # settings that differ from the defaults, and provisioning
+    >>> diag.mem()           # heap used and free, the largest free block, what is loaded
     >>> diag.set("charging.max_current_a", 16)
     >>> diag.selftest()      # every check the hardware allows; True if all passed
     >>> diag.update("http://host/wallbox-1.2.0.wbx")   # install a bundle, then reset
@@ -194,6 +195,24 @@ def config():
     p = a.config.prov
     print("serial %s, board %s, update key %s" % (p.get("serial"), p.get("board", "default"),
                                                   "set" if p.get("update_key") else "none"))
+
+
+def mem():
+    """The heap after a collection: what a board has left, and whether the free part is
+    in one piece (a large allocation, e.g. a TLS handshake, needs a contiguous block).
+    Works without a running firmware too."""
+    import gc
+    import sys
+
+    import micropython
+    gc.collect()
+    used, free = gc.mem_alloc(), gc.mem_free()
+    print("heap        %d KB used, %d KB free of %d KB" % (
+        used // 1024, free // 1024, (used + free) // 1024))
+    micropython.mem_info()  # ends with the block summary: "max free sz" is the largest
+    mods = sorted(m for m in sys.modules if m.startswith("firmware."))
+    print("loaded      %d firmware modules: %s" % (
+        len(mods), " ".join(m[9:] for m in mods)))
 
 
 def set(key, value):  # noqa: A001 - diag.set(...) reads naturally at the REPL

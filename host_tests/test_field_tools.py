@@ -49,3 +49,50 @@ def test_bundle_holds_the_firmware_and_libraries_but_not_the_loader(tmp_path):
     assert not [p for p in files if not p.startswith(("firmware/", "lib/", "www/"))]
     data = bundle.make(files, "1.0.0")
     assert data[:4] == b"WBX1" and data.endswith(files[list(files)[-1]])
+
+
+def test_romfs_deploy_clears_old_copies_then_writes_the_image(tmp_path):
+    build.build()
+    cmds = deploy.commands("/dev/ttyUSB0", romfs=True, reset=False)
+    args = [c[3:] for c in cmds]
+    assert args[0][0] == "exec" and "['/firmware', '/lib/microdot']" in args[0][1]
+    assert args[1] == ["romfs", "deploy", deploy.ROMFS_TREE]
+    assert [a[0] for a in args[2:]] == ["cp", "cp"]  # web pages, then boot.py and main.py
+    assert not [a for a in args if a[:2] == ["cp", "-r"] and a[2].endswith("firmware")]
+
+
+def test_romfs_image_runs_the_firmware_from_rom_and_old_copies_are_deleted(tmp_path):
+    """The deploy tree, built into an image by mpremote as `romfs deploy` does, mounted
+    at /rom in the VM: the firmware and the web library import from it. The clean-up
+    script deletes a previous install's trees and ignores what is not there."""
+    import subprocess
+    from vmrun import result_line, run_on_inert_board
+    build.build()
+    tree = deploy.romfs_tree()
+    assert sorted(os.listdir(tree)) == ["firmware", "lib"]
+    image = str(tmp_path / "fw.romfs")
+    subprocess.run([deploy.mpremote(), "romfs", "-o", image, "build", tree], check=True,
+                   capture_output=True)
+    old = tmp_path / "flash"
+    (old / "firmware" / "core").mkdir(parents=True)
+    (old / "firmware" / "core" / "pilot.mpy").write_bytes(b"old")
+    (old / "lib" / "microdot").mkdir(parents=True)
+    (old / "lib" / "microdot" / "microdot.mpy").write_bytes(b"old")
+    (old / "lib" / "keep.py").write_text("# somebody else's library")
+    clean = deploy.REMOVE_CODE % [str(old / "firmware"), str(old / "lib" / "microdot"),
+                                  str(old / "nothing")]
+    script = clean + r"""
+import sys, vfs, json
+with open(%r, "rb") as f:
+    vfs.mount(vfs.VfsRom(f.read()), "/rom")
+sys.path[:0] = ["/rom", "/rom/lib"]
+from firmware import app
+from firmware.services import web
+import microdot
+print("RESULT " + json.dumps([app.__file__, microdot.__file__]))
+""" % image
+    proc = run_on_inert_board(tmp_path, script)
+    files = result_line(proc)
+    assert files[0] == "/rom/firmware/app.mpy" and files[1].startswith("/rom/lib/microdot/")
+    assert proc.stdout.count("deleted ") == 5  # two files, three folders
+    assert sorted(os.listdir(old)) == ["lib"] and os.listdir(old / "lib") == ["keep.py"]

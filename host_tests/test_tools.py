@@ -1,5 +1,6 @@
 """The build, deploy and REPL diagnostics tools, against the real mpy-cross and VM."""
 import os
+import re
 import sys
 
 from vmrun import ROOT, run_on_inert_board
@@ -39,6 +40,7 @@ diag.status()
 diag.pilot(2)
 diag.faults()
 diag.log(3)
+diag.mem()
 """
 
 
@@ -50,3 +52,8 @@ def test_diag_reports_the_live_state_in_the_vm(tmp_path):
     assert "offered     32.0 A | limit 32.0 A set by installation" in text
     assert "high   5999 mV  low -12001 mV  duty  5333 (32.0 A offered)" in text
     assert "fault 8005: example" in text
+    used, free, total = (int(x) for x in re.search(
+        r"heap +(\d+) KB used, (\d+) KB free of (\d+) KB", text).groups())
+    assert used > 50 and free > 0 and 1900 < total <= 2048  # -X heapsize=2m less the GC tables
+    assert "max free sz" in text
+    assert re.search(r"loaded +\d+ firmware modules: .*\bapp\b.*\bcore\.charger\b", text)
