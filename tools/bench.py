@@ -4,12 +4,12 @@
     python tools/bench.py [--json] [--only NAME ...] [--trials 50]
 
 Every figure is measured on the compiled .mpy files (tools/build.py), as on a board.
-Heap figures are the firmware's own: the virtual board's hardware modules (the `machine`
-and `neopixel` stand-ins, the link) are loaded into the same VM heap, so their resident
-size, measured alone, is subtracted and printed as `sim_kb`; for the ROMFS figure the
-image, which a board keeps in flash, is subtracted too. Fake Pin/PWM/ADC objects
-created by the firmware stay in its figure (a real board keeps most of those in ROM),
-so the heap figures err on the high side.
+Heap figures are the firmware's own: the virtual board's part of the VM heap (the
+hardware and network stand-ins, the link to the world and its thread, the VM entry
+module, and in ROMFS runs the image a board keeps in flash) is what the VM reports
+before the firmware's first import (tools/vboard/vm/vboard_main.py); it is subtracted
+and printed as `board_kb`. Pin and ADC stand-ins are made once at import, as a board's
+are static; the few PWM/SPI/Timer stand-ins the firmware creates stay in its figure.
 """
 import argparse
 import json
@@ -198,18 +198,6 @@ def stall(ctx):
     return {"loop_stall_ms_max": round(us / 1000, 2)}
 
 
-SIM_SCRIPT = r"""
-import gc, json
-gc.collect(); a = gc.mem_alloc()
-import asyncio
-gc.collect(); b = gc.mem_alloc()
-import machine, neopixel, vlink
-asyncio.StreamReader  # the link's wake-up pump loads asyncio's stream module
-gc.collect(); c = gc.mem_alloc()
-print(json.dumps({"sim": c - b}))
-"""
-
-
 def scenario_passes(ctx, heap_kb, **kw):
     w = ctx.world(heap="%dk" % heap_kb, **kw)
     try:
@@ -241,10 +229,10 @@ def search_kb(passes, what, lo=32, hi=256, step=2):
     return hi
 
 
-def sim_kb(ctx):
-    """The virtual board's own resident code (machine, neopixel, network, the link): on
-    a board these are C, so every heap figure subtracts them."""
-    return (ctx.vm(SIM_SCRIPT)["sim"] + ctx.vm(SIM_NET)["net"]) / 1024
+def board_kb():
+    """The virtual board's share of the heap in the latest VM run (see the module's
+    docstring), in KB; a search's last run is of the configuration it measured."""
+    return World.last_sim_heap / 1024
 
 
 def floor_kb(ctx, hi=256, **kw):
@@ -253,11 +241,12 @@ def floor_kb(ctx, hi=256, **kw):
 
 
 def romfs_image(ctx):
-    """The build as a ROMFS image (mpremote romfs): its path and size in KB."""
+    """The ROMFS image `tools/deploy.py --romfs` writes: its path and size in KB."""
     image = os.path.join(ctx.tmp, "firmware.romfs")
     if not os.path.exists(image):
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "mpremote"), "romfs",
-                        "-o", image, "build", OUT], check=True, capture_output=True)
+        from tools import deploy
+        subprocess.run([deploy.mpremote(), "romfs", "-o", image, "build", deploy.romfs_tree()],
+                       check=True, capture_output=True)
     return image, os.path.getsize(image) / 1024
 
 
@@ -267,18 +256,17 @@ def heap(ctx):
     files loaded into the heap (a stock MicroPython board), and executed in place from a
     ROMFS image (a board with a ROMFS partition: bytecode stays in flash, but names and
     function objects are still made in RAM; firmware frozen into the image would keep
-    those in flash too, which the VM cannot show). The virtual
-    board's own code (its machine, neopixel, network and link modules) is measured alone
-    and subtracted, and so is the ROMFS image, which sits in the VM's heap for want of
-    flash."""
-    sim = sim_kb(ctx)
+    those in flash too, which the VM cannot show). The virtual board's share, which in
+    the ROMFS run includes the image (in the VM's heap for want of flash), is
+    subtracted."""
     plain = floor_kb(ctx)
+    board = board_kb()
     image, img_kb = romfs_image(ctx)
     frozen = floor_kb(ctx, hi=256 + int(img_kb) + 1, entry="romfs_main",
                       env={"VBOARD_ROMFS": image})
-    return {"heap_floor_kb": round(plain - sim, 1),
-            "heap_floor_frozen_kb": round(frozen - sim - img_kb, 1),
-            "heap_floor_vm_kb": plain, "sim_kb": round(sim, 1),
+    return {"heap_floor_kb": round(plain - board, 1),
+            "heap_floor_frozen_kb": round(frozen - board_kb(), 1),
+            "heap_floor_vm_kb": plain, "board_kb": round(board, 1),
             "romfs_image_kb": round(img_kb, 1)}
 
 
@@ -287,15 +275,6 @@ def heap(ctx):
 ALL_ON = {"net.wifi": True, "net.wifi_ssid": "home", "net.wifi_password": "secret-pw",
           "net.hotspot": True, "time.ntp_server": "127.0.0.1:9"}
 ALL_ENV = {"VBOARD_NETWORKS": "home:secret-pw:-55"}
-
-
-SIM_NET = r"""
-import gc, json, machine
-gc.collect(); a = gc.mem_alloc()
-import network
-gc.collect(); b = gc.mem_alloc()
-print(json.dumps({"net": b - a}))
-"""
 
 
 def _connected(w):
@@ -383,18 +362,17 @@ def heap_all(ctx):
     """Smallest -X heapsize at which the charging scenario passes with everything on
     (ALL_ON: network, time, data log, the web server answering), the same without the
     web server, and with the web server from a ROMFS image (image subtracted, as in
-    `heap`); the simulated hardware's share subtracted."""
-    sim = sim_kb(ctx)
+    `heap`); the virtual board's share subtracted."""
     out = {}
     for web, key in ((True, "heap_floor_all_kb"), (False, "heap_floor_all_noweb_kb")):
         hi = search_kb(lambda kb: _passes_all(ctx, kb, web),
                        "the scenario with everything on", hi=320)
-        out[key] = round(hi - sim, 1)
+        out[key] = round(hi - board_kb(), 1)
         out[key.replace("_kb", "_vm_kb")] = hi
     image, img_kb = romfs_image(ctx)
     hi = search_kb(lambda kb: _passes_all(ctx, kb, True, image),
                    "the scenario with everything on from ROMFS", hi=320 + int(img_kb) + 1)
-    out["heap_floor_all_frozen_kb"] = round(hi - sim - img_kb, 1)
+    out["heap_floor_all_frozen_kb"] = round(hi - board_kb(), 1)
     return out
 
 
@@ -477,12 +455,11 @@ def rfid(ctx):
         failing_us = w.rfid_state()["poll_us_max"]
     finally:
         w.stop()
-    sim = sim_kb(ctx)
     hi = search_kb(lambda kb: rfid_session_passes(ctx, kb), "the RFID session")
     return {"rfid_poll_ms_max": round(normal_us / 1000, 2),
             "rfid_poll_ms_max_failing_reader": round(failing_us / 1000, 2),
             "loop_stall_rfid_ms_max": round(stall_us / 1000, 2),
-            "heap_floor_rfid_kb": round(hi - sim, 1), "heap_floor_rfid_vm_kb": hi}
+            "heap_floor_rfid_kb": round(hi - board_kb(), 1), "heap_floor_rfid_vm_kb": hi}
 
 
 POLL_SCRIPT = r"""
@@ -718,7 +695,7 @@ def meters(ctx):
         loop.call_soon_threadsafe(loop.stop)
     floor = floor_kb(ctx, config={"meter.enabled": True, "meter.transport": "rtu",
                                   "house.fuse_a": 40})
-    board_kb = sim_kb(ctx)
+    board = board_kb()
     return {"loop_stall_ms_max_meter_offline": round(max(held["tcp"], held["rtu"]) / 1000, 3),
             "loop_stall_ms_meter_offline_tcp": round(held["tcp"] / 1000, 3),
             "loop_stall_ms_meter_offline_rtu": round(held["rtu"] / 1000, 3),
@@ -731,7 +708,7 @@ def meters(ctx):
             "meter_poll_ms_max": round(max(r["max_us"] for r in tcp.values()) / 1000, 2),
             "meter_poll_ms_em340": round(tcp["em340"]["mean_us"] / 1000, 2),
             "meter_poll_ms_b23": round(tcp["b23"]["mean_us"] / 1000, 2),
-            "heap_floor_meter_kb": round(floor - board_kb, 1)}
+            "heap_floor_meter_kb": round(floor - board, 1)}
 
 
 WEB_PASSWORD = "bench-password-1"
@@ -838,9 +815,8 @@ def web(ctx):
     (wall clock over loopback, the VM's own speed: a board is slower), 4 clients at
     once; loop_stall_ms_max_web, the event loop's longest stall meanwhile (probe);
     web_resident_kb, what microdot, web.py and its objects keep in the heap."""
-    sim = sim_kb(ctx)
     hi = search_kb(lambda kb: _web_passes(ctx, kb), "the web scenario", 128, 512, 4)
-    out = {"heap_floor_web_kb": round(hi - sim, 1), "heap_floor_web_vm_kb": hi}
+    out = {"heap_floor_web_kb": round(hi - board_kb(), 1), "heap_floor_web_vm_kb": hi}
     w = _web_world(ctx, heap="512k", env={"VBOARD_PROBE": "1"}, plugged=True)
     try:
         cookie = _web_login(w)
@@ -941,12 +917,11 @@ def ocpp(ctx):
     from tools.vboard.csms import CentralSystem
     cs = CentralSystem().start()
     try:
-        sim = sim_kb(ctx)
         out = {}
         for enabled, key in ((True, "heap_floor_ocpp_kb"), (False, "heap_floor_ocpp_off_kb")):
             hi = search_kb(lambda kb: _ocpp_session_passes(ctx, cs, kb, enabled),
                            "the OCPP session", hi=320)
-            out[key] = round(hi - sim, 1)
+            out[key] = round(hi - board_kb(), 1)
         out["heap_ocpp_kb"] = round(out["heap_floor_ocpp_kb"] - out["heap_floor_ocpp_off_kb"], 1)
         w, cp = _ocpp_world(ctx, cs, heap="512k", env={"VBOARD_PROBE": "1"},
                             **{"backend.max_frame_kb": 128})

@@ -76,6 +76,8 @@ def classify_rgb(rgb):
 class World:
     """The world of one virtual board. Thread-safe: tests and the web API call set()."""
 
+    last_sim_heap = None  # sim_heap of the latest VM of any world (tools/bench.py)
+
     def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
                  extra_env=None, vm_dir=VMDIR, entry="vboard_main", web_port=None):
         self.state_dir = state_dir
@@ -107,6 +109,7 @@ class World:
         self.leds = [(0, 0, 0)] * board.LED_COUNT
         self.telemetry = [None] * vlink.T_KEYS
         self.console = []  # last lines the VM printed
+        self.sim_heap = None  # bytes the virtual board itself holds in the VM's heap
         self.events = []  # (monotonic s, what) of output changes, for tests and the bench
         self.boots = 0
         self.resets = []  # reset causes reported by the firmware
@@ -465,6 +468,8 @@ class World:
     def _console(self, proc):
         for line in proc.stdout:
             line = line.rstrip("\n")
+            if line.startswith("vboard: simulation heap "):
+                self.sim_heap = World.last_sim_heap = int(line.split()[3])
             with self.lock:
                 self.console.append(line)
                 if len(self.console) > 500:

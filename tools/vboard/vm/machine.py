@@ -288,7 +288,7 @@ class Pin:
 
     def __new__(cls, ident, *args, **kw):
         # As on the boards, Pin(n) is one object per pin, made once: here at import
-        # (counted in the bench's sim_kb), so the firmware's heap figure excludes it.
+        # (in the virtual board's share of the heap), so the firmware's figure excludes it.
         return _pins[ident]
 
     def __init__(self, ident, mode=-1, pull=-1, value=None):

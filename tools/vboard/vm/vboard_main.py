@@ -5,21 +5,30 @@ reports what the panel cannot see on pins (status name, fault, offered current) 
 for tools/bench.py, an optional busy task (VBOARD_STRESS_MS: runs that long without
 yielding, again and again) and a probe that measures the event loop's longest stall,
 and for the watchdog test a task that hangs the event loop (VBOARD_HANG_AFTER_MS).
+
+Before the firmware's first import it prints the heap the virtual board itself holds
+("vboard: simulation heap N bytes": the hardware stand-ins, the network stand-in, the
+link to the world and its thread, this module, and in a ROMFS run the image): on a board
+all of it is C code or flash, so tools/bench.py subtracts it from every heap figure.
 """
 import asyncio
+import gc
 import os
 import time
 
-import boot  # as at power-up on a board: the software slot, the relay pin low first
-import machine
+import machine  # the virtual board's pins, connected to the world at import
+import network  # noqa: F401 - the Wi-Fi/LAN stand-in (C code on a board)
 import vlink
 
+asyncio.StreamReader  # the link's wake-up pump loads asyncio's stream module
 _stall = [0]
+_last = [None] * vlink.T_KEYS  # telemetry's last values sent
+_last_rfid = [None] * vlink.R_KEYS
 
 
 async def telemetry(a, period_ms=20):
-    last = [None] * vlink.T_KEYS
-    last_rfid = [None] * vlink.R_KEYS
+    last = _last
+    last_rfid = _last_rfid
     while True:
         c = a.control.charger
         vals = (c.status(), c.phase, c.fault, c.offered_da, c.retries, int(c.latched),
@@ -67,6 +76,9 @@ async def hang(a, after_ms):
         pass
 
 
+gc.collect()
+print("vboard: simulation heap %d bytes" % gc.mem_alloc())
+import boot  # noqa: E402 - as at power-up on a board: the software slot, the relay pin low
 from firmware.boards import virtual  # noqa: E402 - the world's choice of web port, -1: none
 virtual.WEB_PORT = int(os.getenv("VBOARD_WEB_PORT") or -1)
 if os.getenv("VBOARD_LAN"):  # an Ethernet port (the simulated network.LAN)
