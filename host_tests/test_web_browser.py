@@ -98,6 +98,8 @@ def test_first_setup_change_a_limit_and_see_it_on_the_status_page(tmp_path):
             # the duty changes at most once per 5 s (standards.md): the car may have
             # started at 32 A just before the new limit arrived
             expect(page.locator("#offered")).to_have_text("10 A", timeout=15000)
+            # the session's current field starts at what is offered, not above the limit
+            expect(page.locator("#app-current")).to_have_value("10")
             shot("5-status")
             assert charging(w) and w.state()["firmware"]["offered_a"] == 10.0
             # a bad value is refused with its reason next to the field

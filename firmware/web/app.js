@@ -310,6 +310,8 @@
   function status() {
     var box = h("section", {id: "live"}), ctl = h("section"), note = h("div", {"class": "msg", hidden: true});
     var cur = h("input", {type: "number", id: "app-current", min: 6, step: 1, value: 16});
+    var edited = false;  // until the user types, the field follows the session
+    cur.oninput = function () { edited = true; };
     ctl.appendChild(h("h2", {text: "Charging control"}));
     ctl.appendChild(h("button", {type: "button", id: "start", text: "Start", onclick: function () { act("v1/start"); }}));
     ctl.appendChild(h("button", {type: "button", id: "stop", "class": "alt", text: "Stop", onclick: function () { act("v1/stop"); }}));
@@ -333,6 +335,8 @@
         var others = ips.filter(function (ip) { return ip !== me.ip; });
         var b = s.backend;
         cur.max = s.max_a;
+        if (!edited && document.activeElement !== cur)
+          cur.value = Math.max(6, Math.floor(Math.min(s.max_a, s.app_a != null ? s.app_a : (s.offered_a || s.max_a))));
         box.textContent = "";
         box.appendChild(h("p", {}, [h("span", {"class": "status st-" + s.status, id: "st", text: s.status}), " ",
                                      h("span", {"class": "hint", text: DESCR[s.status] || ""})]));

@@ -71,6 +71,7 @@ def test_status_follows_a_charging_session(start_board):
     st, s, _ = c.get("/api/v1/status")
     assert st == 200 and s["status"] == "Idle" and s["serial"] == SERIAL
     assert s["type"].startswith("AC wallbox") and s["net"][0]["ip"] == "192.168.2.1"
+    assert s["net"][0]["name"] == "hotspot" and s["net"][0]["mac"] == "02:00:00:00:01:01"
     w.set(plugged=True)
     w.wait_for(charging, 20)
     time.sleep(12)  # energy adds up, the chart gets a point every 10 s

@@ -56,7 +56,8 @@ class _WLAN:
     def _init(self, iface):
         self.iface = iface
         self._active = False
-        self._cfg = {"ssid": "", "key": "", "channel": 1}
+        # a locally administered MAC per interface, as a board has its own burnt in
+        self._cfg = {"ssid": "", "key": "", "channel": 1, "mac": bytes((2, 0, 0, 0, 1, iface))}
         self._want = None  # (ssid, key) of the station's connection
         self._since = 0
 
