@@ -695,7 +695,7 @@ def meters(ctx):
         loop.call_soon_threadsafe(loop.stop)
     floor = floor_kb(ctx, config={"meter.enabled": True, "meter.transport": "rtu",
                                   "house.fuse_a": 40})
-    board = board_kb()
+    share = board_kb()
     return {"loop_stall_ms_max_meter_offline": round(max(held["tcp"], held["rtu"]) / 1000, 3),
             "loop_stall_ms_meter_offline_tcp": round(held["tcp"] / 1000, 3),
             "loop_stall_ms_meter_offline_rtu": round(held["rtu"] / 1000, 3),
@@ -708,7 +708,7 @@ def meters(ctx):
             "meter_poll_ms_max": round(max(r["max_us"] for r in tcp.values()) / 1000, 2),
             "meter_poll_ms_em340": round(tcp["em340"]["mean_us"] / 1000, 2),
             "meter_poll_ms_b23": round(tcp["b23"]["mean_us"] / 1000, 2),
-            "heap_floor_meter_kb": round(floor - board, 1)}
+            "heap_floor_meter_kb": round(floor - share, 1)}
 
 
 WEB_PASSWORD = "bench-password-1"

@@ -11,7 +11,7 @@ boot.py/main.py go to the root of the flash (the base install; updates go to slo
 the board map follows the port (esp32 -> esp32_devkit, rp2 -> pico_w).
 `--romfs` puts the firmware and its libraries into the board's ROMFS partition instead
 (a MicroPython build with ROMFS enabled; `mpremote romfs query` says whether it has one):
-the bytecode then runs from flash, which saves about a third of the heap (docs/hardware.md).
+the bytecode then runs from flash, which saves about 30 % of the heap (docs/hardware.md).
 Copies of the code left on the flash filesystem are deleted first, because the flash comes
 before /rom on sys.path and would shadow the image.
 To freeze the firmware into a MicroPython image instead, see tools/manifest.py.
