@@ -454,6 +454,11 @@ class SPI:
     def __init__(self, ident, baudrate=1000000, polarity=0, phase=0, bits=8, firstbit=0,
                  sck=None, mosi=None, miso=None):
         self.id = ident
+        if not _buses:
+            # wired at the first bus, not at import: the part reads the board's pin map
+            # from the firmware package, which boot.py must first point at the running
+            # software slot
+            rc522_sim.attach(_wired, _buses)
 
     def init(self, *args, **kw):
         pass
@@ -485,8 +490,6 @@ class SPI:
 
 
 import rc522_sim  # noqa: E402  (the RFID reader on the SPI bus)
-
-rc522_sim.attach(_wired, _buses)
 
 
 def _static(cls):
