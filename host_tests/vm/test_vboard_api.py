@@ -39,6 +39,15 @@ def test_panel_page_and_state(api):
     assert set(st["leds"]) == {"S1", "S2", "S3", "S4", "online", "mode", "rfid", "frame", "touch"}
 
 
+def test_the_board_reports_its_heap_share_before_the_firmware_starts(api):
+    # tools/bench.py subtracts this share from every heap figure
+    w, _ = api
+    first = [i for i, line in enumerate(w.console) if line.startswith("[info] boot:")][0]
+    share = [i for i, line in enumerate(w.console) if line.startswith("vboard: simulation heap")]
+    assert share and share[0] < first
+    assert 30000 < w.sim_heap < 120000 and w.sim_heap == type(w).last_sim_heap
+
+
 def test_set_inputs_drives_a_session(api):
     w, call = api
     code, _, body = call("/api/set", {"plugged": True, "car_state": "C"})

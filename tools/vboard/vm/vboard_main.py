@@ -78,6 +78,8 @@ async def hang(a, after_ms):
 
 gc.collect()
 print("vboard: simulation heap %d bytes" % gc.mem_alloc())
+# boot.py puts the running software slot first on the import path, so nothing above may
+# import the firmware package (an update on trial would run the base install's code)
 import boot  # noqa: E402 - as at power-up on a board: the software slot, the relay pin low
 from firmware.boards import virtual  # noqa: E402 - the world's choice of web port, -1: none
 virtual.WEB_PORT = int(os.getenv("VBOARD_WEB_PORT") or -1)
