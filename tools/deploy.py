@@ -41,7 +41,7 @@ SET_BOARD = ("from firmware.services.config import load_json, save_json\n"
 # and prints what it deleted; a missing path is no error.
 REMOVE_CODE = ("import os\n"
                "def rm(p):\n"
-               "    try:\n        d = os.stat(p)[0] & 0x4000\n"
+               "    try:\n        d = os.stat(p)[0] & 0x4000  # S_IFDIR\n"
                "    except OSError:\n        return\n"
                "    if d:\n        for n in os.listdir(p):\n            rm(p + '/' + n)\n"
                "        os.rmdir(p)\n    else:\n        os.remove(p)\n"
