@@ -1,9 +1,10 @@
 """The build, deploy and REPL diagnostics tools, against the real mpy-cross and VM."""
 import os
 import re
+import subprocess
 import sys
 
-from vmrun import ROOT, run_on_inert_board
+from vmrun import ROOT, micropython, run_on_inert_board
 
 sys.path.insert(0, ROOT)
 from tools import build, deploy  # noqa: E402
@@ -17,6 +18,23 @@ def test_build_compiles_every_firmware_module(tmp_path):
         assert rel[:-3] + ".mpy" in sizes, rel
         assert sizes[rel[:-3] + ".mpy"] > 0
     assert "boot.py" in sizes and "main.py" in sizes  # the board runs these from source
+
+
+def test_tracebacks_name_the_module_not_a_file(tmp_path):
+    # the dotted name is interned anyway; a file name would be one more string in RAM
+    assert build.source_name("firmware/core/charger.py") == "firmware.core.charger"
+    assert build.source_name("firmware/core/__init__.py") == "firmware.core"
+    assert build.source_name("microdot/__init__.py") == "microdot"
+    build.build(str(tmp_path / "board"))
+    script = tmp_path / "t.py"
+    script.write_text("import sys\nfrom firmware.core import settings\ntry:\n"
+                      "    settings.check('charging.phases', 2)\n"
+                      "except ValueError as e:\n    sys.print_exception(e)\n")
+    env = dict(os.environ, MICROPYPATH=str(tmp_path / "board") + ":.frozen")
+    out = subprocess.run([micropython(), str(script)], env=env, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert re.search(r'File "firmware\.core\.settings", line \d+, in check', out), out
+    assert "ValueError: must be one of 1, 3" in out
 
 
 def test_deploy_copies_the_build_with_mpremote():

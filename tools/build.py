@@ -30,6 +30,14 @@ def mpy_cross():
     return exe
 
 
+def source_name(rel):
+    """The name a module's tracebacks give (mpy-cross -s): its dotted module name,
+    which the board interns anyway, rather than a file path that would cost one more
+    interned string (qstr) in RAM per module loaded."""
+    name = rel[:-3].replace("/", ".")
+    return name[:-9] if name.endswith(".__init__") else name
+
+
 def firmware_modules():
     for d, _, files in os.walk(os.path.join(ROOT, "firmware")):
         for f in sorted(files):
@@ -55,7 +63,7 @@ def build_libs(out=OUT):
         for n in names:
             dst = os.path.join(out, "lib", pkg, n[:-3] + ".mpy")
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            subprocess.run([mpy_cross(), "-o", dst, "-s", "%s/%s" % (pkg, n),
+            subprocess.run([mpy_cross(), "-o", dst, "-s", source_name("%s/%s" % (pkg, n)),
                             os.path.join(src, n)], check=True)
             sizes[os.path.relpath(dst, out)] = os.path.getsize(dst)
     return sizes
@@ -104,8 +112,7 @@ def build(out=OUT):
     for rel in firmware_modules():
         dst = os.path.join(out, rel[:-3] + ".mpy")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        # -s: the source name recorded for tracebacks, relative like on the board
-        subprocess.run([exe, "-o", dst, "-s", rel, rel], cwd=ROOT, check=True)
+        subprocess.run([exe, "-o", dst, "-s", source_name(rel), rel], cwd=ROOT, check=True)
         sizes[os.path.relpath(dst, out)] = os.path.getsize(dst)
     for rel in SOURCES:
         shutil.copy(os.path.join(ROOT, rel), os.path.join(out, rel))
@@ -124,7 +131,7 @@ def build_vm(out=VM_OUT):
     src = os.path.join(ROOT, "tools", "vboard", "vm")
     for f in sorted(os.listdir(src)):
         if f.endswith(".py"):
-            subprocess.run([mpy_cross(), "-o", os.path.join(out, f[:-3] + ".mpy"), "-s", f,
+            subprocess.run([mpy_cross(), "-o", os.path.join(out, f[:-3] + ".mpy"), "-s", f[:-3],
                             os.path.join(src, f)], check=True)
 
 
