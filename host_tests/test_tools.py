@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from vmrun import ROOT, micropython, run_on_inert_board
 
 sys.path.insert(0, ROOT)
@@ -35,6 +36,13 @@ def test_tracebacks_name_the_module_not_a_file(tmp_path):
                          text=True, timeout=60).stdout
     assert re.search(r'File "firmware\.core\.settings", line \d+, in check', out), out
     assert "ValueError: must be one of 1, 3" in out
+
+
+def test_the_virtual_boards_modules_are_built_with_the_links_constants_written_in():
+    src = "import time\nimport vlink\n\nop = vlink.SET_IN if time else vlink.FMT\n"
+    assert build.inline_link(src) == "import time\n\nop = 1 if time else '<HHi'\n"
+    with pytest.raises(ValueError):
+        build.inline_link("import vlink\nf = vlink.missing\n")  # not a constant
 
 
 def test_deploy_copies_the_build_with_mpremote():

@@ -10,6 +10,7 @@ import argparse
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,16 +124,41 @@ def build(out=OUT):
     return sizes
 
 
+def inline_link(text):
+    """A virtual board module's source with vlink's constants written in as literals and
+    vlink no longer imported. On a board the hardware is C code whose names cost no
+    RAM; in the VM every name the simulation defines is interned on the heap, and those
+    interned names count towards MicroPython's doubling qstr pools, so the simulation's
+    could tip the firmware into a larger pool. The link's ~60 names are the simple ones
+    to leave out."""
+    vlink = {}
+    with open(os.path.join(ROOT, "tools", "vboard", "vm", "vlink.py")) as f:
+        exec(f.read(), vlink)  # constants only
+    out = re.sub(r"\bvlink\.([A-Z_][A-Z0-9_]*)\b",
+                 lambda m: repr(vlink[m.group(1)]), text)
+    out = out.replace("\nimport vlink\n", "\n")
+    if re.search(r"\bvlink\.[A-Za-z_]", out) or re.search(r"^import vlink$", out, re.M):
+        raise ValueError("vlink used other than for its constants")
+    return out
+
+
 def build_vm(out=VM_OUT):
-    """Compile the virtual board's own modules, so the VM loads them like the firmware."""
+    """Compile the virtual board's own modules, so the VM loads them like the firmware
+    (vlink's constants inlined: see inline_link)."""
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
     src = os.path.join(ROOT, "tools", "vboard", "vm")
     for f in sorted(os.listdir(src)):
-        if f.endswith(".py"):
+        if f.endswith(".py") and f != "vlink.py":
+            with open(os.path.join(src, f)) as fh:
+                text = inline_link(fh.read())
+            tmp = os.path.join(out, f)
+            with open(tmp, "w") as fh:
+                fh.write(text)
             subprocess.run([mpy_cross(), "-o", os.path.join(out, f[:-3] + ".mpy"), "-s", f[:-3],
-                            os.path.join(src, f)], check=True)
+                            tmp], check=True)
+            os.remove(tmp)
 
 
 def main(argv=None):

@@ -31,6 +31,7 @@ import random
 import time
 
 import vlink
+from micropython import const
 
 _DEFAULTS = {0x01: 0x20, 0x02: 0x80, 0x04: 0x14, 0x07: 0x21, 0x0B: 0x08, 0x0C: 0x10,
              0x0E: 0xA0, 0x11: 0x3F, 0x14: 0x80, 0x16: 0x10, 0x17: 0x84, 0x18: 0x84,
@@ -38,11 +39,14 @@ _DEFAULTS = {0x01: 0x20, 0x02: 0x80, 0x04: 0x14, 0x07: 0x21, 0x0B: 0x08, 0x0C: 0
              0x26: 0x48, 0x27: 0x88, 0x28: 0x20, 0x29: 0x20, 0x37: 0x92}
 _READ_ONLY = (0x06, 0x07, 0x08, 0x37)
 
-IDLE, READY, ACTIVE, HALT = 0, 1, 2, 3
+_IDLE = const(0)  # a card's states
+_READY = const(1)
+_ACTIVE = const(2)
+_HALT = const(3)
 NOISE_NONE, NOISE_CRC, NOISE_PARTIAL = 0, 1, 2
 READER_OK, READER_DEAD, READER_GARBAGE = 0, 1, 2
-_BIT_US_X100 = 944  # 106 kbit/s: 9.44 us per bit
-_FDT_US = 91  # frame delay time of a card's answer
+_BIT_US_X100 = const(944)  # 106 kbit/s: 9.44 us per bit
+_FDT_US = const(91)  # frame delay time of a card's answer
 
 
 def crc_a(data):
@@ -64,7 +68,7 @@ class Card:
     def __init__(self, uid, sak=0x08):
         self.uid = bytes(uid)
         self.sak = sak  # final SAK (0x08: a 1 KB memory card, 0x00: a memory tag)
-        self.state = IDLE
+        self.state = _IDLE
         self.from_halt = False
         self.level = 0
         u = self.uid
@@ -76,17 +80,17 @@ class Card:
             self.levels = [b"\x88" + u[:3], b"\x88" + u[3:6], u[6:]]
 
     def _back(self):
-        if self.state in (READY, ACTIVE):
-            self.state = HALT if self.from_halt else IDLE
+        if self.state in (_READY, _ACTIVE):
+            self.state = _HALT if self.from_halt else _IDLE
 
     def answer(self, frame, bits):
         """The card's answer to a frame (`bits` valid bits in its last byte, 0 = 8)."""
         if len(frame) == 1 and bits == 7:  # short frame
             cmd = frame[0]
-            if (cmd == 0x52 and self.state in (IDLE, HALT)) or \
-                    (cmd == 0x26 and self.state == IDLE):
-                self.from_halt = self.state == HALT
-                self.state = READY
+            if (cmd == 0x52 and self.state in (_IDLE, _HALT)) or \
+                    (cmd == 0x26 and self.state == _IDLE):
+                self.from_halt = self.state == _HALT
+                self.state = _READY
                 self.level = 0
                 size = (0x00, 0x40, 0x80)[len(self.levels) - 1]
                 return bytes((size | 0x04, 0x00))
@@ -95,7 +99,7 @@ class Card:
         if bits or not frame:
             self._back()
             return None
-        if self.state == READY and len(frame) >= 2 and \
+        if self.state == _READY and len(frame) >= 2 and \
                 frame[0] == (0x93, 0x95, 0x97)[self.level]:
             part = self.levels[self.level]
             bcc = part[0] ^ part[1] ^ part[2] ^ part[3]
@@ -104,12 +108,12 @@ class Card:
             if frame[1] == 0x70 and len(frame) == 9 and crc_a(frame) == 0 and \
                     frame[2:6] == part and frame[6] == bcc:
                 if self.level == len(self.levels) - 1:
-                    self.state = ACTIVE
+                    self.state = _ACTIVE
                     return _with_crc(bytes((self.sak,)))
                 self.level += 1
                 return _with_crc(b"\x04")
-        elif self.state == ACTIVE and frame == _with_crc(b"\x50\x00"):
-            self.state = HALT
+        elif self.state == _ACTIVE and frame == _with_crc(b"\x50\x00"):
+            self.state = _HALT
             return None
         self._back()
         return None
@@ -168,7 +172,7 @@ class Chip:
         if not on:
             for c in self.cards:
                 if c is not None:
-                    c.state = IDLE
+                    c.state = _IDLE
 
     # ------------------------------------------------------------- pins and SPI
     def cs(self, level):

@@ -1,10 +1,8 @@
 """Entry point of the firmware in the VM on the virtual board.
 
 The same boot.py and app as on a board; the only additions are a telemetry task that
-reports what the panel cannot see on pins (status name, fault, offered current) and,
-for tools/bench.py, an optional busy task (VBOARD_STRESS_MS: runs that long without
-yielding, again and again) and a probe that measures the event loop's longest stall,
-and for the watchdog test a task that hangs the event loop (VBOARD_HANG_AFTER_MS).
+reports what the panel cannot see on pins (status name, fault, offered current) and the
+bench's and tests' tasks of vboard_hooks.py, loaded only when one of them is asked for.
 
 Before the firmware's first import it prints the heap the virtual board itself holds
 ("vboard: simulation heap N bytes": the hardware stand-ins, the network stand-in, the
@@ -21,7 +19,11 @@ import network  # noqa: F401 - the Wi-Fi/LAN stand-in (C code on a board)
 import vlink
 
 asyncio.StreamReader  # the link's wake-up pump loads asyncio's stream module
-_stall = [0]
+_stall = [0]  # the bench probe's longest loop stall (vboard_hooks), reported here
+_hooks = None
+if any(os.getenv(k) for k in ("VBOARD_STRESS_MS", "VBOARD_PROBE", "VBOARD_HANG_AFTER_MS",
+                              "VBOARD_CRASH", "VBOARD_UPDATE_URL")):
+    import vboard_hooks as _hooks  # before the heap is measured: not the firmware's
 _last = [None] * vlink.T_KEYS  # telemetry's last values sent
 _last_rfid = [None] * vlink.R_KEYS
 
@@ -52,30 +54,6 @@ async def telemetry(a, period_ms=20):
         await asyncio.sleep_ms(period_ms)
 
 
-async def stress(a, busy_ms):
-    while True:
-        t0 = time.ticks_ms()
-        while time.ticks_diff(time.ticks_ms(), t0) < busy_ms:
-            pass
-        await asyncio.sleep_ms(1)
-
-
-async def probe(a):
-    while True:
-        t0 = time.ticks_us()
-        await asyncio.sleep_ms(0)
-        gap = time.ticks_diff(time.ticks_us(), t0)
-        if gap > _stall[0]:
-            _stall[0] = gap
-
-
-async def hang(a, after_ms):
-    await asyncio.sleep_ms(after_ms)
-    print("vboard: the event loop hangs now")
-    while True:  # never yields again: only the timer tick and the watchdog still run
-        pass
-
-
 gc.collect()
 print("vboard: simulation heap %d bytes" % gc.mem_alloc())
 # boot.py puts the running software slot first on the import path, so nothing above may
@@ -89,47 +67,8 @@ _dhcp = os.getenv("VBOARD_DHCP_PORTS")  # "server:client": the LAN's DHCP server
 if _dhcp:
     virtual.DHCP_PORTS = tuple(int(p) for p in _dhcp.split(":")) + ("127.0.0.1", "127.0.0.1")
 extra = [("vboard-telemetry", telemetry)]
-busy = int(os.getenv("VBOARD_STRESS_MS") or 0)
-if busy:
-    extra.append(("bench-stress", lambda a: stress(a, busy)))
-if os.getenv("VBOARD_PROBE"):
-    extra.append(("bench-probe", probe))
-hang_ms = int(os.getenv("VBOARD_HANG_AFTER_MS") or 0)
-if hang_ms:
-    extra.append(("test-hang", lambda a: hang(a, hang_ms)))
-_crash = [int(x) for x in (os.getenv("VBOARD_CRASH") or "0:0").split(":")]
-
-
-async def crash(a):
-    # for the supervisor tests: raise `after_ms` after each start, `times` times in all
-    await asyncio.sleep_ms(_crash[0])
-    if _crash[1] > 0:
-        _crash[1] -= 1
-        raise RuntimeError("vboard: injected crash")
-    while True:
-        await asyncio.sleep_ms(60000)
-
-
-if _crash[1]:
-    extra.append(("test-crash", crash))
-
-
-async def update_from_url(a):
-    # as the backend's UpdateFirmware will: download, verify, restart into the new slot
-    await asyncio.sleep_ms(int(os.getenv("VBOARD_UPDATE_AFTER_MS") or 2000))
-    from firmware.services.update import UpdateError
-    try:
-        version = await a.updater().install_from_url(os.getenv("VBOARD_UPDATE_URL"),
-                                                     force=bool(os.getenv("VBOARD_UPDATE_FORCE")))
-        a.restart("software update to " + version)
-    except UpdateError as e:
-        print("vboard: update refused:", e)
-    while True:
-        await asyncio.sleep_ms(60000)
-
-
-if os.getenv("VBOARD_UPDATE_URL") and machine.reset_cause() == machine.PWRON_RESET:
-    extra.append(("test-update", update_from_url))
+if _hooks:
+    extra += _hooks.tasks(_stall)
 boot.start(extra)  # what main.py does on a board
 while boot.SAFE_BOOT:  # like a board at the REPL: idle, relay open, until the power goes
     time.sleep_ms(100)

@@ -1,0 +1,83 @@
+"""Bench and test tasks for the firmware in the VM, loaded by vboard_main only when one
+of their variables is set (so an ordinary run does not carry their names):
+
+- VBOARD_STRESS_MS: a task that runs that long without yielding, again and again;
+- VBOARD_PROBE: a task that measures the event loop's longest stall (reported by the
+  telemetry as T_STALL_US);
+- VBOARD_HANG_AFTER_MS: a task that hangs the event loop then (the watchdog test);
+- VBOARD_CRASH=after_ms:times: a task that raises after_ms after each start, `times`
+  times in all (the supervisor tests);
+- VBOARD_UPDATE_URL: install that update bundle after VBOARD_UPDATE_AFTER_MS, as the
+  backend's UpdateFirmware does (VBOARD_UPDATE_FORCE: also an older version).
+"""
+import asyncio
+import os
+import time
+
+import machine
+
+
+async def stress(a, busy_ms):
+    while True:
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < busy_ms:
+            pass
+        await asyncio.sleep_ms(1)
+
+
+async def probe(a, stall):
+    while True:
+        t0 = time.ticks_us()
+        await asyncio.sleep_ms(0)
+        gap = time.ticks_diff(time.ticks_us(), t0)
+        if gap > stall[0]:
+            stall[0] = gap
+
+
+async def hang(a, after_ms):
+    await asyncio.sleep_ms(after_ms)
+    print("vboard: the event loop hangs now")
+    while True:  # never yields again: only the timer tick and the watchdog still run
+        pass
+
+
+async def crash(a, left):
+    await asyncio.sleep_ms(left[0])
+    if left[1] > 0:
+        left[1] -= 1
+        raise RuntimeError("vboard: injected crash")
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
+async def update_from_url(a):
+    await asyncio.sleep_ms(int(os.getenv("VBOARD_UPDATE_AFTER_MS") or 2000))
+    from firmware.services.update import UpdateError
+    try:
+        version = await a.updater().install_from_url(os.getenv("VBOARD_UPDATE_URL"),
+                                                     force=bool(os.getenv("VBOARD_UPDATE_FORCE")))
+        a.restart("software update to " + version)
+    except UpdateError as e:
+        print("vboard: update refused:", e)
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
+def tasks(stall):
+    """The (name, factory) pairs the environment asks for; `stall` is the telemetry's
+    one-item list for the probe's figure."""
+    out = []
+    busy = int(os.getenv("VBOARD_STRESS_MS") or 0)
+    if busy:
+        out.append(("bench-stress", lambda a: stress(a, busy)))
+    if os.getenv("VBOARD_PROBE"):
+        out.append(("bench-probe", lambda a: probe(a, stall)))
+    hang_ms = int(os.getenv("VBOARD_HANG_AFTER_MS") or 0)
+    if hang_ms:
+        out.append(("test-hang", lambda a: hang(a, hang_ms)))
+    left = [int(x) for x in (os.getenv("VBOARD_CRASH") or "0:0").split(":")]
+    if left[1]:
+        out.append(("test-crash", lambda a: crash(a, left)))
+    if os.getenv("VBOARD_UPDATE_URL") and machine.reset_cause() == machine.PWRON_RESET:
+        out.append(("test-update", update_from_url))
+    return out
