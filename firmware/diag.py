@@ -198,9 +198,9 @@ def config():
 
 
 def mem():
-    """The heap after a collection: what a board has left, and whether the free part is
-    in one piece (a large allocation, e.g. a TLS handshake, needs a contiguous block).
-    Works without a running firmware too."""
+    """The heap after a collection: what a board has left, whether the free part is in
+    one piece (a large allocation, e.g. a TLS handshake, needs a contiguous block), and
+    the interned names (docs/hardware.md). Works without a running firmware too."""
     import gc
     import sys
 
@@ -210,6 +210,7 @@ def mem():
     print("heap        %d KB used, %d KB free of %d KB" % (
         used // 1024, free // 1024, (used + free) // 1024))
     micropython.mem_info()  # ends with the block summary: "max free sz" is the largest
+    micropython.qstr_info()  # interned names: their pools double as they fill
     mods = sorted(m for m in sys.modules if m.startswith("firmware."))
     print("loaded      %d firmware modules: %s" % (
         len(mods), " ".join(m[9:] for m in mods)))

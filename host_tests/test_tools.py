@@ -82,4 +82,5 @@ def test_diag_reports_the_live_state_in_the_vm(tmp_path):
         r"heap +(\d+) KB used, (\d+) KB free of (\d+) KB", text).groups())
     assert used > 50 and free > 0 and 1900 < total <= 2048  # -X heapsize=2m less the GC tables
     assert "max free sz" in text
+    assert int(re.search(r"qstr pool: n_pool=\d+, n_qstr=(\d+)", text).group(1)) > 300
     assert re.search(r"loaded +\d+ firmware modules: .*\bapp\b.*\bcore\.charger\b", text)

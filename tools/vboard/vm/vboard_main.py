@@ -2,7 +2,8 @@
 
 The same boot.py and app as on a board; the only additions are a telemetry task that
 reports what the panel cannot see on pins (status name, fault, offered current) and the
-bench's and tests' tasks of vboard_hooks.py, loaded only when one of them is asked for.
+bench's and tests' tasks of vboard_hooks.py, loaded only when one of them is asked for;
+for the bench, VBOARD_NAMES_EVERY_MS prints the interned names' pool summary that often.
 
 Before the firmware's first import it prints the heap the virtual board itself holds
 ("vboard: simulation heap N bytes": the hardware stand-ins, the network stand-in, the
@@ -13,6 +14,8 @@ import asyncio
 import gc
 import os
 import time
+
+import micropython
 
 import machine  # the virtual board's pins, connected to the world at import
 import network  # noqa: F401 - the Wi-Fi/LAN stand-in (C code on a board)
@@ -26,6 +29,8 @@ if any(os.getenv(k) for k in ("VBOARD_STRESS_MS", "VBOARD_PROBE", "VBOARD_HANG_A
     import vboard_hooks as _hooks  # before the heap is measured: not the firmware's
 _last = [None] * vlink.T_KEYS  # telemetry's last values sent
 _last_rfid = [None] * vlink.R_KEYS
+_names = [int(os.getenv("VBOARD_NAMES_EVERY_MS") or 0), 0]  # the bench: print the
+# interned names' count (n_qstr) that often, and when it last did
 
 
 async def telemetry(a, period_ms=20):
@@ -51,6 +56,9 @@ async def telemetry(a, period_ms=20):
                 if vals[k] != last_rfid[k]:
                     last_rfid[k] = vals[k]
                     machine.report(k, vals[k], vlink.RFID_TELE)
+        if _names[0] and time.ticks_diff(time.ticks_ms(), _names[1]) >= _names[0]:
+            _names[1] = time.ticks_ms()
+            micropython.qstr_info()
         await asyncio.sleep_ms(period_ms)
 
 
