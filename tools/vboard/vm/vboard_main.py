@@ -29,8 +29,8 @@ if any(os.getenv(k) for k in ("VBOARD_STRESS_MS", "VBOARD_PROBE", "VBOARD_HANG_A
     import vboard_hooks as _hooks  # before the heap is measured: not the firmware's
 _last = [None] * vlink.T_KEYS  # telemetry's last values sent
 _last_rfid = [None] * vlink.R_KEYS
-_names = [int(os.getenv("VBOARD_NAMES_EVERY_MS") or 0), 0]  # the bench: print the
-# interned names' count (n_qstr) that often, and when it last did
+# for the bench: how often to print the interned names' count (n_qstr), and when it last did
+_names = [int(os.getenv("VBOARD_NAMES_EVERY_MS") or 0), 0]
 
 
 async def telemetry(a, period_ms=20):
