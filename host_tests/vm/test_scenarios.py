@@ -134,8 +134,9 @@ def test_welded_relay_is_permanent_red(start_board):
     w = start_board(plugged=True)
     w.wait_for(charging)
     w.set(relay_welded=True, plugged=False)
-    w.wait_for(lambda w: segments(w) == ["red"] * 4 and w.status() == "UnrecoverableError")
-    assert w.fault() == 8007
+    # one wait for all three: the telemetry reports status and fault as separate records
+    w.wait_for(lambda w: segments(w) == ["red"] * 4 and w.status() == "UnrecoverableError"
+               and w.fault() == 8007)
     w.set(plugged=True)
     time.sleep(2)
     assert w.status() == "UnrecoverableError" and not w.relay_closed()
