@@ -282,9 +282,9 @@ def _connected(w):
     return any("Wi-Fi connected to home" in line for line in w.console)
 
 
-def _world_all(ctx, heap="256k", web=True, romfs=None):
+def _world_all(ctx, heap="256k", web=True, romfs=None, env=None):
     """A board with everything on, the web server included (on a free local port);
-    `romfs`: the code from that image, executed in place."""
+    `romfs`: the code from that image, executed in place; `env`: more for the VM."""
     ctx.n += 1
     state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
     os.makedirs(state)
@@ -292,7 +292,7 @@ def _world_all(ctx, heap="256k", web=True, romfs=None):
     cfg.update(ALL_ON)
     with open(os.path.join(state, "config.json"), "w") as f:
         json.dump(cfg, f)
-    env = dict(ALL_ENV)
+    env = dict(ALL_ENV, **(env or {}))
     kw = {}
     if romfs:
         env["VBOARD_ROMFS"] = romfs
@@ -339,19 +339,25 @@ def boot(ctx):
             "boot_services_ms": round(services[2])}
 
 
+def _scenario_all(w, web):
+    """The everything-on scenario on a started board: connect, charge, unplug, and the
+    web interface still answers. Returns whether it passed."""
+    w.wait_for(lambda w: w.status() == "Idle" and _connected(w), 20)
+    w.set(plugged=True)
+    w.wait_for(charging, 15)
+    time.sleep(2)
+    w.set(plugged=False)
+    w.wait_for(lambda w: w.fault() == 1, 5)
+    time.sleep(2)  # the fault reaches the data log on flash
+    if web and not _web_answers(w):
+        return False
+    return w.running and w.status() == "RecoverFromError" and not w.relay_closed()
+
+
 def _passes_all(ctx, kb, web=True, romfs=None):
     w = _world_all(ctx, heap="%dk" % kb, web=web, romfs=romfs).start()
     try:
-        w.wait_for(lambda w: w.status() == "Idle" and _connected(w), 20)
-        w.set(plugged=True)
-        w.wait_for(charging, 15)
-        time.sleep(2)
-        w.set(plugged=False)
-        w.wait_for(lambda w: w.fault() == 1, 5)
-        time.sleep(2)  # the fault reaches the data log on flash
-        if web and not _web_answers(w):
-            return False
-        return w.running and w.status() == "RecoverFromError" and not w.relay_closed()
+        return _scenario_all(w, web)
     except (TimeoutError, RuntimeError):
         return False
     finally:
@@ -382,18 +388,11 @@ def names_all(ctx):
     """Interned names (qstrs: identifiers and short strings, the firmware's and the
     virtual board's) after the scenario with everything on and a page served: their
     pools double, and in this VM the seventh (14 KB) opens at about 1,260 names."""
-    w = _world_all(ctx, heap="320k")
-    w.extra_env["VBOARD_NAMES_EVERY_MS"] = "500"
-    w.start()
+    w = _world_all(ctx, heap="320k", env={"VBOARD_NAMES_EVERY_MS": "500"}).start()
     try:
-        w.wait_for(lambda w: w.status() == "Idle" and _connected(w), 20)
-        w.set(plugged=True)
-        w.wait_for(charging, 15)
-        w.set(plugged=False)
-        w.wait_for(lambda w: w.fault() == 1, 5)
-        if not _web_answers(w):
-            raise RuntimeError("the web interface did not answer")
-        time.sleep(1.5)
+        if not _scenario_all(w, True):
+            raise RuntimeError("the scenario with everything on failed")
+        time.sleep(1)  # the next print, after the page
         line = [x for x in w.console if x.startswith("qstr pool:")][-1]
     finally:
         w.stop()

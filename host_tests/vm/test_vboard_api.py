@@ -1,5 +1,6 @@
 """The virtual board's JSON API and panel page, over real HTTP."""
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -46,6 +47,15 @@ def test_the_board_reports_its_heap_share_before_the_firmware_starts(api):
     share = [i for i, line in enumerate(w.console) if line.startswith("vboard: simulation heap")]
     assert share and share[0] < first
     assert 30000 < w.sim_heap < 120000 and w.sim_heap == type(w).last_sim_heap
+
+
+def test_the_board_prints_the_interned_names_for_the_bench(start_board):
+    # tools/bench.py reads names_all from these lines (VBOARD_NAMES_EVERY_MS)
+    w = start_board(env={"VBOARD_NAMES_EVERY_MS": "200"})
+    w.wait_for(lambda w: sum(x.startswith("qstr pool:") for x in w.console) >= 2, 5)
+    line = [x for x in w.console if x.startswith("qstr pool:")][-1]
+    assert int(re.search(r"n_qstr=(\d+)", line).group(1)) > 500
+    assert not any(x.startswith("qstr pool:") for x in start_board().console)
 
 
 def test_set_inputs_drives_a_session(api):
