@@ -11,7 +11,7 @@ from vmrun import result_line, run_on_inert_board
 
 SCRIPT = r"""
 import asyncio, gc, json, time
-import machine, rc522_sim
+import machine, rc522_sim, vlink
 from machine import Pin, SPI
 from firmware.drivers import rc522
 from firmware.drivers.rc522 import RC522
@@ -70,23 +70,23 @@ card(None, 1)
 out["after_collision"] = [read(), read()]
 
 card("A1B2C3D4")
-chip.noise = rc522_sim.NOISE_CRC
+chip.noise = vlink.NOISE_CRC
 out["noise_crc"] = [read() for _ in range(4)]
-chip.noise = rc522_sim.NOISE_PARTIAL
+chip.noise = vlink.NOISE_PARTIAL
 out["noise_partial"] = [read() for _ in range(4)]
-chip.noise = rc522_sim.NOISE_NONE
+chip.noise = vlink.NOISE_NONE
 out["clean_again"] = read()
 
 chip.reset()  # brown-out: timer and antenna back to their reset values
 out["brownout"] = read()
 out["restart"] = [run(r.start()), read()]
 
-chip.mode = rc522_sim.READER_GARBAGE
+chip.mode = vlink.READER_GARBAGE
 out["garbage"] = [run(r.read()) for _ in range(200)]
 out["garbage_start"] = run(r.start())
-chip.mode = rc522_sim.READER_DEAD
+chip.mode = vlink.READER_DEAD
 out["dead"] = [run(r.read()), run(r.start()), run(r.read())]
-chip.mode = rc522_sim.READER_OK
+chip.mode = vlink.READER_OK
 out["back"] = [run(r.start()), read()]
 out["busy_us_max"] = r.busy_us_max
 

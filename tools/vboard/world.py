@@ -175,8 +175,10 @@ class World:
             self._update_pins()
 
     # ------------------------------------------------------------------ RFID
-    RFID_NOISE = {"none": 0, "crc": 1, "partial": 2}
-    RFID_READER = {"ok": 0, "dead": 1, "garbage": 2}
+    RFID_NOISE = {"none": vlink.NOISE_NONE, "crc": vlink.NOISE_CRC,
+                  "partial": vlink.NOISE_PARTIAL}
+    RFID_READER = {"ok": vlink.READER_OK, "dead": vlink.READER_DEAD,
+                   "garbage": vlink.READER_GARBAGE}
 
     @staticmethod
     def _uid(uid):

@@ -26,37 +26,56 @@ import time
 
 import _thread
 import vlink
+from micropython import const
 from umachine import *  # noqa: F401,F403  (the VM's own machine: mem8, idle, ...)
 
-_N = vlink.NPINS
+# Every module-level name, function, argument and attribute here is an interned name on
+# the VM's heap, counted with the firmware's towards the doubling qstr pools; on a board
+# this module is C code. Hence private constants as const (mpy-cross writes them in) and
+# related scalars kept in one array or list, indexed by consts.
+# (Literals: run from source, as the tests do, a const takes no module's attribute.)
+_N = const(64)  # vlink.NPINS
+_FMT = const("<HHi")  # vlink.FMT (as _hw_thread decodes it); a const string is no interned name
+assert _N == vlink.NPINS
 _in = array.array("i", [0] * _N)  # input levels / raw ADC values from the world
 _alt = array.array("i", [0] * _N)  # raw ADC while the coupled PWM output is low
 _couple = array.array("i", [-1] * _N)  # ADC pin -> PWM pin driving it
 _duty = array.array("i", [0] * _N)  # PWM duty_u16 per pin, -1 = not a PWM
 _level = array.array("i", [-1] * _N)  # last output level sent per pin
-_irq = [None] * _N  # (handler, trigger, pin object) per pin
-_adc_phase = [0]  # PWM phase (us) of the last ADC sample, see ADC.read_u16
+_irq = [None] * _N  # (slot, trigger) per pin with an interrupt handler
 _net_up = array.array("i", [1] * 8)  # simulated Wi-Fi networks in range (network.py)
 _wired = [None] * _N  # pin -> callable(level) of a part on the board (SPI chip select, reset)
 _buses = {}  # SPI bus id -> the simulated part on it
 _timers = [None] * 8  # fixed slots: the hardware thread reads them while timers come and go
-_tx = bytearray(vlink.RECORD)  # the main thread's record buffer
-_tx_hw = bytearray(vlink.RECORD)  # the hardware thread's own, so they never share one
-_link = None
-_ready = False
-_wdt = [0, 0]  # timeout ms, last feed ms (0 timeout = not started)
-_reset_cause = int(os.getenv("VBOARD_RESET_CAUSE") or vlink.PWRON_RESET)
-_wake_tx = None
-_wake_dst = None
-_wake_rx = None
-_alive = True
+# the main thread's record buffer, and the hardware thread's own, so they never share one
+_tx = (bytearray(vlink.RECORD), bytearray(vlink.RECORD))
+# the link to the world, and the datagram sockets that wake the asyncio poll (see _connect)
+_SOCK = const(0)
+_WAKE_TX = const(1)
+_WAKE_TO = const(2)  # the address _WAKE_RX listens on
+_WAKE_RX = const(3)
+_link = [None] * 4
+# scalars of both threads
+_WDT_MS = const(0)  # the watchdog's timeout (0: not started)
+_WDT_FED = const(1)  # ticks_ms of its last feed
+_ADC_PHASE = const(2)  # PWM phase (us) of the last ADC sample, see ADC.read_u16
+_SCHED = const(3)  # slots scheduled (hardware thread), see _schedule
+_RAN = const(4)  # slots run (main thread)
+_DQ_HEAD = const(5)  # records deferred (hardware thread), see _handle
+_DQ_TAIL = const(6)  # records applied (main thread)
+_DQ_DRAIN = const(7)  # 1: their drain is scheduled
+_READY = const(8)  # 1: the world sent every input
+_PUMP = const(9)  # 1: the wake-up pump runs
+_CAUSE = const(10)  # the reset cause
+_st = array.array("i", [0] * 11)
+_st[_CAUSE] = int(os.getenv("VBOARD_RESET_CAUSE") or vlink.PWRON_RESET)
 
 
-def _send(op, ident, value, tx=_tx):
-    s = _link
+def _send(op, id, value, tx=_tx[0]):
+    s = _link[_SOCK]
     if s is None:
         return
-    struct.pack_into(vlink.FMT, tx, 0, op, ident, value)
+    struct.pack_into(_FMT, tx, 0, op, id, value)
     n = 0
     while n < vlink.RECORD:
         try:
@@ -66,36 +85,22 @@ def _send(op, ident, value, tx=_tx):
         n += w or 0
 
 
-def report(key, value, op=vlink.TELEMETRY):
-    """Telemetry for the panel (what the world cannot see on pins)."""
-    _send(op, key, value)
-
-
 # ------------------------------------------------------------------ the thread
-def _wake():
-    if _wake_tx is not None:
-        try:
-            _wake_tx.sendto(b"w", _wake_dst)
-        except OSError:
-            pass
-
-
 # Callbacks the hardware thread raises live in fixed slots; the thread schedules a slot
 # number, so nothing is allocated, and it never overfills the scheduler's queue (which
 # would raise, and an exception is an allocation): that is a lost interrupt instead.
 _slots = [None] * 24  # (function, argument); 0 and 1 are the link's own
-_sched = array.array("i", [0, 0])  # slots scheduled (thread), slots run (main thread)
 
 
-def _register(func, arg):
-    """A slot for func(arg), taken on the main thread; returns its number."""
+def _register(f, arg):
+    """A slot for f(arg), taken on the main thread; returns its number."""
     i = _slots.index(None)
-    _slots[i] = (func, arg)
+    _slots[i] = (f, arg)
     return i
 
 
 def _run_slot(i):
-    _sched[1] += 1
+    _st[_RAN] += 1
     e = _slots[i]
     if e is not None:
         e[0](e[1])
@@ -103,86 +108,86 @@ def _run_slot(i):
 
 def _schedule(slot):
     """Raise slot's callback on the main thread; False if it was lost (queue full)."""
-    if _sched[0] - _sched[1] >= 3:  # the scheduler's queue holds 4 (MICROPY_SCHEDULER_DEPTH)
+    if _st[_SCHED] - _st[_RAN] >= 3:  # the scheduler's queue holds 4 (MICROPY_SCHEDULER_DEPTH)
         return False
-    _sched[0] += 1
+    _st[_SCHED] += 1
     try:
         micropython.schedule(_run_slot, slot)
     except RuntimeError:  # someone else filled it: lost, like an interrupt; never fatal here
-        _sched[0] -= 1
+        _st[_SCHED] -= 1
         return False
-    _wake()
+    if _link[_WAKE_TX] is not None:
+        try:
+            _link[_WAKE_TX].sendto(b"w", _link[_WAKE_TO])
+        except OSError:
+            pass
     return True
-
-
-def _on_input(ident, value):
-    old = _in[ident]
-    _in[ident] = value
-    if old != value:  # when it landed, for reaction times measured on the VM's clock
-        _send(vlink.IN_AT, ident, time.ticks_us() & 0x3FFFFFFF, _tx_hw)
-    h = _irq[ident]
-    if h is not None and old != value:
-        slot, trigger = h
-        rising = value and not old
-        if (rising and trigger & Pin.IRQ_RISING) or (not rising and trigger & Pin.IRQ_FALLING):
-            _schedule(slot)
-
-
-def _handle(op, ident, value):
-    global _ready
-    if ident >= _N:
-        return
-    if op == vlink.SET_IN:
-        _on_input(ident, value)
-    elif op == vlink.SET_ALT:
-        _alt[ident] = value
-    elif op == vlink.COUPLE:
-        _couple[ident] = value
-    elif op == vlink.READY:
-        _ready = True
-    elif op == vlink.NET_UP:
-        _net_up[ident & 7] = value
-    elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:
-        _defer(op, ident, value)
 
 
 # The hardware thread must never allocate: this VM has no GIL, and a garbage collection
 # started on that thread runs while the main thread keeps moving pointers, which frees
 # live objects (seen as crashes in select.poll). Records that need objects (the RFID
 # card field) are queued as ints here and applied on the main thread.
-_DEFER = 32
+_DEFER = const(32)
 _deferred = array.array("i", [0] * (3 * _DEFER))
-_dq = array.array("i", [0, 0, 0])  # head (thread), tail (main thread), drain scheduled
 
 
-def _defer(op, ident, value):
-    h = _dq[0]
-    if h - _dq[1] >= _DEFER:
-        return  # full: a lost record, as a lost interrupt would be
-    i = h % _DEFER * 3
-    _deferred[i] = op
-    _deferred[i + 1] = ident
-    _deferred[i + 2] = value
-    _dq[0] = h + 1
-    if not _dq[2]:
-        _dq[2] = 1
-        if not _schedule(0):
-            _dq[2] = 0  # lost: the next record tries again
+def _handle(op, id, value):
+    if id >= _N:
+        return
+    if op == vlink.SET_IN:
+        old = _in[id]
+        _in[id] = value
+        if old != value:  # when it landed, for reaction times measured on the VM's clock
+            _send(vlink.IN_AT, id, time.ticks_us() & 0x3FFFFFFF, _tx[1])
+        h = _irq[id]
+        if h is not None and old != value:
+            slot, trigger = h
+            rising = value and not old
+            if (rising and trigger & Pin.IRQ_RISING) or (not rising and trigger & Pin.IRQ_FALLING):
+                _schedule(slot)
+    elif op == vlink.SET_ALT:
+        _alt[id] = value
+    elif op == vlink.COUPLE:
+        _couple[id] = value
+    elif op == vlink.READY:
+        _st[_READY] = 1
+    elif op == vlink.NET_UP:
+        _net_up[id & 7] = value
+    elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:  # deferred, see above
+        h = _st[_DQ_HEAD]
+        if h - _st[_DQ_TAIL] >= _DEFER:
+            return  # full: a lost record, as a lost interrupt would be
+        i = h % _DEFER * 3
+        _deferred[i] = op
+        _deferred[i + 1] = id
+        _deferred[i + 2] = value
+        _st[_DQ_HEAD] = h + 1
+        if not _st[_DQ_DRAIN]:
+            _st[_DQ_DRAIN] = 1
+            if not _schedule(0):
+                _st[_DQ_DRAIN] = 0  # lost: the next record tries again
 
 
-def _run_deferred(_):
-    _dq[2] = 0
-    while _dq[1] < _dq[0]:
-        i = _dq[1] % _DEFER * 3
+def _link_slot(lost):
+    """The link's own slots: 0 applies the deferred records, 1 reports the link closed."""
+    if lost:
+        print("virtual board: link closed")
+        sys.exit(0)
+    _st[_DQ_DRAIN] = 0
+    while _st[_DQ_TAIL] < _st[_DQ_HEAD]:
+        i = _st[_DQ_TAIL] % _DEFER * 3
         rc522_sim.CHIP.link(_deferred[i], _deferred[i + 1], _deferred[i + 2])
-        _dq[1] += 1
+        _st[_DQ_TAIL] += 1
 
 
-def _hw_thread(rec, views, poller):
-    """The peripherals. Allocates nothing: its buffers come from the main thread."""
+def _hw_thread(buf, poller):
+    """The peripherals. Allocates nothing: its buffers come from the main thread (`buf`:
+    the record buffer as a memoryview from each offset, buf[0] the whole record)."""
+    rec = buf[0]
     got = 0
     wdt_fired = False
-    while _alive:
+    while True:
         now = time.ticks_us()
         wait = 1
         for t in _timers:
@@ -194,18 +199,19 @@ def _hw_thread(rec, views, poller):
                 if time.ticks_diff(t[0], now) < 0:  # fell behind: skip, do not burst
                     t[0] = time.ticks_add(now, t[1])
                 _schedule(t[2])
-        if _wdt[0] and not wdt_fired and \
-                time.ticks_diff(time.ticks_ms(), _wdt[1]) > _wdt[0]:
+        if _st[_WDT_MS] and not wdt_fired and \
+                time.ticks_diff(time.ticks_ms(), _st[_WDT_FED]) > _st[_WDT_MS]:
             # A real watchdog resets the chip whatever the CPU does; the world plays that
             # part: on this record it kills the VM and powers it up again.
             wdt_fired = True
-            _send(vlink.RESET, 0, vlink.WDT_RESET, _tx_hw)  # the world says so in its console
-        if _link is None:
+            _send(vlink.RESET, 0, vlink.WDT_RESET, _tx[1])  # the world says so in its console
+        s = _link[_SOCK]
+        if s is None:
             time.sleep_ms(wait)
             continue
         for _ in poller.ipoll(wait):
             try:
-                n = _link.readinto(views[got])
+                n = s.readinto(buf[got])
             except OSError:
                 n = 0
             if not n:  # world closed the link: the board lost power
@@ -221,21 +227,15 @@ def _hw_thread(rec, views, poller):
                 _handle(rec[0] | rec[1] << 8, rec[2] | rec[3] << 8, value)
 
 
-def _power_lost(_):
-    print("virtual board: link closed")
-    sys.exit(0)
-
-
 def _connect():
-    global _link, _wake_tx, _wake_dst, _wake_rx
     addr = os.getenv("VBOARD_LINK")
     if not addr:
         return
     host, port = addr.split(":")
     s = socket.socket()
     s.connect(socket.getaddrinfo(host, int(port))[0][-1])
-    _link = s
-    _send(vlink.HELLO, 0, _reset_cause)
+    _link[_SOCK] = s
+    _send(vlink.HELLO, 0, _st[_CAUSE])
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     while True:  # the unix port has no getsockname(): pick a free port ourselves
         port = 20000 + random.getrandbits(15)
@@ -245,56 +245,42 @@ def _connect():
         except OSError:
             pass
     rx.setblocking(False)
-    _wake_rx = rx
-    _wake_dst = socket.getaddrinfo("127.0.0.1", port)[0][-1]
-    _wake_tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _link[_WAKE_RX] = rx
+    _link[_WAKE_TO] = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    _link[_WAKE_TX] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rec = bytearray(vlink.RECORD)
     poller = select.poll()
     poller.register(s, select.POLLIN)
-    _thread.start_new_thread(_hw_thread, (rec, [memoryview(rec)[i:] for i in range(8)], poller))
-    while not _ready:  # the world sends every input, then READY
+    _thread.start_new_thread(_hw_thread, ([memoryview(rec)[i:] for i in range(8)], poller))
+    while not _st[_READY]:  # the world sends every input, then READY
         time.sleep_ms(1)
 
 
 async def _wake_pump():
-    r = asyncio.StreamReader(_wake_rx)
+    r = asyncio.StreamReader(_link[_WAKE_RX])
     while True:
         await r.read(64)
 
 
-_pump_started = False
-
-
-def _start_pump():
-    global _pump_started
-    if _wake_rx is not None and not _pump_started:
-        _pump_started = True
-        asyncio.create_task(_wake_pump())
-
-
 # ------------------------------------------------------------------ peripherals
-def _pin_id(p):
-    return p.id if isinstance(p, Pin) else p
-
-
+# Only what the firmware uses is here: every constant and argument name would cost an
+# interned name (unused arguments are taken by *args/**kw, whose names are not interned).
 class Pin:
     IN = 0
     OUT = 1
-    OPEN_DRAIN = 2
     PULL_UP = 1
-    PULL_DOWN = 2
     IRQ_RISING = 1
     IRQ_FALLING = 2
 
-    def __new__(cls, ident, *args, **kw):
+    def __new__(cls, id, *args, **kw):
         # As on the boards, Pin(n) is one object per pin, made once: here at import
         # (in the virtual board's share of the heap), so the firmware's figure excludes it.
-        return _pins[ident]
+        return _pins[id]
 
-    def __init__(self, ident, mode=-1, pull=-1, value=None):
-        self.init(mode, pull, value)
+    def __init__(self, id, mode=-1, *args, value=None):  # args: pull
+        self.init(mode, value=value)
 
-    def init(self, mode=-1, pull=-1, value=None):
+    def init(self, mode=-1, *args, value=None):
         if mode != -1:  # as on the boards: Pin(n) alone leaves the mode as it is
             self.mode = mode
         if value is not None:
@@ -323,7 +309,7 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=3, hard=False):
+    def irq(self, handler=None, trigger=3, **kw):  # kw: hard (always soft here)
         old = _irq[self.id]
         _irq[self.id] = None
         if old is not None:
@@ -334,7 +320,7 @@ class Pin:
 
 class PWM:
     def __init__(self, pin, freq=1000, duty_u16=0):
-        self.id = _pin_id(pin)
+        self.id = getattr(pin, "id", pin)  # a Pin or its number
         self._freq = 0
         self.freq(freq)
         _duty[self.id] = -1
@@ -360,9 +346,9 @@ class PWM:
 
 class ADC:
     def __new__(cls, pin, *args, **kw):
-        return _adcs[_pin_id(pin)]  # one static object per pin, as on the boards
+        return _adcs[getattr(pin, "id", pin)]  # one static object per pin, as on the boards
 
-    def __init__(self, pin, atten=None):
+    def __init__(self, *args, **kw):  # pin, atten
         pass
 
     def read_u16(self):
@@ -380,27 +366,28 @@ class ADC:
         # point of every millisecond (seen: whole bursts never sampled below ~190 us),
         # so a wall-clock phase hid a short high plateau (10 A) from whole bursts: a
         # spurious state F and fault 5. A board samples without such pauses.
-        ph = _adc_phase[0] + 7
+        ph = _st[_ADC_PHASE] + 7
         ph = ph - 1000 if ph >= 1000 else ph
-        _adc_phase[0] = ph
+        _st[_ADC_PHASE] = ph
         return _in[i] if ph * 65536 < d * 1000 else _alt[i]
 
 
 class Timer:
-    ONE_SHOT = 0
     PERIODIC = 1
 
-    def __init__(self, ident=-1, mode=1, period=-1, callback=None):
+    def __init__(self, id=-1, **kw):  # kw: as for init
         self._t = None
-        if callback is not None:
-            self.init(mode=mode, period=period, callback=callback)
+        if kw.get("callback") is not None:
+            self.init(**kw)
 
     def init(self, mode=1, period=1000, callback=None, freq=None):
         self.deinit()
         us = int(1000000 // freq) if freq else period * 1000
         self._t = [time.ticks_add(time.ticks_us(), us), us, _register(callback, self)]
         _timers[_timers.index(None)] = self._t  # ValueError: more than 8 timers
-        _start_pump()
+        if _link[_WAKE_RX] is not None and not _st[_PUMP]:
+            _st[_PUMP] = 1
+            asyncio.create_task(_wake_pump())
 
     def deinit(self):
         if self._t is not None and self._t in _timers:
@@ -411,11 +398,11 @@ class Timer:
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
-        _wdt[0] = timeout
-        _wdt[1] = time.ticks_ms()
+        _st[_WDT_MS] = timeout
+        _st[_WDT_FED] = time.ticks_ms()
 
     def feed(self):
-        _wdt[1] = time.ticks_ms()
+        _st[_WDT_FED] = time.ticks_ms()
 
 
 PWRON_RESET = vlink.PWRON_RESET
@@ -430,7 +417,7 @@ def reset():
 
 
 def reset_cause():
-    return _reset_cause
+    return _st[_CAUSE]
 
 
 def unique_id():
@@ -451,17 +438,13 @@ class SPI:
     """An SPI controller; the part on the bus (rc522_sim) answers while its chip select
     is low. Nothing selected: MISO floats high."""
 
-    MSB = 0
-    LSB = 1
-
-    def __init__(self, ident, baudrate=1000000, polarity=0, phase=0, bits=8, firstbit=0,
-                 sck=None, mosi=None, miso=None):
-        self.id = ident
+    def __init__(self, id, *args, **kw):  # the rest: baudrate, pins, ... (all as given)
+        self.id = id
         if not _buses:
             # wired at the first bus, not at import: the part reads the board's pin map
             # from the firmware package, which boot.py must first point at the running
             # software slot
-            rc522_sim.attach(_wired, _buses)
+            rc522_sim.attach()
 
     def init(self, *args, **kw):
         pass
@@ -469,13 +452,13 @@ class SPI:
     def deinit(self):
         pass
 
-    def write_readinto(self, wbuf, rbuf):
+    def write_readinto(self, data, buf):  # data out, what comes back into buf (or None)
         part = _buses.get(self.id)
         if part is not None and part.selected:
-            part.transfer(wbuf, rbuf)
-        elif rbuf is not None:
-            for i in range(len(rbuf)):
-                rbuf[i] = 0xFF
+            part.write_readinto(data, buf)  # the part speaks the same call
+        elif buf is not None:
+            for i in range(len(buf)):
+                buf[i] = 0xFF
 
     def write(self, buf):
         self.write_readinto(buf, None)
@@ -505,8 +488,8 @@ def _static(cls):
     return objs
 
 
-_register(_run_deferred, None)  # slot 0
-_register(_power_lost, None)  # slot 1
+_register(_link_slot, 0)  # slot 0
+_register(_link_slot, 1)  # slot 1
 _pins = _static(Pin)
 _adcs = _static(ADC)
 _connect()

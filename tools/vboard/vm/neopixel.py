@@ -4,9 +4,7 @@ import vlink
 
 
 class NeoPixel:
-    ORDER = (1, 0, 2, 3)
-
-    def __init__(self, pin, n, bpp=3, timing=1):
+    def __init__(self, pin, n, *args, **kw):  # args, kw: bpp, timing (interned names else)
         self.n = n
         self._px = [(0, 0, 0)] * n
         self._sent = [-1] * n

@@ -12,20 +12,22 @@ import os
 import time
 
 import machine
+from micropython import const
 
 STA_IF = 0
 AP_IF = 1
-STAT_IDLE = 0
-STAT_CONNECTING = 1
-STAT_WRONG_PASSWORD = -3
-STAT_NO_AP_FOUND = -2
-STAT_GOT_IP = 3
+# status() values; private consts, as the firmware never reads them: every name here is
+# an interned name in the VM (see machine.py), where on a board this module is C code
+_STAT_IDLE = const(0)
+_STAT_CONNECTING = const(1)
+_STAT_WRONG_PASSWORD = const(-3)
+_STAT_NO_AP_FOUND = const(-2)
+_STAT_GOT_IP = const(3)
 
-_NETS = []
-for _n in (os.getenv("VBOARD_NETWORKS") or "").split(","):
-    if _n:
-        _s, _p, _r = (_n.split(":") + ["", "-60"])[:3]
-        _NETS.append((_s, _p, int(_r)))
+# (ssid, password, rssi); a comprehension, as a loop's variables here would be globals
+_NETS = [(f[0], f[1], int(f[2]) if f[2] else -60)
+         for f in ((n.split(":") + ["", ""])[:3]
+                   for n in (os.getenv("VBOARD_NETWORKS") or "").split(",") if n)]
 _host = ["wallbox"]
 _ifaces = {}
 
@@ -43,23 +45,18 @@ def _up(ssid):
     return None
 
 
-def WLAN(iface=STA_IF):  # noqa: N802 - MicroPython's name; one object per interface
-    if iface not in _ifaces:
-        _ifaces[iface] = _WLAN(iface)
-    return _ifaces[iface]
-
-
-class _WLAN:
-    def __init__(self, iface):
-        self._init(iface)
-
-    def _init(self, iface):
-        self.iface = iface
-        self._active = False
-        # a locally administered MAC per interface, as a board has its own burnt in
-        self._cfg = {"ssid": "", "key": "", "channel": 1, "mac": bytes((2, 0, 0, 0, 1, iface))}
-        self._want = None  # (ssid, key) of the station's connection
-        self._since = 0
+class WLAN:
+    def __new__(cls, id=STA_IF):  # one object per interface, made at its first use
+        o = _ifaces.get(id)
+        if o is None:
+            o = _ifaces[id] = object.__new__(cls)
+            o.id = id
+            o._active = False
+            # a locally administered MAC per interface, as a board has its own burnt in
+            o._cfg = {"ssid": "", "key": "", "channel": 1, "mac": bytes((2, 0, 0, 0, 1, id))}
+            o._want = None  # (ssid, key) of the station's connection
+            o._since = 0
+        return o
 
     def active(self, on=None):
         if on is None:
@@ -88,23 +85,23 @@ class _WLAN:
 
     def status(self):
         if self._want is None:
-            return STAT_IDLE
+            return _STAT_IDLE
         n = _up(self._want[0])
         if n is None:
-            return STAT_NO_AP_FOUND
+            return _STAT_NO_AP_FOUND
         if n[1] != self._want[1]:
-            return STAT_WRONG_PASSWORD
+            return _STAT_WRONG_PASSWORD
         if time.ticks_diff(time.ticks_ms(), self._since) < 300:  # association takes a moment
-            return STAT_CONNECTING
-        return STAT_GOT_IP
+            return _STAT_CONNECTING
+        return _STAT_GOT_IP
 
     def isconnected(self):
-        if self.iface == AP_IF:
+        if self.id == AP_IF:
             return self._active
-        return self._active and self.status() == STAT_GOT_IP
+        return self._active and self.status() == _STAT_GOT_IP
 
     def ifconfig(self):
-        if self.iface == AP_IF and self._active:
+        if self.id == AP_IF and self._active:
             return ("192.168.2.1", "255.255.255.0", "192.168.2.1", "192.168.2.1")
         if self.isconnected():
             return ("192.168.1.%d" % (50 + _NETS.index(_up(self._want[0]))), "255.255.255.0",
@@ -122,7 +119,7 @@ if os.getenv("VBOARD_LAN"):
     class LAN:  # noqa: N801 - MicroPython's name
         def __init__(self, **kw):
             self._active = False
-            self._fixed = None
+            self._want = None  # the fixed address (ifconfig), None: the router's DHCP
             self._cfg = {"mac": b"\x02\x00\x00\x00\x00\x01"}
 
         def active(self, on=None):
@@ -135,11 +132,11 @@ if os.getenv("VBOARD_LAN"):
 
         def ifconfig(self, cfg=None):
             if cfg is not None:
-                self._fixed = tuple(cfg)
+                self._want = tuple(cfg)
                 return None
             if not self._active:
                 return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
-            return self._fixed or ("192.168.3.50", "255.255.255.0", "192.168.3.1",
+            return self._want or ("192.168.3.50", "255.255.255.0", "192.168.3.1",
                                    "192.168.3.1")
 
         def config(self, *names, **kw):

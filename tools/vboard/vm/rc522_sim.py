@@ -33,18 +33,18 @@ import time
 import vlink
 from micropython import const
 
-_DEFAULTS = {0x01: 0x20, 0x02: 0x80, 0x04: 0x14, 0x07: 0x21, 0x0B: 0x08, 0x0C: 0x10,
-             0x0E: 0xA0, 0x11: 0x3F, 0x14: 0x80, 0x16: 0x10, 0x17: 0x84, 0x18: 0x84,
-             0x19: 0x4D, 0x1A: 0x62, 0x1F: 0xEB, 0x21: 0xFF, 0x22: 0xFF, 0x24: 0x26,
-             0x26: 0x48, 0x27: 0x88, 0x28: 0x20, 0x29: 0x20, 0x37: 0x92}
-_READ_ONLY = (0x06, 0x07, 0x08, 0x37)
+# private constants as const: no interned names in the VM (see machine.py)
+_DEFAULTS = const(((0x01, 0x20), (0x02, 0x80), (0x04, 0x14), (0x07, 0x21), (0x0B, 0x08),
+                   (0x0C, 0x10), (0x0E, 0xA0), (0x11, 0x3F), (0x14, 0x80), (0x16, 0x10),
+                   (0x17, 0x84), (0x18, 0x84), (0x19, 0x4D), (0x1A, 0x62), (0x1F, 0xEB),
+                   (0x21, 0xFF), (0x22, 0xFF), (0x24, 0x26), (0x26, 0x48), (0x27, 0x88),
+                   (0x28, 0x20), (0x29, 0x20), (0x37, 0x92)))  # (register, reset value)
+_READ_ONLY = const((0x06, 0x07, 0x08, 0x37))
 
 _IDLE = const(0)  # a card's states
 _READY = const(1)
 _ACTIVE = const(2)
 _HALT = const(3)
-NOISE_NONE, NOISE_CRC, NOISE_PARTIAL = 0, 1, 2
-READER_OK, READER_DEAD, READER_GARBAGE = 0, 1, 2
 _BIT_US_X100 = const(944)  # 106 kbit/s: 9.44 us per bit
 _FDT_US = const(91)  # frame delay time of a card's answer
 
@@ -83,9 +83,9 @@ class Card:
         if self.state in (_READY, _ACTIVE):
             self.state = _HALT if self.from_halt else _IDLE
 
-    def answer(self, frame, bits):
-        """The card's answer to a frame (`bits` valid bits in its last byte, 0 = 8)."""
-        if len(frame) == 1 and bits == 7:  # short frame
+    def answer(self, frame, n):
+        """The card's answer to a frame (`n` valid bits in its last byte, 0 = 8)."""
+        if len(frame) == 1 and n == 7:  # short frame
             cmd = frame[0]
             if (cmd == 0x52 and self.state in (_IDLE, _HALT)) or \
                     (cmd == 0x26 and self.state == _IDLE):
@@ -96,7 +96,7 @@ class Card:
                 return bytes((size | 0x04, 0x00))
             self._back()
             return None
-        if bits or not frame:
+        if n or not frame:
             self._back()
             return None
         if self.state == _READY and len(frame) >= 2 and \
@@ -119,7 +119,7 @@ class Card:
         return None
 
 
-def _merge(answers):
+def _merge(*answers):  # *: no interned argument name
     """What the reader receives when several cards answer at once:
     (data, ErrorReg, CollReg)."""
     first = answers[0]
@@ -147,13 +147,11 @@ class Chip:
         self.level = 0
         self.cards = [None, None]
         self._stage = [bytearray(10), bytearray(10)]
-        self.noise = NOISE_NONE
-        self.mode = READER_OK
+        self.noise = vlink.NOISE_NONE
+        self.mode = vlink.READER_OK
         self.powered = True  # the reset pin is high
         self.selected = False
-        self._first = True
-        self._addr = 0
-        self._read = False
+        self._addr = None  # the transfer's address byte as received (bit 7: read), None: next
         self._due = None  # (ready at us, irq bits, data, error, coll, last bits)
         self.frames = 0  # frames sent by the driver (for tests)
         self.resets = 0
@@ -162,7 +160,9 @@ class Chip:
     def reset(self):
         r = self.regs
         for i in range(64):
-            r[i] = _DEFAULTS.get(i, 0)
+            r[i] = 0
+        for i, v in _DEFAULTS:
+            r[i] = v
         self.level = 0
         self._due = None
         self.resets += 1
@@ -177,7 +177,7 @@ class Chip:
     # ------------------------------------------------------------- pins and SPI
     def cs(self, level):
         self.selected = level == 0
-        self._first = True
+        self._addr = None
 
     def rst(self, level):
         if level and not self.powered:
@@ -187,28 +187,24 @@ class Chip:
             self.powered = False
             self._power_cards(False)
 
-    def transfer(self, w, r):
-        """One SPI transfer while selected: bytes in from `w`, out into `r`."""
-        n = len(w) if w is not None else len(r)
-        for i in range(n):
-            out = self._byte(w[i] if w is not None else 0)
-            if r is not None:
-                r[i] = out
-
-    def _byte(self, b):
-        if not self.selected or not self.powered or self.mode == READER_DEAD:
-            return 0
-        out = 0
-        if self._first:
-            self._first = False
-            self._addr = (b >> 1) & 0x3F
-            self._read = bool(b & 0x80)
-        elif self._read:
-            out = self._get(self._addr)
-            self._addr = (b >> 1) & 0x3F
-        else:
-            self._put(self._addr, b)
-        return random.getrandbits(8) if self.mode == READER_GARBAGE else out
+    def write_readinto(self, data, buf):
+        """One SPI transfer while selected (machine.SPI's call): bytes in from `data`, out
+        into `buf` (either may be None, or both the same buffer)."""
+        for i in range(len(data) if data is not None else len(buf)):
+            b = data[i] if data is not None else 0
+            out = 0  # what MISO reads, also from a dead reader
+            if self.selected and self.powered and self.mode != vlink.READER_DEAD:
+                if self._addr is None:
+                    self._addr = b
+                elif self._addr & 0x80:  # a read: the next address shifts in, still a read
+                    out = self._get((self._addr >> 1) & 0x3F)
+                    self._addr = b | 0x80
+                else:
+                    self._put((self._addr >> 1) & 0x3F, b)
+                if self.mode == vlink.READER_GARBAGE:
+                    out = random.getrandbits(8)
+            if buf is not None:
+                buf[i] = out
 
     # -------------------------------------------------------------- registers
     def _settle(self):
@@ -296,11 +292,11 @@ class Chip:
             else:
                 self._due = None  # no timer: nothing will ever be raised
             return
-        data, err, coll = _merge(answers)
+        data, err, coll = _merge(*answers)
         last = 0
-        if self.noise == NOISE_CRC and len(data) > 2:
+        if self.noise == vlink.NOISE_CRC and len(data) > 2:
             data = data[:-1] + bytes((data[-1] ^ 0x01,))
-        elif self.noise == NOISE_PARTIAL and len(data) > 1:
+        elif self.noise == vlink.NOISE_PARTIAL and len(data) > 1:
             data = data[:len(data) // 2]
             last = 3
         rx_us = _FDT_US + (len(data) * 9 + 1) * _BIT_US_X100 // 100
@@ -308,13 +304,13 @@ class Chip:
         self._due = (time.ticks_add(now, tx_us + rx_us), irq, data, err, coll, last)
 
     # ------------------------------------------------------------ the world
-    def link(self, op, ident, value):
+    def link(self, op, id, value):
         """A record from the world (applied on the main thread: it allocates)."""
         if op == vlink.CARD_BYTE:
-            self._stage[ident >> 4 & 1][ident & 15 if ident & 15 < 10 else 9] = value & 0xFF
+            self._stage[id >> 4 & 1][id & 15 if id & 15 < 10 else 9] = value & 0xFF
         elif op == vlink.CARD_SET:
             n = value & 0xFF
-            slot = ident & 1
+            slot = id & 1
             self.cards[slot] = Card(self._stage[slot][:n]) if n in (4, 7, 10) else None
         elif op == vlink.RFID_NOISE:
             self.noise = value
@@ -327,13 +323,14 @@ class Chip:
 CHIP = Chip()
 
 
-def attach(hooks, buses):
+def attach():
     """Wire the chip as the virtual board has it: SPI bus, chip select and reset pins."""
     try:
         from firmware.boards import virtual as b
     except ImportError:
         return
-    buses[b.SPI_ID] = CHIP
-    hooks[b.RC522_CS] = CHIP.cs
+    import machine  # which imports this module at its end: complete by now
+    machine._buses[b.SPI_ID] = CHIP
+    machine._wired[b.RC522_CS] = CHIP.cs
     if b.RC522_RST is not None:
-        hooks[b.RC522_RST] = CHIP.rst
+        machine._wired[b.RC522_RST] = CHIP.rst

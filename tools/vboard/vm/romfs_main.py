@@ -8,8 +8,7 @@ import sys
 import vfs
 
 with open(os.getenv("VBOARD_ROMFS"), "rb") as f:
-    _image = f.read()
-vfs.mount(vfs.VfsRom(_image), "/rom")
+    vfs.mount(vfs.VfsRom(f.read()), "/rom")  # the mount holds the image
 sys.path.insert(0, "/rom/lib")  # the web library too, as on a board's sys.path
 sys.path.insert(0, "/rom")
 import vboard_main  # noqa: E402,F401

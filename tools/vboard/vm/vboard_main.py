@@ -22,20 +22,21 @@ import network  # noqa: F401 - the Wi-Fi/LAN stand-in (C code on a board)
 import vlink
 
 asyncio.StreamReader  # the link's wake-up pump loads asyncio's stream module
+# Every global name here is an interned name in the VM, counted with the firmware's
+# (see machine.py): hence no more of them than needed.
 _stall = [0]  # the bench probe's longest loop stall (vboard_hooks), reported here
-_hooks = None
+vboard_hooks = None
 if any(os.getenv(k) for k in ("VBOARD_STRESS_MS", "VBOARD_PROBE", "VBOARD_HANG_AFTER_MS",
                               "VBOARD_CRASH", "VBOARD_UPDATE_URL")):
-    import vboard_hooks as _hooks  # before the heap is measured: not the firmware's
-_last = [None] * vlink.T_KEYS  # telemetry's last values sent
-_last_rfid = [None] * vlink.R_KEYS
+    import vboard_hooks  # before the heap is measured: not the firmware's
+_last = [None] * (vlink.T_KEYS + vlink.R_KEYS)  # telemetry's last values sent, then RFID's
 # for the bench: how often to print the interned names' count (n_qstr), and when it last did
 _names = [int(os.getenv("VBOARD_NAMES_EVERY_MS") or 0), 0]
 
 
 async def telemetry(a, period_ms=20):
+    """Reports to the world, for the panel, what it cannot see on pins."""
     last = _last
-    last_rfid = _last_rfid
     while True:
         c = a.control.charger
         vals = (c.status(), c.phase, c.fault, c.offered_da, c.retries, int(c.latched),
@@ -46,16 +47,16 @@ async def telemetry(a, period_ms=20):
         for k in range(vlink.T_KEYS):
             if vals[k] != last[k]:
                 last[k] = vals[k]
-                machine.report(k, vals[k])
+                machine._send(vlink.TELEMETRY, k, vals[k])
         rf = getattr(a, "rfid", None)
         if rf is not None:
             au = rf.auth
             vals = (rf.state, au.count, 0 if rf.reader is None else rf.reader.busy_us_max,
                     int(au.enrolling), au.step)
             for k in range(vlink.R_KEYS):
-                if vals[k] != last_rfid[k]:
-                    last_rfid[k] = vals[k]
-                    machine.report(k, vals[k], vlink.RFID_TELE)
+                if vals[k] != last[vlink.T_KEYS + k]:
+                    last[vlink.T_KEYS + k] = vals[k]
+                    machine._send(vlink.RFID_TELE, k, vals[k])
         if _names[0] and time.ticks_diff(time.ticks_ms(), _names[1]) >= _names[0]:
             _names[1] = time.ticks_ms()
             micropython.qstr_info()
@@ -71,12 +72,12 @@ from firmware.boards import virtual  # noqa: E402 - the world's choice of web po
 virtual.WEB_PORT = int(os.getenv("VBOARD_WEB_PORT") or -1)
 if os.getenv("VBOARD_LAN"):  # an Ethernet port (the simulated network.LAN)
     virtual.LAN = {}
-_dhcp = os.getenv("VBOARD_DHCP_PORTS")  # "server:client": the LAN's DHCP server on loopback
-if _dhcp:
-    virtual.DHCP_PORTS = tuple(int(p) for p in _dhcp.split(":")) + ("127.0.0.1", "127.0.0.1")
+if os.getenv("VBOARD_DHCP_PORTS"):  # "server:client": the LAN's DHCP server on loopback
+    virtual.DHCP_PORTS = tuple(int(p) for p in os.getenv("VBOARD_DHCP_PORTS").split(":")) + \
+        ("127.0.0.1", "127.0.0.1")
 extra = [("vboard-telemetry", telemetry)]
-if _hooks:
-    extra += _hooks.tasks(_stall)
+if vboard_hooks:
+    extra += vboard_hooks.tasks(_stall)
 boot.start(extra)  # what main.py does on a board
 while boot.SAFE_BOOT:  # like a board at the REPL: idle, relay open, until the power goes
     time.sleep_ms(100)

@@ -25,10 +25,16 @@ OUT_AT = 18  # id = pin, value = VM ticks_us (mod 2**30) when an output was writ
 # RFID (tools/vboard/vm/rc522_sim.py): the card field world -> VM, the firmware's view back
 CARD_BYTE = 20  # id = slot * 16 + index, value = that byte of the UID staged for the slot
 CARD_SET = 21  # id = slot (0, 1), value = UID length (0 = empty) | serial << 8: card enters
-RFID_NOISE = 22  # value: 0 clean, 1 bad BCC/CRC, 2 partial frames
-RFID_READER = 23  # value: 0 working, 1 dead (MISO reads 0), 2 garbage on MISO
+RFID_NOISE = 22  # value: NOISE_*
+RFID_READER = 23  # value: READER_*
 RFID_BROWNOUT = 24  # the reader chip resets itself (registers back to reset values)
 RFID_TELE = 25  # VM -> world: id = key (R_*), value
+NOISE_NONE = 0  # clean answers
+NOISE_CRC = 1  # bad BCC/CRC
+NOISE_PARTIAL = 2  # partial frames
+READER_OK = 0  # working
+READER_DEAD = 1  # MISO reads 0
+READER_GARBAGE = 2  # garbage on MISO
 R_READER = 0  # 0 none fitted, 1 working, 2 failed
 R_CARDS = 1  # cards in the whitelist
 R_BUSY_US = 2  # longest stretch one reader poll held the event loop

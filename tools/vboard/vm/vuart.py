@@ -11,19 +11,21 @@ import select
 import socket
 
 import termios
+from micropython import const
 
-_GET_FILENO = 10  # MP_STREAM_GET_FILENO: poll() uses the descriptor itself
-_VMIN = 6
-_VTIME = 5
+# const: no interned names in the VM (see machine.py)
+_GET_FILENO = const(10)  # MP_STREAM_GET_FILENO: poll() uses the descriptor itself
+_VMIN = const(6)
+_VTIME = const(5)
 
 
 class UART(io.IOBase):
-    def __init__(self, ident, baudrate=9600, bits=8, parity=None, stop=1, tx=None, rx=None,
-                 timeout=0, **_kw):
-        self.id = ident
+    # bits, parity, stop, tx, rx, timeout... (unused) in *_args/**_kw: no interned names
+    def __init__(self, id, baudrate=9600, *_args, **_kw):
+        self.id = id
         self.baudrate = baudrate
         self.written = 0  # bytes sent, for tests
-        path = os.getenv("VBOARD_UART%d" % ident)
+        path = os.getenv("VBOARD_UART%d" % id)
         if path:
             self._f = open(path, "r+b")
             fd = self._f.fileno()
