@@ -84,8 +84,7 @@ class Hardware:
                                            b.TOUCH_THRESHOLD)
         # The DIP switches are read once: a new installation maximum needs a restart.
         if b.DIP_PINS is not None:
-            p = [_input(n).active() for n in b.DIP_PINS]
-            self.dip = dip_from_bits(p[0], p[1], p[2], p[3])
+            self.dip = dip_from_bits([_input(n).active() for n in b.DIP_PINS])
         elif b.DIP_LADDER_ADC is not None:
             self.dip = dip_from_ladder(ADC(Pin(b.DIP_LADDER_ADC)).read_u16())
         else:
@@ -204,7 +203,7 @@ class App:
         self.control.stop()
 
     def restart(self, reason):
-        self.log.add(INFO, "restart: " + reason)
+        self.log.add(INFO, "restart: %s" % reason)
         self.stop()
         self.datalog.flush()
         machine.reset()

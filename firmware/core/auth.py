@@ -62,12 +62,12 @@ _QUIET = const(18)
 _LAPSED = const(18)
 _NO_MASTER = const(19)
 # What each outcome means, for the log: one string (20 separate ones cost ~1 KB more)
-_TEXT = ("|authorized|ended by its card|master card stored|master card: programming"
-         "|new card: confirm with the master|user card stored|known card (auth off)"
-         "|asking the backend|unknown card|refused: held by another card"
-         "|programming aborted|already stored|not while a vehicle is connected"
-         "|whitelist full|not saved|several cards at once|unreadable"
-         "|lapsed: no vehicle within 60 s|no master card within 60 s")
+_TEXT = const("|authorized|ended by its card|master card stored|master card: programming"
+               "|new card: confirm with the master|user card stored|known card (auth off)"
+               "|asking the backend|unknown card|refused: held by another card"
+               "|programming aborted|already stored|not while a vehicle is connected"
+               "|whitelist full|not saved|several cards at once|unreadable"
+               "|lapsed: no vehicle within 60 s|no master card within 60 s")
 _COLOURS = bytes((OFF, GREEN, GREEN, GREEN, OFF, OFF, WHITE, GREEN, OFF))  # up to ASK
 
 

@@ -35,15 +35,15 @@ PHASE_NAMES = ("boot", "idle", "self-test", "waiting for authorization", "ready"
 # The manual's status list (what the charger reports); index = status
 STATUS_NAMES = ("Idle", "ReadyForCharging", "Charging", "Suspended", "RecoverFromError",
                 "UnrecoverableError", "ServiceMode", "Degraded", "TokenProgrammingMode")
-ST_IDLE = const(0)
-ST_READY = const(1)
-ST_CHARGING = const(2)
-ST_SUSPENDED = const(3)
-ST_RECOVER = const(4)
-ST_UNRECOVERABLE = const(5)
-ST_SERVICE = const(6)
-ST_DEGRADED = const(7)
-ST_PROGRAMMING = const(8)
+_ST_IDLE = const(0)
+_ST_READY = const(1)
+_ST_CHARGING = const(2)
+_ST_SUSPENDED = const(3)
+_ST_RECOVER = const(4)
+_ST_UNRECOVERABLE = const(5)
+_ST_SERVICE = const(6)
+_ST_DEGRADED = const(7)
+_ST_PROGRAMMING = const(8)
 
 # Event kinds written to the ring for the log service
 EV_PHASE = const(1)  # code = new phase
@@ -53,7 +53,7 @@ EV_RETRY = const(4)  # code = retry number
 EV_VENT_REFUSED = const(5)  # state D without ventilation
 EV_CLEARED = const(6)  # code = fault that cleared by itself
 EV_WAKEUP = const(7)
-RING = const(16)
+_RING = const(16)
 
 # Self-test steps of the residual-current detector
 _RCD_START = const(0)
@@ -124,8 +124,8 @@ class Charger:
         self.offered_da = 0
         self.selftest_ok = False
         # Event ring: readers keep their own count of ev_head
-        self.ev_kind = [0] * RING
-        self.ev_code = [0] * RING
+        self.ev_kind = [0] * _RING
+        self.ev_code = [0] * _RING
         self.ev_head = 0
         # Timestamps
         self._since = now  # entry into the current phase
@@ -144,7 +144,7 @@ class Charger:
 
     # ----------------------------------------------------------------- helpers
     def _emit(self, kind, code):
-        i = self.ev_head % RING
+        i = self.ev_head % _RING
         self.ev_kind[i] = kind
         self.ev_code[i] = code
         self.ev_head += 1
@@ -492,19 +492,19 @@ class Charger:
     def status(self):
         ph = self.phase
         if ph == PERMANENT or (ph == FAULT and self.latched):
-            return ST_UNRECOVERABLE
+            return _ST_UNRECOVERABLE
         if ph == FAULT:
-            return ST_RECOVER
+            return _ST_RECOVER
         if self.service_mode:
-            return ST_SERVICE
+            return _ST_SERVICE
         s = self.pilot.state
         if ph == IDLE or ph == BOOT or (ph == DISABLED and not (cp.B <= s <= cp.D)):
-            return ST_PROGRAMMING if self.programming else ST_IDLE
+            return _ST_PROGRAMMING if self.programming else _ST_IDLE
         if ph == CHARGING:
-            return ST_DEGRADED if self.arbiter.degrading() else ST_CHARGING
+            return _ST_DEGRADED if self.arbiter.degrading() else _ST_CHARGING
         if ph == SUSPENDED or ph == DISABLED:
-            return ST_SUSPENDED
-        return ST_READY
+            return _ST_SUSPENDED
+        return _ST_READY
 
     def phase_ms(self, now):
         """Time spent in the current phase."""

@@ -32,7 +32,7 @@ RETRY = const(3)  # retry after a pause, at most `max_retries` times, then wait 
 PERMANENT = const(4)  # permanent red; only a restart from the mains clears it
 
 # code, rule, S1..S4 colours, meaning
-_TABLE = (
+_TABLE = const((
     (UNPLUGGED, VEHICLE_GONE, WHITE, WHITE, WHITE, RED,
      "Vehicle disconnected during self-test or while charging"),
     (OVER_TEMPERATURE, CONDITION, WHITE, WHITE, ORANGE, ORANGE,
@@ -51,7 +51,7 @@ _TABLE = (
      "Relay welded: output voltage cannot be switched off"),
     (PROTECTIVE_EARTH, PERMANENT, RED, RED, RED, RED,
      "Protective earth missing or its resistance too high"),
-)
+))
 CODES = tuple(row[0] for row in _TABLE)
 
 

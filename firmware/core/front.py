@@ -21,7 +21,7 @@ TOUCH = const(8)  # capacitive touch button light
 COUNT = const(9)
 
 # Patterns: colour | blink. Slow flash = 1 s on / 1 s off; flash = 0.5 s / 0.5 s.
-STEADY = const(0)
+_STEADY = const(0)
 SLOW = const(0x10)
 FLASH = const(0x20)
 _CODE_BLINK = const(0x30)  # fault code: 1.5 s on / 0.5 s off
@@ -49,7 +49,7 @@ class Front:
 
 def _lit(pattern, now):
     blink = pattern & 0xF0
-    if blink == STEADY:
+    if blink == _STEADY:
         return pattern
     if blink == SLOW:
         on = now % 2000 < 1000

@@ -21,7 +21,7 @@ SLOTS = const(9)
 NAMES = ("installation", "cable", "configured", "temperature", "load management",
          "meter fallback", "solar surplus", "backend", "app")
 # Limits that mean "safety-related power reduction" (status Degraded while they bind).
-_DEGRADING = (TEMPERATURE, METER_FALLBACK)
+_DEGRADING = const((TEMPERATURE, METER_FALLBACK))
 
 # Installation maximum per DIP-switch code; code 0 means "not set": commissioning mode.
 DIP_DA = (0, 60, 80, 100, 130, 160, 200, 250, 320, 400, 480, 500, 630, 700, 750, 800)

@@ -46,7 +46,7 @@ def da_from_duty(bp):
 
 
 
-UNKNOWN = const(0)
+_UNKNOWN = const(0)
 A = const(1)  # +12 V, no vehicle
 B = const(2)  # +9 V, vehicle connected
 C = const(3)  # +6 V, ready to charge
@@ -57,7 +57,7 @@ INVALID = const(7)  # outside every band
 NAMES = "?ABCDEFX"  # NAMES[state]; X = invalid
 
 # Lower edge (mV) of each band, index = state; A's upper edge is _TOP.
-_LOW_EDGE = (0, 10500, 7500, 4500, 1500, -1500, -13500, 0)
+_LOW_EDGE = const((0, 10500, 7500, 4500, 1500, -1500, -13500, 0))
 _TOP = const(13500)
 _DIODE_MAX_MV = const(-10000)  # low plateau above this with PWM on: no diode
 
@@ -79,11 +79,11 @@ class PilotClassifier:
         self.hyst = hysteresis_mv
         self.confirm_fast = confirm_fast
         self.confirm = confirm
-        self.state = UNKNOWN
+        self.state = _UNKNOWN
         self.diode_ok = True
         self.high_mv = 0
         self.low_mv = 0
-        self._cand = UNKNOWN
+        self._cand = _UNKNOWN
         self._count = 0
         self._diode_bad = 0
 
@@ -112,7 +112,7 @@ class PilotClassifier:
             else:
                 self._cand = lvl
                 self._count = 1
-            fast = lvl == A or cur == C or cur == D or cur == UNKNOWN
+            fast = lvl == A or cur == C or cur == D or cur == _UNKNOWN
             if self._count >= (self.confirm_fast if fast else self.confirm):
                 self.state = lvl
                 self._count = 0

@@ -9,18 +9,21 @@ import math
 from micropython import const
 
 NO_READING = const(-2730)  # below absolute zero: no sensor / open circuit
+_T_MIN_C = const(-40)  # the NTC table's range and step
+_T_MAX_C = const(150)
+_STEP_C = const(5)
 
 
-def ntc_table(beta, r25, r_pullup, t_min_c=-40, t_max_c=150, step_c=5):
-    """ADC ratio (0..65535, NTC to ground under a pull-up) for each `step_c` degrees.
+def ntc_table(beta, r25, r_pullup):
+    """ADC ratio (0..65535, NTC to ground under a pull-up) every 5 degrees, -40..150 C.
 
     Built once at start-up (floats are fine there); `ntc_dc` then only uses integers.
     """
     rows = []
-    for t in range(t_min_c, t_max_c + 1, step_c):
+    for t in range(_T_MIN_C, _T_MAX_C + 1, _STEP_C):
         r = r25 * math.exp(beta * (1 / (t + 273.15) - 1 / 298.15))
         rows.append(int(65535 * r / (r + r_pullup)))
-    return tuple(rows), t_min_c * 10, step_c * 10
+    return tuple(rows), _T_MIN_C * 10, _STEP_C * 10
 
 
 def ntc_dc(raw, table):
@@ -70,9 +73,13 @@ class Smoother:
         return self.value
 
 
-def dip_from_bits(b0, b1, b2, b3):
-    """DIP code 0..15 from four switch levels (True = on), b0 the least significant."""
-    return (1 if b0 else 0) | (2 if b1 else 0) | (4 if b2 else 0) | (8 if b3 else 0)
+def dip_from_bits(levels):
+    """DIP code 0..15 from four switch levels (True = on), the first the least significant."""
+    code = 0
+    for i in range(4):
+        if levels[i]:
+            code |= 1 << i
+    return code
 
 
 def dip_from_ladder(raw, top=65535):

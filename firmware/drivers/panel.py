@@ -7,7 +7,9 @@ plays tone sequences (core/front.py) without blocking.
 """
 import asyncio
 
-_RGB = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (255, 96, 0))
+from micropython import const
+
+_RGB = const(((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (255, 96, 0)))
 
 
 class StatusLeds:

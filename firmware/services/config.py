@@ -12,15 +12,17 @@ import json
 import os
 from binascii import crc32
 
+from micropython import const
+
 from firmware.core import settings
 from firmware.core.settings import BOOL, INT, KEY, NAME, STR
 from firmware.services.log import ERROR, INFO
 
 PATH = "config.json"
 PROV = "prov.json"
-VERSION = 2  # of the settings file: 1 = a bare {key: value} object, 2 = {"v", "s"}
-_HEAD = '{"crc":"'  # a record: {"crc":"<8 hex>","data":<json>} (still valid JSON)
-_DATA = 25  # len('{"crc":"00000000","data":')
+_VERSION = const(2)  # of the settings file: 1 = a bare {key: value} object, 2 = {"v", "s"}
+_HEAD = const('{"crc":"')  # a record: {"crc":"<8 hex>","data":<json>} (still valid JSON)
+_DATA = const(25)  # len('{"crc":"00000000","data":')
 
 # The platform's settings (networking, time, updates); the web pages hold the labels.
 settings.extend({
@@ -123,7 +125,7 @@ def load_prov(path=PROV):
 
 
 def _migrate(stored):
-    """Bring a stored settings object up to VERSION; returns the {key: value} dict."""
+    """Bring a stored settings object up to _VERSION; returns the {key: value} dict."""
     if not isinstance(stored, dict):
         return {}
     v = stored.get("v") if "s" in stored else 1
@@ -165,7 +167,7 @@ class Config:
         values = dict(self.values)
         values.update(clean)
         defaults = settings.defaults()
-        save_json(self.path, {"v": VERSION, "s": {k: values[k] for k in values
+        save_json(self.path, {"v": _VERSION, "s": {k: values[k] for k in values
                                                   if values[k] != defaults.get(k)}})
         self.values = values
         return {}

@@ -19,9 +19,9 @@ from firmware.services.log import INFO, SESSION
 _FLUSH_MS = const(30000)  # an info entry waits at most this long for its write
 _URGENT_MS = const(1000)  # faults, errors and sessions
 _MAX_PENDING = const(64)  # more unwritten entries than this: write now
-_CAUSES = (("PWRON_RESET", "power-on"), ("HARD_RESET", "hard reset"),
-           ("WDT_RESET", "watchdog"), ("DEEPSLEEP_RESET", "deep sleep"),
-           ("SOFT_RESET", "soft reset"))
+_CAUSES = const((("PWRON_RESET", "power-on"), ("HARD_RESET", "hard reset"),
+                 ("WDT_RESET", "watchdog"), ("DEEPSLEEP_RESET", "deep sleep"),
+                 ("SOFT_RESET", "soft reset")))
 
 utc_offset_s = 0  # set from the configuration by the app
 clock_offset_s = 0  # where the clock cannot be set (the VM): network time minus time.time()
@@ -41,7 +41,7 @@ def cause_name(cause):
     for attr, name in _CAUSES:
         if getattr(machine, attr, None) == cause:
             return name
-    return "cause %s" % cause
+    return "unknown (%s)" % cause
 
 
 class DataLog:

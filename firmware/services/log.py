@@ -61,11 +61,11 @@ class Log:
 
     def _core_event(self, kind, code):
         if kind == ch.EV_PHASE:
-            self.add(INFO, "phase: " + ch.PHASE_NAMES[code])
+            self.add(INFO, "phase now %s" % ch.PHASE_NAMES[code])
         elif kind == ch.EV_FAULT:
             self.add(FAULT, "fault %d: %s" % (code, faults.meaning(code)))
         elif kind == ch.EV_RELAY:
-            self.add(INFO, "relay " + ("closed" if code else "opened"))
+            self.add(INFO, "relay closed" if code else "relay opened")
         elif kind == ch.EV_RETRY:
             self.add(INFO, "automatic retry %d" % code)
         elif kind == ch.EV_VENT_REFUSED:

@@ -6,10 +6,12 @@ switched on: a box without meters does not pay its RAM (nor the Modbus driver's)
 import asyncio
 import gc
 
+from micropython import const
+
 from firmware.core import settings
 from firmware.core.settings import BOOL, CHOICE, HOST, INT, STR
 
-_MODELS = ("sdm630", "sdm72", "sdm120", "sdm230", "b23", "b24", "em330", "em340", "custom")
+_MODELS = const(("sdm630", "sdm72", "sdm120", "sdm230", "b23", "b24", "em330", "em340", "custom"))
 settings.extend({
     "meter.enabled": (BOOL, False, None, None),  # domestic connection monitoring
     "meter.transport": (CHOICE, "rtu", ("rtu", "tcp"), None),  # RS485, or TCP / gateway

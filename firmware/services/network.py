@@ -27,7 +27,7 @@ _BACKOFF_MIN_S = const(5)
 _BACKOFF_MAX_S = const(300)
 _CONNECT_S = const(20)
 _NTP_EVERY_S = const(3600)
-_LAN_IP = "192.168.5.1"  # with the DHCP server on the LAN port
+_LAN_IP = const("192.168.5.1")  # with the DHCP server on the LAN port
 
 clock_source = None  # "ntp", "backend", "browser" once the clock was set
 
@@ -83,7 +83,7 @@ class Net:
             try:
                 self.lan = network.LAN(**board.LAN)
             except (AttributeError, ValueError, OSError) as e:
-                log.add(ERROR, "LAN: %s" % e)
+                log.add(ERROR, "LAN failed: %s" % e)
         self.state = "off"  # of the Wi-Fi client: off, connecting, connected, failed
         self.failures = 0
         self.retry_s = 0
@@ -154,7 +154,7 @@ class Net:
                         ntp_at = time.ticks_add(time.ticks_ms(), _NTP_EVERY_S * 1000)
                     except (OSError, IndexError, ValueError) as e:
                         ntp_at = time.ticks_add(time.ticks_ms(), 60000)
-                        self.log.add(ERROR, "NTP: %s" % e)
+                        self.log.add(ERROR, "NTP failed: %s" % e)
             else:
                 self._hotspot(True)  # nobody locked out
             await asyncio.sleep_ms(1000)
@@ -168,7 +168,7 @@ class Net:
         try:
             self.sta.connect(c.get("net.wifi_ssid"), c.get("net.wifi_password"))
         except OSError as e:
-            self.log.add(ERROR, "Wi-Fi: %s" % e)
+            self.log.add(ERROR, "Wi-Fi failed: %s" % e)
         for _ in range(_CONNECT_S * 4):
             if self.sta.isconnected():
                 self.state = "connected"

@@ -3,24 +3,26 @@ and touch buttons (timing from core/front.py, actions wired by the app)."""
 import asyncio
 from time import ticks_ms
 
+from micropython import const
+
 from firmware.core import front
 
-_MAX_QUEUED = 4
+_MAX_QUEUED = const(4)
 
 
 class Panel:
-    def __init__(self, led_driver, buzzer, control, indicators, service_input, touch_input,
+    def __init__(self, leds, buzzer, control, indicators, service_button, touch_button,
                  restart):
-        self._leds = led_driver
-        self._buzzer = buzzer
-        self._control = control
+        self.leds = leds
+        self.buzzer = buzzer
+        self.control = control
         self.front = indicators  # core.front.Front: what the services want shown
         self.colours = bytearray(front.COUNT)
         self._queue = []
         self._wake = asyncio.Event()
-        self._service_in = service_input
-        self._touch_in = touch_input
-        self._restart = restart  # callable(reason): opens the relay, logs, resets
+        self.service_button = service_button
+        self.touch_button = touch_button
+        self.restart = restart  # callable(reason): opens the relay, logs, resets
         now = ticks_ms()
         self.service = front.HoldButton(now)
         self.touch = front.HoldButton(now)
@@ -35,9 +37,9 @@ class Panel:
 
     async def run_leds(self, period_ms=50):
         while True:
-            front.render(self._control.charger, self.front, ticks_ms(), self.colours)
-            if self._leds is not None:
-                self._leds.show(self.colours)
+            front.render(self.control.charger, self.front, ticks_ms(), self.colours)
+            if self.leds is not None:
+                self.leds.show(self.colours)
             await asyncio.sleep_ms(period_ms)
 
     async def run_sounds(self):
@@ -46,26 +48,26 @@ class Panel:
             self._wake.clear()
             while self._queue:
                 seq = self._queue.pop(0)
-                if self._buzzer is not None:
-                    await self._buzzer.play(seq)
+                if self.buzzer is not None:
+                    await self.buzzer.play(seq)
 
     async def run_buttons(self, period_ms=20):
         while True:
             now = ticks_ms()
-            if self._service_in is not None:
-                ev = self.service.update(self._service_in.active(), now)
+            if self.service_button is not None:
+                ev = self.service.update(self.service_button.active(), now)
                 if ev == front.FIRST_TONE:
                     self.sound(front.BEEP)
                 elif ev == front.SECOND_TONE:
                     self.sound(front.SECOND_BEEP)
                 elif ev == front.RELEASED_FIRST:
-                    self._restart("service button")
+                    self.restart("service button")
                 elif ev == front.RELEASED_SECOND:
                     for cb in self.on_delete_all:
                         cb()
-                    self._restart("service button: all cards deleted")
-            if self._touch_in is not None and \
-                    self.touch.update(self._touch_in.active(), now) == front.PRESSED:
+                    self.restart("service button: all cards deleted")
+            if self.touch_button is not None and \
+                    self.touch.update(self.touch_button.active(), now) == front.PRESSED:
                 for cb in self.on_touch:
                     cb()
             await asyncio.sleep_ms(period_ms)

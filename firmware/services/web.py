@@ -254,19 +254,23 @@ class Web:
         Request.max_content_length = 1 << 30  # limits are checked in Server._request
         Response.send_file_buffer_size = 512
         self.server = s
-        # "METHOD path" -> a method here, or the name of a function in webx.py
+        # "METHOD path" -> a method here, or the name of a function in webx.py (the whole
+        # path also keeps each key longer than the 10 characters MicroPython interns)
         self.routes = {
-            "GET v1/status": self._status, "POST v1/start": self._start,
-            "POST v1/stop": self._stop, "POST v1/current": self._current,
-            "POST login": "login", "POST logout": "logout", "GET session": "session",
-            "GET config": "config_get", "POST config": "config",
-            "POST recover": "recover", "POST password": "password", "GET user": "user",
-            "POST wizard": "wizard", "POST tokens": "tokens", "DELETE tokens/*": "token_remove",
-            "GET config/export": "export", "POST config/import": "config_import",
-            "POST time": "set_time", "GET wifi/scan": "scan", "POST meter/test": "meter_test",
-            "GET cards": "cards_get", "POST cards": "cards", "PUT cards/*": "card_label",
-            "DELETE cards/*": "card_remove", "GET log": "log", "GET log/all": "log_all",
-            "POST restart": "restart", "POST update": "update"}
+            "GET /api/v1/status": self._status, "POST /api/v1/start": self._start,
+            "POST /api/v1/stop": self._stop, "POST /api/v1/current": self._current,
+            "POST /api/login": "login", "POST /api/logout": "logout",
+            "GET /api/session": "session", "GET /api/user": "user",
+            "GET /api/config": "config_get", "POST /api/config": "config",
+            "GET /api/config/export": "export", "POST /api/config/import": "config_import",
+            "POST /api/recover": "recover", "POST /api/password": "password",
+            "POST /api/wizard": "wizard", "POST /api/tokens": "tokens",
+            "DELETE /api/tokens/*": "token_remove", "POST /api/time": "set_time",
+            "GET /api/wifi/scan": "scan", "POST /api/meter/test": "meter_test",
+            "GET /api/cards": "cards_get", "POST /api/cards": "cards",
+            "PUT /api/cards/*": "card_label", "DELETE /api/cards/*": "card_remove",
+            "GET /api/log": "log", "GET /api/log/all": "log_all",
+            "POST /api/restart": "restart", "POST /api/update": "update"}
         self.x_busy = 0  # webx requests running
         self.x_at = ticks_ms()  # the last one
 
@@ -421,14 +425,16 @@ class Web:
 
     async def api(self, req, p):
         m = req.method if req.method != "HEAD" else "GET"
-        h = self.routes.get(m + " " + p)
+        path = req.path  # "/api/" + p
+        h = self.routes.get(m + " " + path)
         arg = None
         if h is None:
             head, _, arg = p.partition("/")
-            h = self.routes.get(m + " " + head + "/*") if arg else None
+            star = path[:len(path) - len(p)] + head + "/*"  # the route for head/<arg>
+            h = self.routes.get(m + " " + star) if arg else None
         if h is None:
             for k in self.routes:
-                if k.split(" ", 1)[1] in (p, p.partition("/")[0] + "/*"):
+                if k.split(" ", 1)[1] in (path, star):
                     return _err(405, "method not allowed")
             return _err(404, "no such endpoint")
         lazy = isinstance(h, str)

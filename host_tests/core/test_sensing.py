@@ -16,9 +16,9 @@ def test_smoother_converges_and_starts_at_first_value():
 
 
 def test_dip_bits():
-    assert dip_from_bits(False, False, False, False) == 0
-    assert dip_from_bits(True, False, False, True) == 9
-    assert dip_from_bits(True, True, True, True) == 15
+    assert dip_from_bits((False, False, False, False)) == 0
+    assert dip_from_bits([True, False, False, True]) == 9
+    assert dip_from_bits((True, True, True, True)) == 15
 
 
 def test_dip_ladder_tolerates_a_third_of_a_step():
