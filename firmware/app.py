@@ -24,6 +24,7 @@ from firmware.services.datalog import DataLog
 from firmware.services.log import ERROR, INFO, Log
 from firmware.services.meter import Meters
 from firmware.services.rfid import Rfid
+from firmware.services.sessions import Sessions
 from firmware.services.supervisor import Supervisor
 from firmware.services.ui import Panel
 
@@ -149,6 +150,9 @@ class App:
         # RFID authorization: the whitelist, master card, card programming
         self.rfid = Rfid(hw.rfid, self.control, self.panel, cfg, self.log)
         sup.add("rfid", self.rfid.run)
+        # Sessions: energy, and the start and end records in the data log
+        self.sessions = Sessions(self.control, cfg, self.datalog, lambda: self.rfid.auth.holder)
+        sup.add("sessions", self.sessions.run)
         # The backend (OCPP 1.6J): imported only when enabled, it costs RAM
         self.backend = None
         if cfg.get("backend.enabled"):

@@ -345,18 +345,10 @@ class Backend:
             return {"v": 0, "e": {}}
 
     # ----------------------------------------------------------------- energy/meter
-    def _currents(self, c):
-        ph = getattr(self.app.control, "phase_da", None)
-        if ph is not None and max(ph) >= 0:
-            return [max(x, 0) for x in ph]
-        n = self.cfg.get("charging.phases")
-        d = max(c.current_da, 0)
-        return [d if i < n else 0 for i in range(3)]
-
     def sample(self, c, measurands, context):
         """A meterValue object with the listed measurands."""
         out = []
-        cur = self._currents(c)
+        cur = self.app.sessions.currents()
         v = c.mains_dv if c.mains_dv > 0 else 2300
         for m in measurands.split(","):
             e = None
@@ -596,8 +588,7 @@ class Backend:
             c = self.charger()
             t = self.now()
             if c.relay:  # the energy register: W x ms = mJ
-                v = c.mains_dv if c.mains_dv > 0 else 2300
-                self._mj += v * sum(self._currents(c)) // 100 * ticks_diff(now, last)
+                self._mj += self.app.sessions.watts() * ticks_diff(now, last)
                 self.wh += self._mj // 3600000
                 self._mj %= 3600000
             last = now

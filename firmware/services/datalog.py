@@ -106,11 +106,11 @@ class DataLog:
 
     def session(self, event, energy_wh=None, card=None):
         """A charging session record: event 'start' or 'end', energy and card if known."""
-        text = "session " + event
+        text = "charging session %s" % event
         if energy_wh is not None:
             text += ": %d.%03d kWh" % (energy_wh // 1000, energy_wh % 1000)
         if card:
-            text += ", card " + card
+            text += ", by card %s" % card
         self.log.add(SESSION, text)
 
     def flush(self):

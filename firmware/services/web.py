@@ -234,14 +234,12 @@ class Web:
         self.wait_until = ticks_ms()
         self.checking = False
         self.updating = False
-        # the session's measurements for the status page
-        self.wh = 0
-        self._mj = 0
+        # the session's chart for the status page (its energy: app.sessions)
         self.chart_a = bytearray(120)  # actual current, 0.5 A steps
         self.chart_kw = bytearray(120)  # power, 0.1 kW steps
         self.chart_n = 0
         self.chart_s = 10  # seconds between two chart points (doubles when full)
-        self._plugged = False
+        self._charted = 0  # the session the chart is of (Session.count)
         self._count = 0
         app.web_ready = False
         s = Server(self)
@@ -287,30 +285,19 @@ class Web:
                 await asyncio.sleep_ms(60000)
         self.log.add(INFO, "web interface on port %d" % port)
         self.app.web_ready = True
-        last = ticks_ms()
         while True:
             await asyncio.sleep_ms(1000)
-            now = ticks_ms()
-            self._measure(now, ticks_diff(now, last))
-            last = now
+            self._every_second(ticks_ms())
 
-    def _measure(self, now, dt):
-        """Session energy and chart; the app's claim ends with the session."""
+    def _every_second(self, now):
+        """The session's chart, and the expiry of logins and of webx."""
         a = self.app
-        c = a.control.charger
-        plugged = cp.B <= c.pilot.state <= cp.D
-        if plugged and not self._plugged:
-            self.wh = self._mj = self.chart_n = 0
+        se = a.sessions.now
+        if se.count != self._charted:  # a new session
+            self._charted = se.count
+            self.chart_n = self._count = 0
             self.chart_s = 10
-            self._count = 0
-        elif self._plugged and not plugged:
-            a.arbiter.clear(limits.APP)
-        self._plugged = plugged
-        p = self.power(c)
-        self._mj += p * dt
-        self.wh += self._mj // 3600000
-        self._mj %= 3600000
-        if plugged:
+        if se.plugged:
             self._count += 1
             if self._count >= self.chart_s:
                 self._count = 0
@@ -321,8 +308,9 @@ class Web:
                         self.chart_kw[i] = self.chart_kw[2 * i + 1]
                     n //= 2
                     self.chart_s *= 2
-                self.chart_a[n] = min(255, self.amps(c)[3] // 5)
-                self.chart_kw[n] = min(255, p // 100)
+                cur = a.sessions.currents()
+                self.chart_a[n] = min(255, max(cur) // 5)
+                self.chart_kw[n] = min(255, a.sessions.watts() // 100)
                 self.chart_n = n + 1
         self.sessions = [s for s in self.sessions if ticks_diff(s[2], now) > 0]
         if not self.x_busy and ticks_diff(now, self.x_at) > 30000 and \
@@ -333,24 +321,6 @@ class Web:
                 delattr(firmware.services, "webx")
             except AttributeError:
                 pass
-
-    def amps(self, c):
-        """[L1, L2, L3, highest] drawn, in 0.1 A (measured, else the car's own reading)."""
-        ph = self.app.control.phase_da
-        out = [max(x, 0) for x in ph]
-        if max(ph) < 0:
-            n = self.app.config.get("charging.phases")
-            d = max(c.current_da, 0) if c.relay else 0
-            out = [d if i < n else 0 for i in range(3)]
-        out.append(max(out))
-        return out
-
-    def power(self, c):
-        if not c.relay:
-            return 0
-        a = self.amps(c)
-        v = c.mains_dv if c.mains_dv > 0 else 2300
-        return v * (a[0] + a[1] + a[2]) // 100
 
     # ------------------------------------------------------------ access checks
     def check(self, req):
@@ -470,15 +440,15 @@ class Web:
         c = a.control.charger
         arb = a.arbiter
         f = c.fault
-        amps = self.amps(c)
+        amps = a.sessions.currents()
         app_da = arb.claims[limits.APP]
         out = {
             "type": "AC wallbox (%s)" % a.board.NAME, "serial": self.prov.get("serial"),
             "version": self.version, "status": ch.STATUS_NAMES[c.status()],
             "phase": ch.PHASE_NAMES[c.phase], "vehicle": cp.B <= c.pilot.state <= cp.D,
             "relay": c.relay, "authorized": c.authorized, "auth": a.rfid.auth.enabled,
-            "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps[:3]],
-            "power_w": self.power(c), "energy_wh": self.wh,
+            "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
+            "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
             "limit_a": arb.limit / 10, "limit_by": limits.NAMES[arb.source],
             "max_a": self._max_da() / 10,
             "app_a": None if app_da >= limits.NO_LIMIT else app_da / 10,
@@ -542,7 +512,7 @@ class Web:
                 not 60 <= int(v * 10 + 0.5) <= top:
             return _err(400, "current_a must be a number from 6 to %d.%d" % (top // 10, top % 10),
                         errors={"current_a": "6 to %d.%d A" % (top // 10, top % 10)})
-        if not self._plugged:
+        if not self.app.sessions.now.plugged:
             return _err(409, "no vehicle connected: the current applies to a running session")
         da = int(v * 10 + 0.5)
         self.app.arbiter.set(limits.APP, da)

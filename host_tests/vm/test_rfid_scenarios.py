@@ -323,3 +323,30 @@ def test_the_panel_api_taps_cards_and_refuses_bad_input(start_board):
         w.wait_for(lambda w: w.rfid_state()["reader"] == "failed", timeout=5)
     finally:
         httpd.shutdown()
+
+
+def test_the_session_reaches_the_data_log_with_its_energy_and_card(start_board):
+    w = start_board(AUTH, files=cards(ANNA))
+    w.wait_for(reader_ok)
+    w.set(plugged=True, car_state="C")
+    w.wait_for(lambda w: phase(w) == "waiting for authorization")
+    tap(w, ANNA)
+    w.wait_for(charging, timeout=10)
+    t0 = time.monotonic()
+    w.wait_for(lambda w: w.car_current_a() > 0, timeout=5)
+    amps = w.car_current_a()
+    time.sleep(5)
+    w.set(plugged=False)
+    charged_s = time.monotonic() - t0
+    w.wait_for(lambda w: "charging session end" in w.flash_log(), timeout=10)
+    lines = [x.split("\t") for x in w.flash_log().splitlines()]
+    start = [x for x in lines if x[2:] == ["session", "charging session start"]]
+    end = [x for x in lines if x[2] == "session" and x[3].startswith("charging session end")]
+    assert len(start) == 1 and len(end) == 1 and int(start[0][0]) < int(end[0][0])
+    # "charging session end: 0.005 kWh, by card A1B2C3D4"
+    energy, card = end[0][3].split(": ", 1)[1].split(" kWh, by card ")
+    assert card == ANNA
+    wh = float(energy) * 1000
+    # 230 V on three phases (the default); the firmware samples once a second
+    second_wh = amps * 230 * 3 / 3600
+    assert abs(wh - second_wh * charged_s) <= 1.5 * second_wh, (wh, second_wh * charged_s)
