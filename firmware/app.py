@@ -106,7 +106,7 @@ def charger_config(cfg, hw):
 
 class App:
     def __init__(self, board=None):
-        self.log = Log()
+        self.log = Log(size=8)  # the last few for diag.log(); the history is the data log
         self.datalog = DataLog(self.log)  # first: what follows may have to log
         self.datalog.boot(machine.reset_cause())
         self.config = Config(self.log)

@@ -3,7 +3,7 @@
     >>> from firmware import diag
     >>> diag.status()        # charging state, fault, limits, measurements
     >>> diag.pilot()         # raw pilot plateaus and the duty, sampled now
-    >>> diag.faults()        # fault history;  diag.log(30) for the whole log
+    >>> diag.faults()        # fault history (data log);  diag.log() the last entries in RAM
     >>> diag.relay()         # relay test: closes for 0.3 s, only with no vehicle
     >>> diag.meter()         # read the configured meter once;  diag.rfid() reads a card
     >>> diag.net()           # interfaces, addresses, clock
@@ -74,8 +74,9 @@ def pilot(samples=5):
 
 
 def faults(n=10):
-    for e in _a().log.tail(n, "fault"):
-        print(e[0], e[1], e[3])
+    """The last `n` faults from the data log on flash (it keeps them across restarts)."""
+    for line in _a().datalog.newest(n, "fault")[::-1]:
+        print(line.rstrip())
 
 
 def log(n=20):

@@ -144,9 +144,10 @@ class DataLog:
             await asyncio.sleep_ms(period_ms)
 
     # ------------------------------------------------------------------ reading
-    def newest(self, limit=200):
-        """The last `limit` lines, newest first (for the web page)."""
-        out = list(reversed(self.pending))
+    def newest(self, limit=200, kind=None):
+        """The last `limit` lines, newest first (for the web page); only `kind`'s if given."""
+        tag = "\t%s\t" % kind if kind else "\t"  # entry texts hold no tabs (see add)
+        out = [x for x in reversed(self.pending) if tag in x]
         for n in reversed(self._segs()):
             if len(out) >= limit:
                 break
@@ -156,7 +157,7 @@ class DataLog:
             except OSError:
                 continue
             lines.reverse()
-            out.extend(lines)
+            out.extend(x for x in lines if tag in x)
         return out[:limit]
 
     def chunks(self, size=512):

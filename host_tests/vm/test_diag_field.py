@@ -13,6 +13,9 @@ print("== config"); diag.set("charging.max_current_a", 16); diag.set("charging.m
 print("== net"); diag.net()
 print("== rfid"); diag.rfid(2)
 print("== tail"); a.datalog.flush(); diag.tail(5)
+a.log.add("fault", "fault 5: impermissible load"); a.log.add("info", "after the fault")
+print("== faults"); diag.faults(3)
+print("== log"); diag.log(2)
 print("== plug in now")
 time.sleep_ms(1500)
 print("== relay with vehicle"); diag.relay()
@@ -59,8 +62,14 @@ def test_diag_functions_at_the_repl(tmp_path):
     assert "charging.max_current_a       16" in cfg
     assert "serial UNPROV-" in cfg
     assert "clock" in out.split("== net")[1]
-    tail = out.split("== tail")[1].split("== plug")[0]
+    tail = out.split("== tail")[1].split("== faults")[0]
     assert "boot: reset cause power-on" in tail
+    # the fault history comes from the data log (the entry not yet written to flash too)
+    fl = out.split("== faults")[1].split("== log")[0].strip().splitlines()
+    assert len(fl) == 1 and fl[0].endswith("\tfault\tfault 5: impermissible load"), fl
+    lg = out.split("== log")[1].split("== plug")[0].strip().splitlines()
+    assert len(lg) == 2 and lg[0].endswith("fault 5: impermissible load"), lg
+    assert lg[1].endswith("info after the fault"), lg
     after = out.split("== relay with vehicle")[1]
     assert "refused: a vehicle seems connected (pilot 8999 mV)" in after
     assert "card 04A1B2C3D4E5F6" in out.split("== rfid")[1].split("== tail")[0]
