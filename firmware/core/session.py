@@ -43,21 +43,23 @@ class Session:
         """One sample: the vehicle connected?, the power now, the time since the last
         sample, and who holds the authorization (a UID, "" or None: no card).
         Returns STARTED, ENDED or NOTHING."""
-        if plugged and not self.plugged:
+        if self.plugged:  # the time since the last sample belongs to this session
+            # the mean of both ends: the relay switches between samples, halves are the
+            # least wrong (and a ramp up and a ramp down add up to whole samples)
+            self._mj += (self._w + watts) * dt_ms // 2
+            self._w = watts
+            self.wh += self._mj // _MJ_PER_WH
+            self._mj %= _MJ_PER_WH
+            if holder and not self.card:
+                self.card = holder
+            if not plugged:
+                self.plugged = False
+                return ENDED
+            return NOTHING
+        if plugged:
             self.plugged = True
             self.count += 1
             self.wh = self._mj = self._w = 0
             self.card = ""
             return STARTED
-        if not plugged:
-            if self.plugged:
-                self.plugged = False
-                return ENDED
-            return NOTHING
-        if holder and not self.card:
-            self.card = holder
-        self._mj += (self._w + watts) * dt_ms // 2  # the mean of both ends: the relay
-        self._w = watts  # switches between samples, and halves are the least wrong
-        self.wh += self._mj // _MJ_PER_WH
-        self._mj %= _MJ_PER_WH
         return NOTHING

@@ -31,8 +31,9 @@ def test_a_session_from_plug_in_to_unplug():
         assert s.update(True, 11000, 1000, None) == se.NOTHING
     assert s.wh == 10998  # the first second ramps up from 0 W: half of it is counted
     assert s.update(False, 0, 1000, None) == se.ENDED and not s.plugged
-    assert s.wh == 10998  # the last session's energy stays until the next one
+    assert s.wh == 11000  # and the last one ramps down: the two halves make it whole
     assert s.update(False, 0, 1000, None) == se.NOTHING
+    assert s.wh == 11000  # the last session's energy stays until the next one
 
 
 def test_energy_keeps_the_fractions_of_a_watt_hour():
@@ -50,7 +51,7 @@ def test_a_new_session_starts_from_zero_without_a_card():
     s.update(True, 7200, 0, "04A1B2C3")
     s.update(True, 7200, 1000, "04A1B2C3")
     s.update(False, 0, 1000, "04A1B2C3")
-    assert s.wh == 2 and s.card == "04A1B2C3"
+    assert s.wh == 3 and s.card == "04A1B2C3"  # 2 Wh, and half a second's at the unplug
     assert s.update(True, 0, 0, None) == se.STARTED
     assert s.wh == 0 and s.card == "" and s.count == 2
 
