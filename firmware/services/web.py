@@ -508,8 +508,9 @@ class Web:
     async def _current(self, req):
         v = _body(req).get("current_a")
         top = self._max_da()
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or \
-                not 60 <= int(v * 10 + 0.5) <= top:
+        # compared before any arithmetic: 1e308 * 10 is inf, and int(inf) raises
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1000 \
+                or not 60 <= int(v * 10 + 0.5) <= top:
             return _err(400, "current_a must be a number from 6 to %d.%d" % (top // 10, top % 10),
                         errors={"current_a": "6 to %d.%d A" % (top // 10, top % 10)})
         if not self.app.sessions.now.plugged:
