@@ -102,6 +102,22 @@ class Net:
             self.ap.active(False)
             self.log.add(INFO, "hotspot off")
 
+    def hostname(self):
+        c = self.config
+        return (c.get("net.hostname") or "wallbox-" + c.prov["serial"]).lower()
+
+    def names(self):
+        """The names and addresses the box answers to: its host name, that name's mDNS
+        form, and the address of each interface that is up."""
+        h = self.hostname()
+        out = [h, h + ".local"]
+        for w in (self.ap, self.sta, self.lan):
+            if w is not None and w.active():
+                ip = w.ifconfig()[0]
+                if ip != "0.0.0.0":
+                    out.append(ip)
+        return out
+
     def online(self):
         return self.sta.isconnected() or (self.lan is not None and self.dhcpd is None
                                           and self.lan.isconnected())
@@ -132,7 +148,7 @@ class Net:
     async def run(self):
         c = self.config
         try:
-            network.hostname(c.get("net.hostname") or "wallbox-" + c.prov["serial"].lower())
+            network.hostname(self.hostname())
         except (AttributeError, ValueError, OSError):
             pass
         if self.lan is not None:

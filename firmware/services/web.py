@@ -277,6 +277,7 @@ class Web:
         """Serve (restarted by the supervisor if it ends) and keep the session's figures."""
         port = getattr(self.app.board, "WEB_PORT", 0) or self.app.config.get("web.port")
         host = getattr(self.app.board, "WEB_HOST", "0.0.0.0")
+        self.port = port
         try:
             self.listener = await asyncio.start_server(self.server.handle_request, host, port)
         except OSError as e:  # port taken: log, keep charging, try again later
@@ -329,12 +330,15 @@ class Web:
         needs a session, and changes need its CSRF token."""
         p = req.path
         req.g.s = None
+        host = req.headers.get("Host")
+        origin = req.headers.get("Origin")
+        if host is not None and not self._ours(host):
+            return _err(421, "unknown host name: use the charger's address or name")
+        if origin is not None and not (origin[:7] == "http://" and self._ours(origin[7:])
+                                       and (host is None or origin[7:] == host)):
+            return _err(403, "cross-site request refused")
         if not p.startswith("/api/"):
             return None
-        origin = req.headers.get("Origin")
-        if req.method != "GET" and req.method != "HEAD" and origin is not None and \
-                origin != "http://" + req.headers.get("Host", ""):
-            return _err(403, "cross-site request refused")
         if p == "/api/login" or p == "/api/recover":
             return None
         if p.startswith("/api/v1/"):
@@ -353,6 +357,22 @@ class Web:
         s[2] = ticks_add(ticks_ms(), self.app.config.get("web.session_min") * 60000)
         req.g.s = s
         return None
+
+    def _ours(self, host):
+        """Whether `host` ("name" or "name:port") is this box: against DNS rebinding,
+        where a foreign page's name is made to point at the box (docs/web.md)."""
+        name, sep, port = host.rpartition(":")
+        if not sep:
+            name, port = host, "80"
+        if port != str(self.port):
+            return False
+        name = name.lower()
+        a = self.app
+        if getattr(a.board, "WEB_HOST", "") == "127.0.0.1" and name in ("127.0.0.1",
+                                                                        "localhost"):
+            return True
+        n = getattr(a, "net", None)
+        return n is not None and name in n.names()
 
     def _find(self, req):
         t = req.cookies.get("sid")

@@ -279,3 +279,39 @@ def test_fuzzing_the_settings_api_never_breaks_anything(start_board):
     assert seen.get(400, 0) > 100
     assert c.get("/api/v1/status")[0] == 200
     assert not [x for x in w.console if "crashed" in x or "safe mode" in x]
+
+
+def test_other_host_names_are_refused_against_dns_rebinding(box):
+    """A page of evil.example whose name was rebound to the box's address sends the
+    box's requests with Host (and Origin) evil.example: refused, for every request."""
+    w, c = box
+    before = settings_text(w)
+    port = w.web_port
+    evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+    anon = Client(w)
+    st, r, _ = anon.post("/api/login", {"user": "admin", "password": PASSWORD}, headers=evil)
+    assert st in (421, 403) and r["error"] and anon.cookie is None, (st, r)
+    for host in ("evil.example", "evil.example:%d" % port, "127.0.0.1.evil.example",
+                 "127.0.0.1:%d" % (port + 1), "wallbox-x.local", ""):
+        st, r, _ = anon.post("/api/login", {"user": "admin", "password": PASSWORD},
+                             headers={"Host": host})
+        assert st == 421 and "host" in r["error"], (host, st, r)
+        assert c.get("/api/v1/status", headers={"Host": host})[0] == 421, host
+        assert c.get("/", headers={"Host": host})[0] == 421, host
+    # an Origin, when sent, must be the same box: on reads too
+    for origin in ("http://evil.example", "null", "http://127.0.0.1:%d.evil" % port,
+                   "https://127.0.0.1:%d" % port):
+        st, r, _ = c.get("/api/v1/status", headers={"Origin": origin})
+        assert st == 403 and "cross-site" in r["error"], (origin, st, r)
+    # its own names: the address it serves on, localhost on the virtual board, the
+    # host name (net.hostname, else wallbox-<serial>) and its mDNS form
+    for host in ("127.0.0.1:%d" % port, "localhost:%d" % port,
+                 "wallbox-%s:%d" % (SERIAL.lower(), port),
+                 "WALLBOX-%s.local:%d" % (SERIAL, port)):
+        assert c.get("/api/v1/status", headers={"Host": host,
+                                                "Origin": "http://" + host})[0] == 200, host
+    assert Client(w).login()[0] == 200  # http.client sends Host 127.0.0.1:<port>
+    assert status_code(raw(w, b"GET / HTTP/1.0\r\n\r\n")) == 200  # no Host: not a browser
+    assert settings_text(w) == before
+    still_fine(w, c)
+
