@@ -4,8 +4,10 @@ microdot builds the requests, routes them and writes the responses. The connecti
 handling is our own (`Server.handle_request`), because microdot's reads request lines
 without a length bound or a timeout and serves any number of connections: here the
 request head is read in bounded pieces within a deadline, a body only up to the size its
-route allows, at most _CONNS connections are served at once (a few more wait briefly,
-the rest get 503), and every write has a timeout. Handlers are async and short; the
+route allows, every write has a timeout, at most _OPEN connections are open (a new one
+pushes out the oldest that is still sending its request, so slow or idle ones cannot
+starve the others) and _CONNS requests are answered at once (others wait briefly,
+then get 503). Handlers are async and short; the
 password hash yields while it works. None of it touches the charging control, which
 runs from its hardware timer; the web only sets the core's inputs (the APP claim, the
 authorization) and the settings.
@@ -32,8 +34,8 @@ from firmware.services.config import load_json
 from firmware.services.log import ERROR, INFO
 
 ACCOUNT = "web.json"
-_CONNS = const(4)  # connections served at once
-_QUEUE = const(4)  # more than this waiting for a slot: 503 at once
+_OPEN = const(8)  # connections open at once (sockets are few on a board)
+_CONNS = const(4)  # requests answered at once
 _HEAD_MAX = const(2048)  # request line and headers
 _LINE_MAX = const(512)  # the request line alone
 _HEADERS = const(24)
@@ -41,6 +43,7 @@ _BODY_MAX = const(2048)  # JSON bodies of the forms and the API
 _IMPORT_MAX = const(16384)  # a configuration file with its card list
 _HEAD_MS = const(5000)  # the whole head (and a small body) must arrive within this
 _IO_MS = const(10000)  # each piece of an upload, each write
+_BUSY = b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n"
 _STATIC = {"html": "text/html", "js": "application/javascript", "css": "text/css",
            "txt": "text/plain", "svg": "image/svg+xml", "json": "application/json"}
 
@@ -54,27 +57,36 @@ class Server(Microdot):
     def __init__(self, web):
         super().__init__()
         self.web = web
-        self.busy = 0  # connections being served
-        self.queued = 0
-        self.served = 0
+        # [task, answering] of each open connection, oldest first: a connection still
+        # sending its request (answering False) is what a new one may push out
+        self.conns = []
+        self.busy = 0  # requests being answered
 
     async def handle_request(self, reader, writer):
-        if self.busy >= _CONNS:
-            if self.queued >= _QUEUE:
-                await self._close(writer, b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\n\r\n")
+        conns = self.conns
+        if len(conns) >= _OPEN:
+            for old in conns:
+                if not old[1]:  # the oldest idle or slow one makes room
+                    conns.remove(old)
+                    old[0].cancel()
+                    break
+            else:  # every one is being answered
+                await self._refuse(reader, writer)
                 return
-            self.queued += 1
-            t0 = ticks_ms()
-            while self.busy >= _CONNS and ticks_diff(ticks_ms(), t0) < 3000:
-                await asyncio.sleep_ms(50)
-            self.queued -= 1
-            if self.busy >= _CONNS:
-                await self._close(writer, b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\n\r\n")
-                return
-        self.busy += 1
+        me = [asyncio.current_task(), False]
+        conns.append(me)
+        req = None
         try:
             try:
                 req = await asyncio.wait_for_ms(self._request(reader, writer), _HEAD_MS)
+                me[1] = True
+                t0 = ticks_ms()
+                while self.busy >= _CONNS:
+                    if ticks_diff(ticks_ms(), t0) > 3000:
+                        raise ValueError(503, "busy: try again in a few seconds")
+                    await asyncio.sleep_ms(50)
+                self.busy += 1
+                me[1] = 2  # counted in busy until the answer is out
                 res = self.web.check(req) or await self.dispatch_request(req)
             except ValueError as e:  # a bad request: (status, reason); 0 = just close
                 if len(e.args) < 2 or not e.args[0]:
@@ -90,18 +102,33 @@ class Server(Microdot):
             h["Referrer-Policy"] = "no-referrer"
             if "Cache-Control" not in h:
                 h["Cache-Control"] = "no-store"
+            if res.status_code == 503:
+                h["Retry-After"] = "2"
             if req is not None and req.method == "HEAD":
                 res.is_head = True
             out = _Out(writer)
             await res.write(out)
             await out.flush()
-            self.served += 1
+        except asyncio.CancelledError:  # pushed out by a newer connection
+            await self._close(writer, _BUSY)
         except Exception as e:  # noqa: BLE001 - a broken connection ends only itself
             if not isinstance(e, OSError):
                 print("web:", repr(e))
         finally:
-            self.busy -= 1
+            if me[1] == 2:
+                self.busy -= 1
+            if me in conns:
+                conns.remove(me)
             await self._close(writer, None)
+
+    async def _refuse(self, reader, writer):
+        """503 to a connection beyond the bound; what it sent is read first (briefly),
+        as closing on unread data resets the connection before the peer reads the 503."""
+        try:
+            await asyncio.wait_for_ms(reader.read(_HEAD_MAX), 200)
+        except Exception:  # noqa: BLE001 - nothing came, or the peer went away
+            pass
+        await self._close(writer, _BUSY)
 
     async def _close(self, writer, data):
         try:

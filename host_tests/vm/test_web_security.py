@@ -315,3 +315,86 @@ def test_other_host_names_are_refused_against_dns_rebinding(box):
     assert settings_text(w) == before
     still_fine(w, c)
 
+
+class Slowloris:
+    """`n` connections held open to the box: half idle (nothing sent), half slow (a
+    request begun, one more header line a second). A connection the box closes is
+    opened again at the next tick, as the attack tools do. Bounded: stop() ends it."""
+
+    def __init__(self, port, n=16):
+        self.port = port
+        self.socks = [None] * n
+        self.opened = 0
+        self.dropped = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def open(self, i):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        except OSError:
+            return None
+        s.setblocking(False)
+        if i % 2:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        self.opened += 1
+        return s
+
+    def run(self):
+        while self.running and self.opened < 2000:
+            for i, s in enumerate(self.socks):
+                if s is not None:
+                    try:
+                        if s.recv(512) == b"":
+                            raise ConnectionResetError
+                        s.close()  # an answer (408, 503): the box is done with it
+                        s = None
+                    except BlockingIOError:
+                        if i % 2:
+                            try:
+                                s.send(b"X-Slow: 1\r\n")
+                            except OSError:
+                                pass
+                    except OSError:
+                        s.close()
+                        s = None
+                    if s is None:
+                        self.dropped += 1
+                if s is None:
+                    s = self.open(i)
+                self.socks[i] = s
+            time.sleep(1)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(10)
+        for s in self.socks:
+            if s is not None:
+                s.close()
+
+
+def test_slow_and_idle_connections_do_not_starve_the_others(box):
+    """16 connections held idle or slow: nearly every legitimate request is answered,
+    the others get a clean 503, never a reset or a hang; charging goes on."""
+    w, c = box
+    attack = Slowloris(w.web_port)
+    try:
+        deadline = time.monotonic() + 10
+        while attack.opened < 16 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert attack.opened >= 16
+        codes = []
+        for _ in range(30):
+            try:
+                codes.append(c.get("/api/v1/status", timeout=15)[0])
+            except OSError as e:
+                codes.append(repr(e))
+            assert charging(w)
+            time.sleep(0.2)
+    finally:
+        attack.stop()
+    answered = codes.count(200)
+    assert answered + codes.count(503) == len(codes), codes
+    assert answered >= 0.9 * len(codes), (codes, attack.opened, attack.dropped)
+    still_fine(w, c)
