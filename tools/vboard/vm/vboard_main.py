@@ -18,6 +18,10 @@ import time
 import micropython
 
 import machine  # the virtual board's pins, connected to the world at import
+if os.getenv("VBOARD_DNS"):  # name lookups that block as on a board (tests)
+    import sys
+    import vsocket
+    sys.modules["socket"] = vsocket
 import network  # noqa: F401 - the Wi-Fi/LAN stand-in (C code on a board)
 import vlink
 
