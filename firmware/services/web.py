@@ -295,7 +295,8 @@ class Web:
             "GET /api/cards": "cards_get", "POST /api/cards": "cards",
             "PUT /api/cards/*": "card_label", "DELETE /api/cards/*": "card_remove",
             "GET /api/log": "log", "GET /api/log/all": "log_all",
-            "POST /api/restart": "restart", "POST /api/update": "update"}
+            "POST /api/restart": "restart", "POST /api/update": "update",
+            "POST /api/factory-reset": "factory_reset"}
         self.x_busy = 0  # webx requests running
         self.x_at = ticks_ms()  # the last one
 
