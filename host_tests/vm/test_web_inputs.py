@@ -39,6 +39,8 @@ def routes(keys):
         ("POST", "/api/login", False, bodies({"user": "admin"}, "password") +
          bodies({"password": "x"}, "user")),
         ("POST", "/api/recover", False, bodies({}, "recovery")),
+        ("POST", "/api/factory-reset", False, bodies({"confirm": True}, "password") +
+         bodies({"password": "wrong-password"}, "confirm")),
         ("POST", "/api/config", False, [b for k in keys for b in bodies({}, k)]),
         ("POST", "/api/config/import", False,
          [("settings", '{"format": "wallbox-config", "settings": {%s}}'

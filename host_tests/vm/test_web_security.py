@@ -25,7 +25,7 @@ ROUTES = [("GET", "/api/session"), ("POST", "/api/logout"), ("POST", "/api/passw
           ("POST", "/api/meter/test"), ("GET", "/api/cards"), ("POST", "/api/cards"),
           ("PUT", "/api/cards/A1B2C3D4"), ("DELETE", "/api/cards/A1B2C3D4"),
           ("GET", "/api/log"), ("GET", "/api/log/all"), ("POST", "/api/restart"),
-          ("POST", "/api/update")]
+          ("POST", "/api/update"), ("POST", "/api/factory-reset")]
 
 
 @pytest.fixture
