@@ -142,7 +142,7 @@ class App:
         self.meters = Meters(self)  # energy meters, load management, solar surplus
         sup.add("meter", self.meters.run)
         # The services below import much code: out of memory, each is tried again later
-        self.not_started = {}  # service: why, while it waits for memory (status API)
+        self.not_started = {}  # service: its next pause (s) while it waits for memory
         self._pending = []
         self.net = None
         self.optional("network", self._network)  # hotspot, Wi-Fi client, LAN, time
@@ -152,15 +152,15 @@ class App:
         # Sessions: energy, and the start and end records in the data log
         self.sessions = Sessions(self.control, cfg, self.datalog, lambda: self.rfid.auth.holder)
         sup.add("sessions", self.sessions.run)
+        # The web interface and the local JSON API (docs/web.md): never in the way of
+        # charging; first of these, so that it can show what did not start
+        self.web = None
+        if getattr(self.board, "WEB_PORT", 0) >= 0:  # -1: a board without web pages
+            self.optional("web interface", self._web)
         # The backend (OCPP 1.6J): imported only when enabled, it costs RAM
         self.backend = None
         if cfg.get("backend.enabled"):
             self.optional("backend", self._backend)
-        # The web interface and the local JSON API (docs/web.md): never in the way of
-        # charging, so a missing library or too little RAM only costs the web pages
-        self.web = None
-        if getattr(self.board, "WEB_PORT", 0) >= 0:  # -1: a board without web pages
-            self.optional("web interface", self._web)
 
     def _network(self):
         from firmware.services.network import Net
@@ -187,19 +187,20 @@ class App:
             self.log.add(ERROR, "%s not started: %r" % (name, e))
             return
         except MemoryError as e:
-            self._out_of_memory(name, e)
+            self._out_of_memory(name, e, 10)
             self._pending.append((name, start))
             return
         for task in tasks:
             self.supervisor.add(task[0], task[1])
 
-    def _out_of_memory(self, name, e):
+    def _out_of_memory(self, name, e, pause_s):
         gc.collect()
-        self.not_started[name] = "out of memory"
-        self.log.add(ERROR, "%s not started: %r; retrying. More RAM: docs/hardware.md" % (
-            name, e))
+        self.not_started[name] = pause_s
+        self.log.add(ERROR, "%s not started: out of memory (%s); trying again in %d s. "
+                     "More RAM or fewer features: docs/hardware.md" % (name, e, pause_s))
 
-    async def _retry(self, name, start, pause_s=10):
+    async def _retry(self, name, start):
+        pause_s = self.not_started[name]
         while True:
             await asyncio.sleep(pause_s)
             pause_s = min(pause_s * 2, 600)
@@ -207,7 +208,7 @@ class App:
             try:
                 tasks = start()
             except MemoryError as e:
-                self._out_of_memory(name, e)
+                self._out_of_memory(name, e, pause_s)
                 continue
             del self.not_started[name]
             self.log.add(INFO, "%s started" % name)
