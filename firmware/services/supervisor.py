@@ -36,9 +36,12 @@ class Supervisor:
         self._factories = {}
 
     def add(self, name, factory):
-        """Run `factory()` (an async function) as a supervised task."""
+        """Run `factory()` (an async function) as a supervised task, from start(), or
+        now if the supervisor runs already."""
         self._factories[name] = factory
         self.crashes[name] = 0
+        if self._tasks:  # running already: a service that started late
+            self._tasks[name] = asyncio.create_task(self._keep(name))
 
     def start(self):
         for name in self._factories:

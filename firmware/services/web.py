@@ -306,12 +306,17 @@ class Web:
         port = getattr(self.app.board, "WEB_PORT", 0) or self.app.config.get("web.port")
         host = getattr(self.app.board, "WEB_HOST", "0.0.0.0")
         self.port = port
-        try:
-            self.listener = await asyncio.start_server(self.server.handle_request, host, port)
-        except OSError as e:  # port taken: log, keep charging, try again later
-            self.log.add(ERROR, "web server cannot listen on port %d: %s" % (port, e))
-            while True:
-                await asyncio.sleep_ms(60000)
+        pause_s = 5
+        while True:
+            try:
+                self.listener = await asyncio.start_server(self.server.handle_request, host,
+                                                           port)
+                break
+            except OSError as e:  # port taken: log, keep charging, try again later
+                self.log.add(ERROR, "web server cannot listen on port %d: %s; retrying in "
+                             "%d s" % (port, e, pause_s))
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, 60)
         self.log.add(INFO, "web interface on port %d" % port)
         self.app.web_ready = True
         while True:
@@ -503,7 +508,8 @@ class Web:
             "fault": f, "fault_text": faults.meaning(f) if f else "",
             "last_fault": c.last_fault, "temp_c": c.temp_dc / 10,
             "mains_v": c.mains_dv / 10 if c.mains_dv >= 0 else None,
-            "safe_mode": a.supervisor.safe_mode, "time": datalog.stamp(),
+            "safe_mode": a.supervisor.safe_mode, "not_started": list(a.not_started),
+            "time": datalog.stamp(),
             "dip_a": limits.DIP_DA[a.dip] / 10,
             "chart": {"every_s": self.chart_s, "a": list(self.chart_a[:self.chart_n]),
                       "kw": list(self.chart_kw[:self.chart_n])},

@@ -358,6 +358,7 @@
         ]));
         box.appendChild(chart(s.chart));
         if (s.safe_mode) box.appendChild(h("p", {"class": "msg bad", text: "Safe mode: charging stopped until a restart (see the data log)."}));
+        if (s.not_started && s.not_started.length) box.appendChild(h("p", {"class": "msg bad", text: "Not started for want of memory: " + s.not_started.join(", ") + ". The charger tries again by itself; a board with more RAM, or fewer features switched on, cures it (see the manual: RAM)."}));
       });
     }
     poll();

@@ -171,9 +171,12 @@ def _handle(op, id, value):
 
 def _link_slot(lost):
     """The link's own slots: 0 applies the deferred records, 1 reports the link closed."""
-    if lost:
-        print("virtual board: link closed")
-        sys.exit(0)
+    if lost:  # the wake-up pump ends the VM (an exception raised here is only printed)
+        try:
+            print("virtual board: link closed")
+        except OSError:  # the world is gone, and with it the console pipe
+            pass
+        return
     _st[_DQ_DRAIN] = 0
     while _st[_DQ_TAIL] < _st[_DQ_HEAD]:
         i = _st[_DQ_TAIL] % _DEFER * 3
@@ -215,7 +218,9 @@ def _hw_thread(buf, poller):
             except OSError:
                 n = 0
             if not n:  # world closed the link: the board lost power
-                _schedule(1)
+                _link[_SOCK] = None  # the pump's sign to end the VM
+                while not _schedule(1):  # never lost: it also wakes the pump
+                    time.sleep_ms(1)
                 return
             got += n
             if got == vlink.RECORD:
@@ -258,8 +263,9 @@ def _connect():
 
 async def _wake_pump():
     r = asyncio.StreamReader(_link[_WAKE_RX])
-    while True:
+    while _link[_SOCK] is not None:
         await r.read(64)
+    raise SystemExit(0)  # the world is gone: a task's SystemExit ends asyncio.run
 
 
 # ------------------------------------------------------------------ peripherals

@@ -8,13 +8,21 @@ of their variables is set (so an ordinary run does not carry their names):
 - VBOARD_CRASH=after_ms:times: a task that raises after_ms after each start, `times`
   times in all (the supervisor tests);
 - VBOARD_UPDATE_URL: install that update bundle after VBOARD_UPDATE_AFTER_MS, as the
-  backend's UpdateFirmware does (VBOARD_UPDATE_FORCE: also an older version).
+  backend's UpdateFirmware does (VBOARD_UPDATE_FORCE: also an older version);
+- VBOARD_BALLAST=free_kb:ms: all of the heap but free_kb held from before the firmware's
+  imports until ms after its start, then freed (memory that runs out at start-up).
 """
 import asyncio
+import gc
 import os
 import time
 
 import machine
+
+_ballast = [int(x) for x in (os.getenv("VBOARD_BALLAST") or "0:0").split(":")]
+if _ballast[1]:
+    gc.collect()
+    _ballast.append(bytearray(gc.mem_free() - _ballast[0] * 1024))
 
 
 async def stress(a, busy_ms):
@@ -63,6 +71,15 @@ async def update_from_url(a):
         await asyncio.sleep_ms(60000)
 
 
+async def free_ballast(a):
+    await asyncio.sleep_ms(_ballast[1])
+    _ballast.pop()
+    gc.collect()
+    print("vboard: ballast freed")
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
 def tasks(stall):
     """The (name, factory) pairs the environment asks for; `stall` is the telemetry's
     one-item list for the probe's figure."""
@@ -78,6 +95,8 @@ def tasks(stall):
     left = [int(x) for x in (os.getenv("VBOARD_CRASH") or "0:0").split(":")]
     if left[1]:
         out.append(("test-crash", lambda a: crash(a, left)))
+    if _ballast[1]:
+        out.append(("test-ballast", free_ballast))
     if os.getenv("VBOARD_UPDATE_URL") and machine.reset_cause() == machine.PWRON_RESET:
         out.append(("test-update", update_from_url))
     return out
