@@ -62,6 +62,17 @@ _TOP = const(13500)
 _DIODE_MAX_MV = const(-10000)  # low plateau above this with PWM on: no diode
 
 
+def present(state, before):
+    """Whether a vehicle is plugged in: yes in B..D, no in A. E, F, an invalid level or
+    nothing classified yet say nothing about the plug (a fault drives the pilot to -12 V
+    and the first readings after it still show that), so `before`, the last answer, holds."""
+    if state == A:
+        return False
+    if B <= state <= D:
+        return True
+    return before
+
+
 def band(mv):
     """Nominal band of a high-plateau voltage, without hysteresis."""
     if mv > _TOP:
@@ -81,6 +92,7 @@ class PilotClassifier:
         self.confirm = confirm
         self.state = _UNKNOWN
         self.diode_ok = True
+        self.vehicle = False  # present(): the one definition of "a vehicle is plugged in"
         self.high_mv = 0
         self.low_mv = 0
         self._cand = _UNKNOWN
@@ -116,6 +128,7 @@ class PilotClassifier:
             if self._count >= (self.confirm_fast if fast else self.confirm):
                 self.state = lvl
                 self._count = 0
+                self.vehicle = present(lvl, self.vehicle)
         # Diode check: with PWM running and a vehicle present the low plateau must sit
         # near -12 V; a mirror of the high plateau means a resistive (impermissible) load.
         if pwm_on and B <= self.state <= D:

@@ -62,7 +62,9 @@ class Control:
     def restart(self):
         """Start over with a fresh core (after a crash); the relay is already open."""
         self.stop()
+        vehicle = self.pilot.vehicle  # the last known plug state survives the restart
         self.pilot = PilotClassifier()
+        self.pilot.vehicle = vehicle
         self.charger = Charger(self.cfg, self.pilot, self.arbiter, ticks_ms())
         self.failed = None
         self.start()
