@@ -18,7 +18,7 @@ from firmware.core.meters import EE, I1, P1, PT, V1
 from firmware.core.ticks import ticks_diff
 
 MIN_DA = const(60)  # the smallest current a car may be offered
-FALLBACK_DA = const(100)  # the manual's 10 A while the meter is lost
+FALLBACK_DA = const(100)  # the manual's 10 A while the meter is lost (at most)
 _HYST_DA = const(10)
 _RESUME_DA = const(70)
 _SETTLE_DA = const(10)  # the car's draw moved more than this during a reading: unsettled
@@ -195,10 +195,13 @@ class Load:
             self._low = -1
 
     def step(self, now):
-        """Call regularly; True while the meter is lost (no valid reading for lost_ms)."""
+        """Call regularly; True while the meter is lost (no valid reading for lost_ms).
+        Lost, the claim is the fallback: 10 A, or the claim before if that was lower (the
+        house's load is unknown, not gone: never raise the current for it)."""
         if not self.lost and ticks_diff(now, self._seen) >= self.lost_ms:
             self.lost = True
-            self.claim = FALLBACK_DA
+            if self.claim > FALLBACK_DA:
+                self.claim = FALLBACK_DA
         return self.lost
 
 

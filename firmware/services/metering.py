@@ -191,7 +191,7 @@ class Metering:
             self._reported = g.error
             app.panel.front.meter_lost = lost
             arb.set(limits.LOAD, None if lost else ld.claim)
-            arb.set(limits.METER_FALLBACK, _lm.FALLBACK_DA if lost else None)
+            arb.set(limits.METER_FALLBACK, ld.claim if lost else None)
         s = self.solar
         if s is not None:
             lost = ticks_diff(now, s.good_at) >= c["meter.lost_s"] * 1000

@@ -167,6 +167,17 @@ def test_meter_lost_after_the_timeout_and_back_with_the_next_reading():
     assert not ld.step(at(62000))
 
 
+@pytest.mark.parametrize("before, fallback", [(70, 70), (100, 100), (250, FALLBACK_DA),
+                                              (40, 0)])
+def test_meter_lost_reduces_to_10_a_and_never_raises(before, fallback):
+    """Issue 13.5: house 18 A on a 25 A fuse, 7 A offered; the meter lost must not put
+    10 A on top of the unknown house load. A pause (under 6 A) stays a pause."""
+    ld = Load(at(0), lost_ms=10000)
+    ld.feed(at(0), before)
+    assert ld.step(at(10000)) and ld.claim == fallback
+    assert ld.step(at(600000)) and ld.claim == fallback  # for as long as it stays lost
+
+
 def test_back_from_lost_into_a_pause_when_the_house_takes_everything():
     ld = Load(at(0), lost_ms=2000)
     ld.feed(at(0), 200)
