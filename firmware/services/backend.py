@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from binascii import crc32
-from time import ticks_diff, ticks_ms
+from time import ticks_add, ticks_diff, ticks_ms
 
 from micropython import const
 
@@ -812,8 +812,8 @@ class Backend:
                 q.ack(ltx, forget=not start)
             else:
                 self.note(ERROR, "%s failed (%s), try %d" % (action, e.args[1], self._tries))
-                self._retry_at = ticks_ms() + k["TransactionMessageRetryInterval"] * \
-                    1000 * self._tries
+                self._retry_at = ticks_add(ticks_ms(), k["TransactionMessageRetryInterval"] *
+                                           1000 * self._tries)
             return True
         self._tries = 0
         if start:
