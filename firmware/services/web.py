@@ -28,7 +28,6 @@ from microdot.microdot import Microdot, NoCaseDict, Request, Response
 
 from firmware.core import charger as ch
 from firmware.core import faults, limits, webauth
-from firmware.core import pilot as cp
 from firmware.services import datalog
 from firmware.services.config import load_json
 from firmware.services.log import ERROR, INFO
@@ -498,7 +497,7 @@ class Web:
         out = {
             "type": "AC wallbox (%s)" % a.board.NAME, "serial": self.prov.get("serial"),
             "version": self.version, "status": ch.STATUS_NAMES[c.status()],
-            "phase": ch.PHASE_NAMES[c.phase], "vehicle": cp.B <= c.pilot.state <= cp.D,
+            "phase": ch.PHASE_NAMES[c.phase], "vehicle": c.pilot.vehicle,
             "relay": c.relay, "authorized": c.authorized, "auth": a.rfid.auth.enabled,
             "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
             "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
