@@ -17,7 +17,8 @@ MAX_LENGTH = const(268435455)  # the largest remaining length of a packet
 
 # CONNACK return codes 1-5 (3.2.2.3)
 REFUSED = ("", "protocol version refused", "client id refused", "broker unavailable",
-           "wrong user name or password", "not authorized")
+           "wrong user name or password",
+           "not authorized (user name, password or access rights)")
 MODES = ("immediate", "solar", "min+solar")  # the charging.mode setting's choices
 
 
@@ -144,5 +145,6 @@ def mode(payload):
 
 
 def press(payload):
-    """A start or stop command: the button's PRESS, 1 or nothing."""
-    return payload in (b"", b"PRESS", b"1")
+    """A start or stop command: the button's PRESS, or 1. Not an empty payload: that is
+    what clears a retained message at the broker."""
+    return payload == b"PRESS" or payload == b"1"

@@ -68,7 +68,7 @@ def test_length_over_four_bytes_is_refused():
 def test_connack_and_acknowledgements():
     assert mqtt.connack_error(b"\x00\x00") is None
     assert mqtt.connack_error(b"\x00\x04") == "wrong user name or password"
-    assert mqtt.connack_error(b"\x00\x05") == "not authorized"
+    assert mqtt.connack_error(b"\x00\x05").startswith("not authorized")
     assert mqtt.connack_error(b"\x00\x09") == "refused (code 9)"
     with pytest.raises(ValueError):
         mqtt.connack_error(b"\x00")
@@ -90,5 +90,5 @@ def test_mode_and_press_payloads():
     assert mqtt.mode(b"solar") == "solar"
     assert mqtt.mode(b"min+solar\n") == "min+solar"
     assert mqtt.mode(b"fast") is None and mqtt.mode(b"\xfe") is None
-    assert mqtt.press(b"PRESS") and mqtt.press(b"") and mqtt.press(b"1")
-    assert not mqtt.press(b"0") and not mqtt.press(b"stop now")
+    assert mqtt.press(b"PRESS") and mqtt.press(b"1")
+    assert not mqtt.press(b"0") and not mqtt.press(b"stop now") and not mqtt.press(b"")
