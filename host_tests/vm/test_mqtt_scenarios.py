@@ -183,7 +183,8 @@ def test_a_broker_that_never_answers_does_not_disturb_charging(start):
         w.wait_for(charging, 20)
         deadline = time.monotonic() + 60
         while silent.accepted < 2 and time.monotonic() < deadline:
-            assert charging(w)  # the whole time: connect and CONNACK wait in the poll
+            # the whole time: connect and CONNACK wait in the poll
+            assert charging(w), (w.state()["firmware"], w.console[-10:])
             time.sleep(0.5)
         assert silent.accepted >= 2  # gave up on the first connection, tried again
         assert logged(w, "MQTT: no answer from the broker")
