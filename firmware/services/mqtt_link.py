@@ -144,6 +144,7 @@ class Link:
             t0 = ticks_ms()
             wait = delay + t0 % 1000  # spread the reconnects of many boxes
             while ticks_diff(ticks_ms(), t0) < wait and self._settings() == self.cfg:
+                self._count_energy(ticks_ms())  # the register counts while the broker is away
                 await asyncio.sleep_ms(250)
             delay = min(delay * 2, _BACKOFF_MAX_MS)
 

@@ -107,6 +107,13 @@ def test_discovery_and_states_follow_a_charging_session(start, broker, observer)
     o.wait(lambda o: state(o)["vehicle"] is False and state(o)["total_wh"] >= 5)
     s = state(o)
     assert s["total_wh"] >= s["session_wh"] > 0  # saved at the end of the session
+    total = s["total_wh"]
+    w.power_cycle()  # the register was saved before it was published: it comes back
+    n = len(o.messages)
+    o.wait(lambda o: [m for m in o.messages[n:] if m[0] == BASE + "/availability"
+                      and m[1] == b"online"], 30)
+    o.wait(lambda o: state(o)["status"] != "Charging" and state(o)["session_wh"] == 0)
+    assert state(o)["total_wh"] == total
     totals = [json.loads(p)["total_wh"] for t, p, _ in o.messages if t == BASE + "/state"]
     assert totals == sorted(totals)  # never goes back
 
