@@ -233,3 +233,19 @@ def test_web_test_connection_and_switching_off_removes_discovery(start_board, br
     st, r, _ = c.post("/api/config", {"mqtt.password": "wrong"})
     st, r, _ = c.post("/api/mqtt/test")
     assert st == 200 and r["ok"] is False and "not authorized" in r["error"]  # Mosquitto: 5
+
+
+def test_tls_connection(start, tmp_path):
+    (tmp_path / "tls").mkdir()
+    b = Broker(tmp_path / "tls", users={USER: PASSWORD}, tls=True).start()
+    o = Observer(b.port)
+    try:
+        w = board(start, mqtt_config(b.tls_port, **{"mqtt.tls": True}))
+        o.wait(lambda o: o.last(BASE + "/availability") == b"online", 30)
+        o.wait(lambda o: state(o) is not None and state(o)["status"] == "Idle")
+        o.send(BASE + "/set/mode", "solar")  # and commands come back over TLS
+        o.wait(lambda o: state(o)["mode"] == "solar")
+        assert logged(w, "MQTT: connected to 127.0.0.1:%d" % b.tls_port)
+    finally:
+        o.close()
+        b.stop()

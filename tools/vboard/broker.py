@@ -27,9 +27,10 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, directory, users=None):
+    def __init__(self, directory, users=None, tls=False):
         self.dir = str(directory)
         self.port = free_port()
+        self.tls_port = free_port() if tls else None  # a second listener, TLS (self-signed)
         self.users = dict(users or {})
         self.users[OBSERVER[0]] = OBSERVER[1]
         self.proc = None
@@ -45,6 +46,14 @@ class Broker:
             f.write("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n"
                     "persistence true\npersistence_location %s/\nautosave_interval 1\n"
                     "log_dest file %s/mosquitto.log\n" % (self.port, pw, self.dir, self.dir))
+            if self.tls_port:
+                key, cert = os.path.join(self.dir, "key.pem"), os.path.join(self.dir, "cert.pem")
+                if not os.path.exists(cert):
+                    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                    "-keyout", key, "-out", cert, "-days", "2", "-subj",
+                                    "/CN=127.0.0.1"], check=True, capture_output=True)
+                f.write("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n" % (
+                    self.tls_port, cert, key))
             if os.geteuid() == 0:  # stay root: the tests' directory is private to its owner
                 f.write("user root\n")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
