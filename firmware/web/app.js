@@ -366,6 +366,7 @@
           row("IP address", (me.ip || here) + (others.length ? " (" + others.join(", ") + ")" : "")),
           row("MAC address", me.mac || "-"),
           row("Backend connection", b ? b.state + (b.error ? " (" + b.error + ")" : "") : "off"),
+          row("MQTT", s.mqtt || "off"),
           row("Synchronisation", b ? (b.synced ? "synchronised" : "not synchronised") : "-"),
           row("Vehicle", s.vehicle ? "connected" : "not connected"),
           row("Offered current", num(s.offered_a, "A"), "offered"),
