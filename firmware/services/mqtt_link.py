@@ -36,53 +36,34 @@ _POLL_MS = const(200)  # how often a change of state is looked for
 _SAVE_MS = const(300000)  # the energy register is saved (and published) this often
 _BODY_MAX = const(512)  # longer incoming packets are read past and dropped
 
-# Discovery: (component, object id, name, extra fields); the JSON state's keys are in
-# the value templates. Energy in Wh in the state, kWh for the home's energy dashboard.
-_V = "{{ value_json.%s }}"
+# Discovery: (component, object id, name, device class, unit, state class, the state's
+# key or a template). Tuples, not dicts: the table stays in RAM while MQTT is on.
+_M = "measurement"
 _ENTITIES = (
-    ("sensor", "status", "Status", {"value_template": _V % "status"}),
-    ("sensor", "fault", "Fault", {"value_template": "{{ value_json.fault_text or 'none' }}"}),
-    ("sensor", "fault_code", "Fault code", {"value_template": _V % "fault"}),
-    ("binary_sensor", "vehicle", "Vehicle connected", {
-        "device_class": "plug",
-        "value_template": "{{ 'ON' if value_json.vehicle else 'OFF' }}"}),
-    ("sensor", "offered", "Offered current", {
-        "device_class": "current", "unit_of_measurement": "A", "state_class": "measurement",
-        "value_template": _V % "offered_a"}),
-    ("sensor", "limit_by", "Current limited by", {"value_template": _V % "limit_by"}),
-    ("sensor", "current_l1", "Current L1", {
-        "device_class": "current", "unit_of_measurement": "A", "state_class": "measurement",
-        "value_template": _V % "l1_a"}),
-    ("sensor", "current_l2", "Current L2", {
-        "device_class": "current", "unit_of_measurement": "A", "state_class": "measurement",
-        "value_template": _V % "l2_a"}),
-    ("sensor", "current_l3", "Current L3", {
-        "device_class": "current", "unit_of_measurement": "A", "state_class": "measurement",
-        "value_template": _V % "l3_a"}),
-    ("sensor", "power", "Power", {
-        "device_class": "power", "unit_of_measurement": "W", "state_class": "measurement",
-        "value_template": _V % "power_w"}),
-    ("sensor", "session_energy", "Session energy", {
-        "device_class": "energy", "unit_of_measurement": "kWh",
-        "state_class": "total_increasing", "value_template": "{{ value_json.session_wh / 1000 }}"}),
-    ("sensor", "total_energy", "Total energy", {
-        "device_class": "energy", "unit_of_measurement": "kWh",
-        "state_class": "total_increasing", "value_template": "{{ value_json.total_wh / 1000 }}"}),
-    ("sensor", "temperature", "Temperature", {
-        "device_class": "temperature", "unit_of_measurement": "°C",
-        "state_class": "measurement", "value_template": _V % "temp_c"}),
-    ("sensor", "voltage", "Mains voltage", {
-        "device_class": "voltage", "unit_of_measurement": "V", "state_class": "measurement",
-        "value_template": _V % "mains_v"}),
-    ("sensor", "card", "Card", {"value_template": _V % "card"}),
-    ("number", "current", "Session current", {
-        "unit_of_measurement": "A", "min": 6, "step": 0.1, "mode": "box",
-        "value_template": "{{ value_json.app_a if value_json.app_a is not none "
-                          "else value_json.max_a }}"}),
-    ("select", "mode", "Charging mode", {"options": list(mqtt.MODES),
-                                         "value_template": _V % "mode"}),
-    ("button", "start", "Start charging", {"payload_press": "PRESS"}),
-    ("button", "stop", "Stop charging", {"payload_press": "PRESS"}),
+    ("sensor", "status", "Status", None, None, None, "status"),
+    ("sensor", "fault", "Fault", None, None, None, "{{ value_json.fault_text or 'none' }}"),
+    ("sensor", "fault_code", "Fault code", None, None, None, "fault"),
+    ("binary_sensor", "vehicle", "Vehicle connected", "plug", None, None,
+     "{{ 'ON' if value_json.vehicle else 'OFF' }}"),
+    ("sensor", "offered", "Offered current", "current", "A", _M, "offered_a"),
+    ("sensor", "limit_by", "Current limited by", None, None, None, "limit_by"),
+    ("sensor", "current_l1", "Current L1", "current", "A", _M, "l1_a"),
+    ("sensor", "current_l2", "Current L2", "current", "A", _M, "l2_a"),
+    ("sensor", "current_l3", "Current L3", "current", "A", _M, "l3_a"),
+    ("sensor", "power", "Power", "power", "W", _M, "power_w"),
+    # energy in Wh in the state, kWh for the home's energy dashboard
+    ("sensor", "session_energy", "Session energy", "energy", "kWh", "total_increasing",
+     "{{ value_json.session_wh / 1000 }}"),
+    ("sensor", "total_energy", "Total energy", "energy", "kWh", "total_increasing",
+     "{{ value_json.total_wh / 1000 }}"),
+    ("sensor", "temperature", "Temperature", "temperature", "°C", _M, "temp_c"),
+    ("sensor", "voltage", "Mains voltage", "voltage", "V", _M, "mains_v"),
+    ("sensor", "card", "Card", None, None, None, "card"),
+    ("number", "current", "Session current", None, "A", None,
+     "{{ value_json.app_a if value_json.app_a is not none else value_json.max_a }}"),
+    ("select", "mode", "Charging mode", None, None, None, "mode"),
+    ("button", "start", "Start charging", None, None, None, None),
+    ("button", "stop", "Stop charging", None, None, None, None),
 )
 _COMMANDS = ("current", "mode", "start", "stop")  # the entities with a command topic
 
@@ -368,22 +349,31 @@ class Link:
         device = {"identifiers": [serial], "name": "Wallbox " + serial,
                   "model": "AC wallbox (%s)" % a.board.NAME,
                   "sw_version": a.web.version if a.web is not None else "dev"}
-        for comp, oid, name, extra in _ENTITIES:
+        for comp, oid, name, dev_class, unit, state_class, value in _ENTITIES:
             topic = "%s/%s/%s/%s/config" % (cfg[8], comp, node, oid)
             if remove or (oid == "card" and not cfg[9]):
                 await self._publish(topic, b"", qos=1)
                 continue
             rec = {"name": name, "unique_id": node + "_" + oid, "object_id": node + "_" + oid,
                    "availability_topic": base + "/availability", "device": device}
-            rec.update(extra)
-            if comp == "button":
-                rec["command_topic"] = base + "/set/" + oid
-            else:
+            if dev_class:
+                rec["device_class"] = dev_class
+            if unit:
+                rec["unit_of_measurement"] = unit
+            if state_class:
+                rec["state_class"] = state_class
+            if value:
                 rec["state_topic"] = base + "/state"
-                if oid in _COMMANDS:
-                    rec["command_topic"] = base + "/set/" + oid
-                if comp == "number":
-                    rec["max"] = a.max_app_da() / 10
+                rec["value_template"] = value if value[0] == "{" else \
+                    "{{ value_json.%s }}" % value
+            if oid in _COMMANDS:
+                rec["command_topic"] = base + "/set/" + oid
+            if comp == "button":
+                rec["payload_press"] = "PRESS"
+            elif comp == "number":
+                rec.update(min=6, max=a.max_app_da() / 10, step=0.1, mode="box")
+            elif comp == "select":
+                rec["options"] = list(mqtt.MODES)
             await self._publish(topic, json.dumps(rec), qos=1)
             rec = None
 
