@@ -2,15 +2,16 @@
 tests (tools/vboard/broker.py) and a paho-mqtt observer on the host. The firmware in the
 VM is the compiled one, as on a board."""
 import json
+import os
 import time
 
 import pytest
+from webclient import PROV, SERIAL, Client, wait_web
 
 from tools.vboard.broker import MOSQUITTO, Broker, Observer, SilentServer
 
-from webclient import PROV, SERIAL, Client, wait_web
-
-pytestmark = pytest.mark.skipif(not __import__("os").path.exists(MOSQUITTO),
+# A development machine without the broker skips; CI (which installs it) fails instead.
+pytestmark = pytest.mark.skipif(not os.path.exists(MOSQUITTO) and not os.environ.get("CI"),
                                 reason="Debian's mosquitto is not installed (.ci/run does)")
 BASE = "wallbox/" + SERIAL.lower()
 NODE = SERIAL.lower()
