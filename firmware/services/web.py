@@ -451,7 +451,7 @@ class Web:
             "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
             "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
             "limit_a": arb.limit / 10, "limit_by": limits.NAMES[arb.source],
-            "max_a": self._max_da() / 10,
+            "max_a": self.app.max_app_da() / 10,
             "app_a": None if app_da >= limits.NO_LIMIT else app_da / 10,
             "fault": f, "fault_text": faults.meaning(f) if f else "",
             "last_fault": c.last_fault, "temp_c": c.temp_dc / 10,
@@ -480,9 +480,6 @@ class Web:
         return out
 
     # --------------------------------------------------------- local API: charging
-    def _max_da(self):
-        return self.app.max_app_da()
-
     async def _start(self, req):
         self.app.remote_start("local API")
         return {"ok": True, "status": ch.STATUS_NAMES[self.app.control.charger.status()]}
@@ -493,7 +490,7 @@ class Web:
 
     async def _current(self, req):
         v = _body(req).get("current_a")
-        top = self._max_da()
+        top = self.app.max_app_da()
         if isinstance(v, bool) or not isinstance(v, (int, float)) or \
                 not 60 <= int(v * 10 + 0.5) <= top:
             return _err(400, "current_a must be a number from 6 to %d.%d" % (top // 10, top % 10),

@@ -1,7 +1,7 @@
 """MQTT 3.1.1 packets, checked byte for byte against the standard's layouts."""
 import pytest
 
-from firmware.core import mqtt
+from firmware.core import mqtt, settings
 
 
 def remaining_length(packet):
@@ -92,3 +92,26 @@ def test_mode_and_press_payloads():
     assert mqtt.mode(b"fast") is None and mqtt.mode(b"\xfe") is None
     assert mqtt.press(b"PRESS") and mqtt.press(b"1")
     assert not mqtt.press(b"0") and not mqtt.press(b"stop now") and not mqtt.press(b"")
+
+
+@pytest.mark.parametrize("topic,ok", [("", True), ("wallbox/garage", True), ("a b/c", True),
+                                      ("home/+/x", False), ("home/#", False), ("/home", False),
+                                      ("home/", False), ("a//b", False)])
+def test_topic_settings(topic, ok):
+    settings.SCHEMA.setdefault("test.topic", (settings.TOPIC, "", 0, 64))
+    if ok:
+        assert settings.check("test.topic", topic) == topic
+    else:
+        with pytest.raises(ValueError):
+            settings.check("test.topic", topic)
+
+
+def test_an_empty_host_name_is_not_set_where_allowed():
+    settings.SCHEMA.setdefault("test.host", (settings.NAME, "", 0, 64))
+    assert settings.check("test.host", "") == ""
+    assert settings.check("test.host", "broker.lan") == "broker.lan"
+    with pytest.raises(ValueError):
+        settings.check("test.host", "bro ker")
+    settings.SCHEMA.setdefault("test.host_required", (settings.NAME, "x", 1, 64))
+    with pytest.raises(ValueError, match="1 to 64"):
+        settings.check("test.host_required", "")
