@@ -3,11 +3,13 @@ tests (tools/vboard/broker.py) and a paho-mqtt observer on the host. The firmwar
 VM is the compiled one, as on a board."""
 import json
 import os
+import socket
 import time
 
 import pytest
 from webclient import PROV, SERIAL, Client, wait_web
 
+from firmware.core import mqtt
 from tools.vboard.broker import MOSQUITTO, Broker, Observer, SilentServer
 
 # A development machine without the broker skips; CI (which installs it) fails instead.
@@ -250,3 +252,64 @@ def test_tls_connection(start, tmp_path):
     finally:
         o.close()
         b.stop()
+
+
+def _read_packet(conn):
+    """(first byte, body) of one MQTT packet from a blocking socket."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            d = conn.recv(n - len(buf))
+            if not d:
+                raise ConnectionError("closed")
+            buf += d
+        return buf
+    first = exactly(1)[0]
+    n = shift = 0
+    done = False
+    while not done:
+        n, shift, done = mqtt.length_step(n, shift, exactly(1)[0])
+    return first, exactly(n)
+
+
+def test_a_qos1_message_without_puback_is_sent_again_as_dup(start):
+    """A hand-written broker that withholds the first PUBACK (Mosquitto always answers)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(30)
+    try:
+        w = board(start, mqtt_config(srv.getsockname()[1], **{"mqtt.discovery": False}))
+        conn, _ = srv.accept()
+        conn.settimeout(30)
+        first, body = _read_packet(conn)
+        assert first == 0x10 and body[:7] == b"\x00\x04MQTT\x04"
+        conn.sendall(b"\x20\x02\x00\x00")
+        held = None
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 30:
+            first, body = _read_packet(conn)
+            kind = first >> 4
+            if kind == 8:  # SUBSCRIBE: granted at QoS 1
+                conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
+            elif kind == 12:
+                conn.sendall(b"\xd0\x00")
+            elif kind == 3 and first & 6:
+                topic, payload, qos, pid = mqtt.parse_publish(first & 15, body)
+                if held is None:
+                    held = (topic, payload, pid, time.monotonic())  # no PUBACK for this one
+                    assert not first & 8
+                    continue
+                if pid == held[2]:
+                    assert first & 8 and (topic, payload) == held[:2]  # DUP, same message
+                    assert time.monotonic() - held[3] >= 9  # after the 10 s resend time
+                    conn.sendall(mqtt.puback(pid))
+                    break
+                conn.sendall(mqtt.puback(pid))
+        else:
+            raise AssertionError("the unacknowledged message was not sent again")
+        assert held[0] == BASE + "/availability" and held[1] == b"online"
+        assert w.running
+        conn.close()
+    finally:
+        srv.close()
