@@ -32,7 +32,7 @@ _IO_MS = const(10000)  # connect, CONNACK, each write
 _RESEND_MS = const(10000)  # a QoS 1 message without PUBACK is sent again (DUP)
 _PENDING = const(8)  # QoS 1 messages in flight at most
 _BACKOFF_MAX_MS = const(60000)
-_POLL_MS = const(200)  # how often a change of state is looked for
+_POLL_MS = const(100)  # how often a change of state is looked for
 _SAVE_MS = const(300000)  # the energy register is saved (and published) this often
 _BODY_MAX = const(512)  # longer incoming packets are read past and dropped
 
@@ -266,13 +266,10 @@ class Link:
                     await self._send(mqtt.DISCONNECT_PACKET)
                     return
                 self._count_energy(now)
-                state = self._state(cfg)
-                key = (state["status"], state["fault"], state["vehicle"], state["offered_a"],
-                       state["limit_by"], state["mode"], state["app_a"], state["total_wh"],
-                       state["card"])
+                key = self._key(cfg)
                 if key != last or ticks_diff(now, sent_at) >= \
                         self.app.config.values["mqtt.interval_s"] * 1000:
-                    await self._publish(base + "/state", json.dumps(state))
+                    await self._publish(base + "/state", json.dumps(self._state(cfg)))
                     self.published += 1
                     last = key
                     sent_at = now
@@ -316,6 +313,15 @@ class Link:
             self.total_wh += self._unsaved_wh
             self._unsaved_wh = 0
             self._saved_at = now
+
+    def _key(self, cfg):
+        """What a change of is published at once (the figures follow at the interval)."""
+        a = self.app
+        c = a.control.charger
+        arb = a.arbiter
+        card = (a.sessions.now.card or a.rfid.auth.holder) if cfg[9] else None
+        return (c.status(), c.fault, c.pilot.state, c.offered_da, arb.source, arb.limit,
+                arb.claims[limits.APP], a.config.values["charging.mode"], self.total_wh, card)
 
     def _state(self, cfg):
         a = self.app
