@@ -3,6 +3,7 @@ and runs them. main.py only calls `main()`.
 """
 import asyncio
 import gc
+from time import ticks_ms
 
 import machine
 from machine import ADC, PWM, Pin
@@ -23,6 +24,7 @@ from firmware.services.control import Control
 from firmware.services.datalog import DataLog
 from firmware.services.log import ERROR, INFO, Log
 from firmware.services.meter import Meters
+from firmware.services.mqtt import Mqtt
 from firmware.services.rfid import Rfid
 from firmware.services.sessions import Sessions
 from firmware.services.supervisor import Supervisor
@@ -161,6 +163,9 @@ class App:
         self.backend = None
         if cfg.get("backend.enabled"):
             self.optional("backend", self._backend)
+        # MQTT for home automation (docs/mqtt.md): its client is imported once switched on
+        self.mqtt = Mqtt(self)
+        sup.add("mqtt", self.mqtt.run)
 
     def _network(self):
         from firmware.services.network import Net
@@ -235,6 +240,40 @@ class App:
             from firmware.services import update
             h = self.config.get("update.healthy_s")
             asyncio.create_task(update.watch(self, h, 10 * h))
+
+    # Start, stop and the session current asked for by the local API or MQTT: one path
+    # through the authorization and the arbiter's APP claim for both.
+    def max_app_da(self):
+        """The highest current the app may ask for: installation, cable, configured."""
+        cl = self.arbiter.claims
+        return min(cl[limits.INSTALLATION], cl[limits.CABLE], cl[limits.CONFIGURED])
+
+    def remote_start(self, who):
+        self.arbiter.clear(limits.APP)
+        au = self.rfid.auth
+        if au.enabled and au.holder is None:
+            au.grant("", ticks_ms())  # as a remote start: lapses without a vehicle in 60 s
+        self.log.add(INFO, who + ": start")
+
+    def remote_stop(self, who):
+        au = self.rfid.auth
+        if au.enabled:  # take the authorization back, as its card would
+            b = self.backend
+            if not (b is not None and b.stop("Local")):
+                au.holder = None
+                au.bound = False
+        else:  # no authorization: the app withholds the release until start or unplug
+            self.arbiter.set(limits.APP, 0)
+        self.log.add(INFO, who + ": stop")
+
+    def remote_current(self, da, who):
+        """Claim `da` (checked by the caller: 60 to max_app_da()) for the running session;
+        False if no vehicle is connected (the claim ends with the session)."""
+        if not self.sessions.now.plugged:
+            return False
+        self.arbiter.set(limits.APP, da)
+        self.log.add(INFO, "%s: current %d.%d A" % (who, da // 10, da % 10))
+        return True
 
     def updater(self):
         """An update.Updater for the web upload or the backend; after its finish(),

@@ -983,6 +983,91 @@ def ocpp(ctx):
         cs.stop()
 
 
+def _mqtt_world(ctx, broker, heap="256k", enabled=True):
+    """A board publishing to `broker` under a base topic of its own; (world, base)."""
+    base = "bench/%d" % (ctx.n + 1)
+    cfg = {"mqtt.enabled": enabled, "mqtt.host": "127.0.0.1", "mqtt.port": broker.port,
+           "mqtt.user": "wallbox", "mqtt.password": "bench-pw", "mqtt.base": base,
+           "mqtt.interval_s": 30}
+    return ctx.world(heap=heap, config=cfg), base
+
+
+def _mqtt_session_passes(ctx, broker, kb, enabled=True):
+    """Connected to the broker with discovery on: boot, a session that the broker sees
+    charging, the relay open at the end. Not enabled: the same session without MQTT."""
+    from tools.vboard.broker import Observer
+    w, base = _mqtt_world(ctx, broker, "%dk" % kb, enabled)
+    o = Observer(broker.port, topic=base + "/#") if enabled else None
+    try:
+        if enabled:
+            o.wait(lambda o: o.last(base + "/availability") == b"online", 30)
+        else:
+            w.wait_for(lambda w: w.status() == "Idle", 15)
+        w.set(plugged=True)
+        w.wait_for(charging, 15)
+        if enabled:
+            o.wait(lambda o: (o.last_json(base + "/state") or {}).get("status") == "Charging", 10)
+        time.sleep(2)
+        w.set(plugged=False)
+        time.sleep(1)
+        return w.running and not w.relay_closed()
+    except Exception:  # noqa: BLE001 - a timeout, or the VM out of memory
+        return False
+    finally:
+        if o is not None:
+            o.close()
+        w.stop()
+
+
+@figure
+def mqtt(ctx):
+    """MQTT (docs/mqtt.md) to Debian's Mosquitto on 127.0.0.1: mqtt_publish_ms_p95, the
+    time from a state change on the virtual board (the vehicle plugged in or out) to the
+    state message at the broker, seen by a subscriber (wall clock, 40 changes, each from
+    a settled state: Charging or Idle; the firmware's pilot detection and its 0.1 s look
+    for changes included); the smallest heap at which a session passes
+    with MQTT connected (discovery on), the same without MQTT, and the difference."""
+    from tools.vboard.broker import Broker, Observer
+    d = os.path.join(ctx.tmp, "broker")
+    os.makedirs(d, exist_ok=True)
+    broker = Broker(d, users={"wallbox": "bench-pw"}).start()
+    try:
+        out = {}
+        w, base = _mqtt_world(ctx, broker, "384k")
+        o = Observer(broker.port, topic=base + "/state")
+        try:
+            o.wait(lambda o: o.last(base + "/state") is not None, 30)
+            times = []
+            for i in range(40):
+                plugged = i % 2 == 0
+                n = len(o.messages)
+                t0 = time.monotonic()
+                w.set(plugged=plugged)
+                o.wait(lambda o: any(json.loads(p)["vehicle"] == plugged
+                                     for _, p, _ in o.messages[n:]), 10)
+                k = next(j for j in range(n, len(o.messages))
+                         if json.loads(o.messages[j][1])["vehicle"] == plugged)
+                times.append((o.times[k] - t0) * 1000)
+                # settled before the next change: charging, or idle again after the unplug
+                # fault's retry delay (the pilot reads no vehicle while it lasts)
+                w.wait_for(lambda w: w.status() == ("Charging" if plugged else "Idle"), 15)
+                time.sleep(0.5)
+            times.sort()
+            out["mqtt_publish_ms_p50"] = round(times[len(times) // 2], 1)
+            out["mqtt_publish_ms_p95"] = round(times[int(len(times) * 0.95) - 1], 1)
+        finally:
+            o.close()
+            w.stop()
+        for enabled, key in ((True, "heap_floor_mqtt_kb"), (False, "heap_floor_mqtt_off_kb")):
+            hi = search_kb(lambda kb: _mqtt_session_passes(ctx, broker, kb, enabled),
+                           "the MQTT session", hi=320)
+            out[key] = round(hi - board_kb(), 1)
+        out["heap_mqtt_kb"] = round(out["heap_floor_mqtt_kb"] - out["heap_floor_mqtt_off_kb"], 1)
+        return out
+    finally:
+        broker.stop()
+
+
 @figure
 def run_default_heap_margin_kb(ctx):
     """The README's run command's default heap (tools/vboard/__main__.py, RUN_HEAP) less

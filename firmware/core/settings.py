@@ -16,6 +16,7 @@ HOST = const(4)  # an IPv4 address or "" (not set); a name would need a blocking
 URL = const(5)  # "" (if min is 0) or ws:// / wss:// with a host; min/max are length limits
 KEY = const(6)  # a WPA passphrase: "" (not set) or min..max printable ASCII characters
 NAME = const(7)  # a host name or IPv4 address, optionally ":port"; min/max: length
+TOPIC = const(8)  # an MQTT topic to publish under: no wildcards, no "/" at either end
 
 SCHEMA = {
     # key: (type, default, min, max)
@@ -104,7 +105,10 @@ def check(key, value):
             if h[0] not in ("ws", "wss") or len(h) < 2 or not h[1] or h[1][0] in "/:" \
                     or " " in value:
                 raise ValueError("must be a ws:// or wss:// address")
-        if kind == NAME:
+        if kind == TOPIC and ("+" in value or "#" in value or value[:1] == "/" or
+                              value[-1:] == "/" or "//" in value):
+            raise ValueError("must be a topic without + or #, empty levels or a / at either end")
+        if kind == NAME and value:  # "" only where the minimum length is 0: not set
             h, _, port = value.partition(":")
             for c in h:
                 if not (c.isalpha() or c.isdigit() or c in "-.") or c > "z":

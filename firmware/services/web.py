@@ -291,6 +291,7 @@ class Web:
             "POST /api/wizard": "wizard", "POST /api/tokens": "tokens",
             "DELETE /api/tokens/*": "token_remove", "POST /api/time": "set_time",
             "GET /api/wifi/scan": "scan", "POST /api/meter/test": "meter_test",
+            "POST /api/mqtt/test": "mqtt_test",
             "GET /api/cards": "cards_get", "POST /api/cards": "cards",
             "PUT /api/cards/*": "card_label", "DELETE /api/cards/*": "card_remove",
             "GET /api/log": "log", "GET /api/log/all": "log_all",
@@ -502,7 +503,7 @@ class Web:
             "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
             "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
             "limit_a": arb.limit / 10, "limit_by": limits.NAMES[arb.source],
-            "max_a": self._max_da() / 10,
+            "max_a": self.app.max_app_da() / 10,
             "app_a": None if app_da >= limits.NO_LIMIT else app_da / 10,
             "fault": f, "fault_text": faults.meaning(f) if f else "",
             "last_fault": c.last_fault, "temp_c": c.temp_dc / 10,
@@ -527,50 +528,30 @@ class Web:
             out["wifi"] = n.state
         b = getattr(a, "backend", None)
         out["backend"] = b.status() if b is not None else None
+        m = getattr(a, "mqtt", None)
+        out["mqtt"] = m.status() if m is not None else "off"
         return out
 
     # --------------------------------------------------------- local API: charging
-    def _max_da(self):
-        """The highest current the app may ask for: installation, cable, configured."""
-        cl = self.app.arbiter.claims
-        return min(cl[limits.INSTALLATION], cl[limits.CABLE], cl[limits.CONFIGURED])
-
     async def _start(self, req):
-        a = self.app
-        c = a.control.charger
-        a.arbiter.clear(limits.APP)
-        au = a.rfid.auth
-        if au.enabled and au.holder is None:
-            au.grant("", ticks_ms())  # as a remote start: lapses without a vehicle in 60 s
-        self.log.add(INFO, "local API: start")
-        return {"ok": True, "status": ch.STATUS_NAMES[c.status()]}
+        self.app.remote_start("local API")
+        return {"ok": True, "status": ch.STATUS_NAMES[self.app.control.charger.status()]}
 
     async def _stop(self, req):
-        a = self.app
-        au = a.rfid.auth
-        if au.enabled:  # take the authorization back, as its card would
-            b = getattr(a, "backend", None)
-            if not (b is not None and b.stop("Local")):
-                au.holder = None
-                au.bound = False
-        else:  # no authorization: the app withholds the release until start or unplug
-            a.arbiter.set(limits.APP, 0)
-        self.log.add(INFO, "local API: stop")
+        self.app.remote_stop("local API")
         return {"ok": True}
 
     async def _current(self, req):
         v = _body(req).get("current_a")
-        top = self._max_da()
+        top = self.app.max_app_da()
         # compared before any arithmetic: 1e308 * 10 is inf, and int(inf) raises
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1000 \
                 or not 60 <= int(v * 10 + 0.5) <= top:
             return _err(400, "current_a must be a number from 6 to %d.%d" % (top // 10, top % 10),
                         errors={"current_a": "6 to %d.%d A" % (top // 10, top % 10)})
-        if not self.app.sessions.now.plugged:
-            return _err(409, "no vehicle connected: the current applies to a running session")
         da = int(v * 10 + 0.5)
-        self.app.arbiter.set(limits.APP, da)
-        self.log.add(INFO, "local API: current %d.%d A" % (da // 10, da % 10))
+        if not self.app.remote_current(da, "local API"):
+            return _err(409, "no vehicle connected: the current applies to a running session")
         return {"ok": True, "current_a": da / 10}
 
     # ---------------------------------------------------------- configuration

@@ -22,7 +22,8 @@ from firmware.services.web import ACCOUNT, _body, _err
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
 _TOKENS = const(8)
-_SECRET = ("net.hotspot_password", "net.wifi_password", "proxy.password", "backend.key")
+_SECRET = ("net.hotspot_password", "net.wifi_password", "proxy.password", "backend.key",
+           "mqtt.password")
 # Settings that the running services pick up only at the next start
 _AT_RESTART = ("net.hotspot_ssid", "net.hotspot_password", "net.channel", "net.hostname",
                "net.lan_dhcp", "backend.", "proxy.", "web.port", "time.ntp")
@@ -334,6 +335,13 @@ async def meter_test(web, req):
         raise ValueError(400, "which: grid or solar")
     try:
         return await asyncio.wait_for_ms(web.app.meters.test_connection(which), 15000)
+    except asyncio.TimeoutError:
+        return {"ok": False, "error": "no answer within 15 s"}
+
+
+async def mqtt_test(web, req):
+    try:
+        return await asyncio.wait_for_ms(web.app.mqtt.test_connection(), 15000)
     except asyncio.TimeoutError:
         return {"ok": False, "error": "no answer within 15 s"}
 

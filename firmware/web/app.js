@@ -97,6 +97,17 @@
     "backend.url": ["Backend URL", "text", "ws:// or wss:// address.", 200],
     "backend.charge_point_id": ["Charge point id", "text", "Empty: the serial number.", 48],
     "backend.key": ["Backend key", "secret", "The password the backend gave this charger.", 40],
+    "mqtt.enabled": ["MQTT", "bool", "Publishes the state to the home automation's broker and takes start, stop, current and mode from it."],
+    "mqtt.host": ["Broker", "text", "Host name or IP address.", 64],
+    "mqtt.port": ["Port", "int", "Usually 1883, with TLS 8883.", [1, 65535]],
+    "mqtt.tls": ["TLS", "bool", "Encrypted; the broker's certificate is not verified."],
+    "mqtt.user": ["User name", "text", "", 64],
+    "mqtt.password": ["Password", "secret", "", 64],
+    "mqtt.base": ["Base topic", "text", "Empty: wallbox/<serial>.", 64],
+    "mqtt.discovery": ["Discovery", "bool", "The charger appears by itself as a device in the home automation."],
+    "mqtt.discovery_prefix": ["Discovery prefix", "text", "", 64],
+    "mqtt.interval_s": ["Interval (s)", "int", "The state is also sent at once on each change.", [1, 3600]],
+    "mqtt.card": ["Publish the card", "bool", "The UID of the card that authorized the session."],
     "device.showroom": ["Showroom mode", "bool", "Charging is disabled; everything else works."]
   };
   var SECTIONS = {
@@ -108,6 +119,7 @@
     solar: ["Solar meter", ["solar.enabled", "solar.model", "solar.host", "solar.port", "solar.address", "charging.mode"]],
     proxy: ["Proxy", ["proxy.enabled", "proxy.host", "proxy.port", "proxy.user", "proxy.password"]],
     backend: ["Backend", ["backend.enabled", "backend.url", "backend.charge_point_id", "backend.key"]],
+    mqtt: ["MQTT", ["mqtt.enabled", "mqtt.host", "mqtt.port", "mqtt.tls", "mqtt.user", "mqtt.password", "mqtt.base", "mqtt.discovery", "mqtt.discovery_prefix", "mqtt.interval_s", "mqtt.card"]],
     device: ["Showroom mode", ["device.showroom"]]
   };
 
@@ -158,6 +170,7 @@
     if (name === "auth") box.appendChild(timeSync());
     if (name === "limits") box.appendChild(h("p", {"class": "hint", text: "The DIP switches allow at most " + cfg.dip_a + " A."}));
     if (name === "meter" || name === "solar") box.appendChild(meterTest(name === "meter" ? "grid" : "solar"));
+    if (name === "mqtt") box.appendChild(mqttTest());
     box.appendChild(note);
     box.appendChild(h("button", {type: "button", text: button || "Save", onclick: function () {
       var ch = changes(box, cfg);
@@ -205,6 +218,14 @@
       api("POST", "meter/test", {which: which}).then(function (r) {
         note.textContent = r.ok ? "Connected: " + JSON.stringify(r.values) : "No reading: " + (r.error || "?");
       });
+    }}), note]);
+  }
+
+  function mqttTest() {
+    var note = h("span", {"class": "hint"});
+    return h("div", {}, [h("button", {type: "button", "class": "alt", text: "Test connection", onclick: function () {
+      note.textContent = " Testing the saved settings...";
+      api("POST", "mqtt/test").then(function (r) { note.textContent = r.ok ? " Connected." : " Failed: " + (r.error || "?"); });
     }}), note]);
   }
 
@@ -345,6 +366,7 @@
           row("IP address", (me.ip || here) + (others.length ? " (" + others.join(", ") + ")" : "")),
           row("MAC address", me.mac || "-"),
           row("Backend connection", b ? b.state + (b.error ? " (" + b.error + ")" : "") : "off"),
+          row("MQTT", s.mqtt || "off"),
           row("Synchronisation", b ? (b.synced ? "synchronised" : "not synchronised") : "-"),
           row("Vehicle", s.vehicle ? "connected" : "not connected"),
           row("Offered current", num(s.offered_a, "A"), "offered"),
@@ -433,7 +455,7 @@
       if (cfg.code !== 200) return;
       page("Configuration", ["network", "auth"].map(function (n) { return sectionForm(n, cfg); }));
       main.appendChild(cards());
-      ["hotspot", "limits", "meter", "solar", "proxy", "backend", "device"].forEach(function (n) { main.appendChild(sectionForm(n, cfg)); });
+      ["hotspot", "limits", "meter", "solar", "proxy", "backend", "mqtt", "device"].forEach(function (n) { main.appendChild(sectionForm(n, cfg)); });
       main.appendChild(transfer());
     });
   }
