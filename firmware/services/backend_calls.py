@@ -113,9 +113,9 @@ def GetConfiguration(b, p):
     known = []
     unknown = []
     for k in want[:50]:
-        row = kt.key_row(k) if isinstance(k, str) else None
+        row = kt.key_row(k)  # a text: ocpp_calls checked it
         if row is None:
-            unknown.append(str(k)[:50])
+            unknown.append(k[:50])
         else:
             known.append({"key": k, "readonly": not row[5],
                           "value": kt.text(b.keys[k] if row[5] else row[2])})

@@ -49,6 +49,8 @@ def test_weekday():
     ("ReserveNow", {"connectorId": 1, "expiryDate": "soon", "idTag": "A",
                     "reservationId": 1}, "TypeConstraintViolation"),
     ("GetConfiguration", {"key": "HeartbeatInterval"}, "TypeConstraintViolation"),
+    ("GetConfiguration", {"key": ["HeartbeatInterval", 5]}, "TypeConstraintViolation"),
+    ("DataTransfer", {"vendorId": "x", "data": [1, 2]}, "TypeConstraintViolation"),
     ("FlyToTheMoon", {}, "NotImplemented"),
     ("", {}, "NotImplemented"),
     ("GetLog", {}, "NotSupported"),

@@ -60,6 +60,9 @@ def test_malformed_messages_get_the_right_answer_and_change_nothing(cs, start):
          '"chargingProfileKind":"Relative","chargingSchedule":{"chargingRateUnit":"A",'
          '"chargingSchedulePeriod":[{"startPeriod":"0","limit":6}]}}}]',
          "TypeConstraintViolation"),
+        ('[2,"u13","DataTransfer",{"vendorId":"x","data":[1,2]}]', "TypeConstraintViolation"),
+        ('[2,"u14","GetConfiguration",{"key":["HeartbeatInterval",5]}]',
+         "TypeConstraintViolation"),
     ]
     for text, code in cases:
         cs.send_raw(CP, text)
