@@ -33,6 +33,34 @@ WRITABLE = {
 }
 
 
+# ----------------------------------------------------------------------- framing
+def too_deep(raw, limit):
+    """True if the JSON text `raw` (bytes) nests arrays and objects deeper than `limit`.
+    A linear scan without recursion, run before json.loads: parsing (and printing) a
+    deeply nested frame could exhaust the stack or the heap. OCPP 1.6 nests 6 deep."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    text = escaped = False
+    for b in raw:
+        if text:
+            if escaped:
+                escaped = False
+            elif b == 92:  # backslash
+                escaped = True
+            elif b == 34:  # quote
+                text = False
+        elif b == 34:
+            text = True
+        elif b == 91 or b == 123:  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif b == 93 or b == 125:  # ] }
+            depth -= 1
+    return False
+
+
 # ---------------------------------------------------------------------------- time
 def _days(y, m, d):
     """Days since 1970-01-01 of a civil date (proleptic Gregorian)."""

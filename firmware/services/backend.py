@@ -46,6 +46,8 @@ _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 _CLOCK_OK = const(1735689600)  # 2025-01-01: a clock before this was never set
 _LOW_DA = const(60)  # "starts with a low charging current" while waiting for a schedule
 _PAIR_MS = const(120000)
+_DEPTH = const(16)  # deepest nesting of a message (OCPP 1.6 needs 6)
+_HEAD = const(64)  # bytes of a refused message searched for its unique id
 _SAVE_MS = const(300000)  # the energy register is saved this often while charging
 # link states (status page and online indicator)
 DISABLED = const(0)
@@ -871,10 +873,12 @@ class Backend:
                 raw = await ws.recv()
                 try:
                     out = self._frame(raw, ws.too_big)
-                except MemoryError:
+                except (MemoryError, RuntimeError) as e:  # the heap or the stack ran out
+                    head = bytes(raw[:_HEAD])
                     out = raw = None
                     _drop_calls()
-                    self.note(ERROR, "message too large for the memory")
+                    self.note(ERROR, "message too large for the memory: %r" % (e,))
+                    out = self._refuse(head, "GenericError", "message too large for the memory")
                 if out is not None:
                     await ws.send(json.dumps(out))
                 if self.after is not None:  # work that follows the answer
@@ -891,22 +895,29 @@ class Backend:
             self._got.set()
             self._wake.set()
 
+    def _refuse(self, head, code, why):
+        """A message that is not parsed: answer a CALL whose unique id can be read from
+        its first bytes, or fail our CALL in flight if it is the answer to it."""
+        i = head.find(b'"')
+        j = head.find(b'"', i + 1)
+        if head[:1] == b"[" and head[1:3] in (b"2,", b"3,", b"4,") and 0 < i < j <= 40:
+            mid = head[i + 1:j].decode()
+            if head[1:2] == b"2":
+                return [4, mid, code, why, {}]
+            if mid == self._wait:
+                self._reply = [4, mid, code, why]
+                self._got.set()
+        return None
+
     def _frame(self, raw, too_big):
         """Handle one message; returns the answer to send, or None."""
         if too_big:
-            head = bytes(raw)
             self.note(ERROR, "message of %d bytes refused (limit %d KB)" % (
                 too_big, self.cfg.get("backend.max_frame_kb")))
-            i = head.find(b'"')
-            j = head.find(b'"', i + 1)
-            if head[:1] == b"[" and head[1:3] in (b"2,", b"3,", b"4,") and 0 < i < j:
-                mid = head[i + 1:j].decode()
-                if head[1:2] == b"2":
-                    return [4, mid, "GenericError", "message too large", {}]
-                if mid == self._wait:
-                    self._reply = [4, mid, "GenericError", "answer too large"]
-                    self._got.set()
-            return None
+            return self._refuse(bytes(raw[:_HEAD]), "GenericError", "message too large")
+        if ocpp.too_deep(raw, _DEPTH):
+            self.note(ERROR, "message nested too deeply refused: %r" % bytes(raw[:40]))
+            return self._refuse(bytes(raw[:_HEAD]), "FormationViolation", "nested too deeply")
         try:
             msg = json.loads(raw)
         except ValueError:

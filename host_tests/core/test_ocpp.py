@@ -75,6 +75,20 @@ def test_good_calls_pass(action, payload):
     ocpp_calls.check_call(action, payload)
 
 
+@pytest.mark.parametrize("text, deep", [
+    (b'[2,"1","GetLocalListVersion",{"x":' + b"[" * 4000 + b"]" * 4000 + b"}]", True),
+    (b'[2,"1","Reset",{"type":"Soft"}]', False),
+    (b'[2,"1","X",{"a":' + b"[" * 14 + b"]" * 14 + b"}]", False),  # 16 levels
+    (b'[2,"1","X",{"a":' + b"[" * 15 + b"]" * 15 + b"}]", True),  # 17 levels
+    (b'[2,"1","X",{"a":"' + b"[{" * 100 + b'"}]', False),  # brackets in a text
+    (b'[2,"1","X",{"a":"\\"' + b"[{" * 100 + b'"}]', False),  # after an escaped quote
+    (b'[2,"1","X",{"a":"\\\\",' + b'"b":' + b"[" * 20 + b"]" * 20 + b"}]", True),
+])
+def test_nesting_is_measured_by_a_linear_scan(text, deep):
+    assert ocpp.too_deep(text, 16) == deep
+    assert ocpp.too_deep(bytearray(text), 16) == deep
+
+
 # ------------------------------------------------------------------ status mapping
 def status(r, tx=False, finishing=False, inop=False, reserved=False):
     return ocpp.connector_status(r.c, tx, finishing, inop, reserved)
