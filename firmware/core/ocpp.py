@@ -11,6 +11,7 @@ from micropython import const
 from firmware.core import charger as ch
 from firmware.core import faults
 from firmware.core import pilot as cp
+from firmware.core.ticks import ticks_diff
 
 
 class CallError(Exception):
@@ -31,6 +32,27 @@ WRITABLE = {
     "TransactionMessageRetryInterval": 60, "UnlockConnectorOnEVSideDisconnect": True,
     "WebSocketPingInterval": 60,
 }
+
+
+# ------------------------------------------------------------------ energy register
+class Register:
+    """The energy register (Wh, never goes back): the power integrated over time, each
+    interval with the power measured at its start. So the interval in which the relay
+    closes adds nothing (a transaction starting then begins at the register's value, with
+    no energy from before it), and the one in which it opens adds what flowed until then."""
+
+    def __init__(self, wh, now):
+        self.wh = wh
+        self._mj = 0
+        self._w = 0
+        self._at = now
+
+    def update(self, now, watts):
+        self._mj += self._w * ticks_diff(now, self._at)
+        self.wh += self._mj // 3600000
+        self._mj %= 3600000
+        self._w = watts
+        self._at = now
 
 
 # ----------------------------------------------------------------------- framing

@@ -232,8 +232,7 @@ class Backend:
             if k in self.keys:
                 self.keys[k] = v
         self.profiles = st.get("prof", [])
-        self.wh = st.get("wh", 0)  # the energy register (Wh), never goes back
-        self._mj = 0
+        self.reg = ocpp.Register(st.get("wh", 0), ticks_ms())
         self.tx = st.get("tx")  # {"l": local id, "s": start, "m": meterStart, "t": idTag}
         self.finishing = False
         self.mode = front.IMMEDIATE
@@ -267,7 +266,7 @@ class Backend:
         self._authorized = False
         self._invalid = False  # the backend refused the idTag: offer nothing
         if self.tx is not None:  # a session was cut by a power loss or a restart
-            self._stop("Reboot" if st.get("boot") else "PowerLoss", self.wh, None)
+            self._stop("Reboot" if st.get("boot") else "PowerLoss", self.reg.wh, None)
         st.pop("boot", None)
         if st.get("fw") == "Installing":  # an update restarted the box: into the new one?
             new = _calls().version() != st.get("fw_from")
@@ -286,7 +285,7 @@ class Backend:
         w = ocpp.WRITABLE
         st["cfg"] = {k: v for k, v in self.keys.items() if v != w[k]}
         st["prof"] = [p for p in self.profiles if p[1] != ocpp.TX]
-        st["wh"] = self.wh
+        st["wh"] = self.reg.wh
         st["tx"] = self.tx
         try:
             save_json(STATE, st)
@@ -355,7 +354,7 @@ class Backend:
         for m in measurands.split(","):
             e = None
             if m == ocpp.ENERGY:
-                e = {"value": str(self.wh), "unit": "Wh"}
+                e = {"value": str(self.reg.wh), "unit": "Wh"}
             elif m == "Current.Import":
                 for i in range(3):
                     out.append({"value": "%d.%d" % (cur[i] // 10, cur[i] % 10), "measurand": m,
@@ -380,8 +379,8 @@ class Backend:
         st = self.st
         ltx = st.get("ltx", 0) + 1
         st["ltx"] = ltx
-        self.tx = {"l": ltx, "s": t, "m": self.wh, "t": tag}
-        p = {"connectorId": 1, "idTag": tag, "meterStart": self.wh, "timestamp": self.stamp()}
+        self.tx = {"l": ltx, "s": t, "m": self.reg.wh, "t": tag}
+        p = {"connectorId": 1, "idTag": tag, "meterStart": self.reg.wh, "timestamp": self.stamp()}
         res = st.get("res")
         if res is not None:
             p["reservationId"] = res[0]
@@ -394,7 +393,7 @@ class Backend:
         self.q.put(ltx, "StartTransaction", p)
         self.save()
         self.log.add(SESSION, "backend: transaction %d started for %s at %d Wh" % (
-            ltx, tag, self.wh))
+            ltx, tag, self.reg.wh))
         self._wake.set()
 
     def _stop(self, reason, wh, c):
@@ -421,7 +420,7 @@ class Backend:
         transaction was running."""
         if self.tx is None:
             return False
-        self._stop(reason, self.wh, self.charger())
+        self._stop(reason, self.reg.wh, self.charger())
         self.finishing = True
         a = self._rfid()
         if a is not None:
@@ -454,12 +453,12 @@ class Backend:
             self._tag = None
         if self.tx is not None:
             if gone and self.keys["StopTransactionOnEVSideDisconnect"]:
-                self._stop("EVDisconnected", self.wh, c)
+                self._stop("EVDisconnected", self.reg.wh, c)
             elif ph == ch.PERMANENT:
-                self._stop("Other", self.wh, c)
+                self._stop("Other", self.reg.wh, c)
                 self.finishing = True
             elif not auth and (ph == ch.WAIT_AUTH or ph == ch.IDLE):
-                self._stop("Local", self.wh, c)  # its card ended it
+                self._stop("Local", self.reg.wh, c)  # its card ended it
                 self.finishing = True
         elif plugged and auth and not self.finishing and not self.st.get("inop") and \
                 ph != ch.WAIT_AUTH and ch.SELFTEST <= ph <= ch.SUSPENDED:
@@ -584,16 +583,11 @@ class Backend:
 
     # ------------------------------------------------------------------ the watch task
     async def run(self, period_ms=500):
-        last = ticks_ms()
         while True:
             now = ticks_ms()
             c = self.charger()
             t = self.now()
-            if c.relay:  # the energy register: W x ms = mJ
-                self._mj += self.app.sessions.watts() * ticks_diff(now, last)
-                self.wh += self._mj // 3600000
-                self._mj %= 3600000
-            last = now
+            self.reg.update(now, self.app.sessions.watts() if c.relay else 0)
             self._session(c, t)
             self._limits(c, t)
             self._indicators(c)

@@ -4,6 +4,7 @@ import pytest
 
 from firmware.core import faults, ocpp, ocpp_calls, ocpp_keys
 from firmware.core.ocpp import CallError
+from firmware.core.ticks import ticks_add
 from rig import Rig
 
 
@@ -87,6 +88,40 @@ def test_good_calls_pass(action, payload):
 def test_nesting_is_measured_by_a_linear_scan(text, deep):
     assert ocpp.too_deep(text, 16) == deep
     assert ocpp.too_deep(bytearray(text), 16) == deep
+
+
+# ------------------------------------------------------------------ energy register
+def test_register_starts_a_transaction_where_the_relay_closes():
+    t = ticks_add(0, -30000)  # 30 s before the wrap
+    reg = ocpp.Register(0, t)
+    t = ticks_add(t, 500)
+    reg.update(t, 22080)  # the relay closed during this interval: nothing flowed before
+    meter_start = reg.wh  # the transaction starts here
+    assert meter_start == 0
+    for _ in range(20):  # 10 s at 22 kW
+        t = ticks_add(t, 500)
+        reg.update(t, 22080)
+    assert reg.wh - meter_start == 61  # 22080 W x 10 s = 61.3 Wh
+    t = ticks_add(t, 500)
+    reg.update(t, 0)  # opened during this interval: what flowed until then counts
+    assert reg.wh - meter_start == 64  # 10.5 s
+    for _ in range(4):
+        t = ticks_add(t, 500)
+        reg.update(t, 0)
+    assert reg.wh - meter_start == 64
+
+
+def test_register_keeps_fractions_and_its_value():
+    reg = ocpp.Register(1000, 0)
+    reg.update(0, 3600)
+    for t in range(100, 3700, 100):  # 3.6 s at 3600 W: 3.6 Wh
+        reg.update(t, 3600)
+    assert reg.wh == 1003
+    reg.update(3700, 3600)
+    assert reg.wh == 1003  # 3.7 Wh
+    for t in range(3800, 4100, 100):
+        reg.update(t, 3600)
+    assert reg.wh == 1004  # 4.0 Wh: no fraction lost
 
 
 # ------------------------------------------------------------------ status mapping

@@ -465,3 +465,28 @@ def test_clock_aligned_and_stop_transaction_data(cs, start):
     assert [v["context"] for v in data] == ["Transaction.End"] * 2
     assert data[0]["value"] == str(stop["meterStop"])
     no_errors(cs)
+
+
+def test_meter_start_is_the_register_where_the_transaction_starts(cs, start):
+    """No energy from before the transaction: the interval in which the relay closes
+    (here within the same half second as the authorization) adds nothing before it."""
+    w = start(backend(cs, **{"auth.enabled": True}), plugged=True)
+    online(cs)
+    w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization")
+    for n in range(3):
+        assert cs.call(CP, call.TriggerMessage(requested_message="MeterValues")).status == \
+            "Accepted"
+        before = energy(cs.wait_for(lambda cs: cs.calls(CP, "MeterValues")[n:])[-1])
+        assert cs.call(CP, call.RemoteStartTransaction(id_tag="T%d" % n)).status == "Accepted"
+        begin = cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction")[n:])[-1]
+        assert begin["meterStart"] == before
+        w.wait_for(charging, 15)
+        time.sleep(1)
+        tx_id = cs.wait_for(lambda cs: [m for m in cs.messages(CP, "out") if m[0] == 3
+                                        and "transactionId" in m[2]][n:])[-1][2]["transactionId"]
+        assert cs.call(CP, call.RemoteStopTransaction(transaction_id=tx_id)).status == "Accepted"
+        stop = cs.wait_for(lambda cs: cs.calls(CP, "StopTransaction")[n:])[-1]
+        assert stop["meterStop"] > begin["meterStart"]
+        w.wait_for(lambda w: not w.relay_closed())
+        time.sleep(1)  # the relay is open: nothing more counts
+    no_errors(cs)
