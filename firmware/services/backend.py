@@ -48,7 +48,11 @@ _LOW_DA = const(60)  # "starts with a low charging current" while waiting for a 
 _PAIR_MS = const(120000)
 _DEPTH = const(16)  # deepest nesting of a message (OCPP 1.6 needs 6)
 _HEAD = const(64)  # bytes of a refused message searched for its unique id
-_SAVE_MS = const(300000)  # the energy register is saved this often while charging
+# The energy register and the time are saved (docs/ocpp.md: what a power cut loses) at
+# least this often while a transaction runs, whenever the register grew this much, and
+# before a value of it is reported
+_SAVE_MS = const(60000)
+_SAVE_WH = const(100)
 # link states (status page and online indicator)
 DISABLED = const(0)
 CONNECTING = const(1)
@@ -260,13 +264,17 @@ class Backend:
         self._tries = 0  # delivery attempts of the queue's head
         now = ticks_ms()
         self._retry_at = self._sent_at = self._sample_at = self._saved_at = now
+        self._saved_wh = self.reg.wh
         self._mode_at = now
         self.status_sent = [None, None]  # last status sent per connector (0, 1)
         self._aligned = None
         self._authorized = False
         self._invalid = False  # the backend refused the idTag: offer nothing
         if self.tx is not None:  # a session was cut by a power loss or a restart
-            self._stop("Reboot" if st.get("boot") else "PowerLoss", self.reg.wh, None)
+            # stamped with the last time the box was known to run (its last save)
+            at = st.get("alive")
+            self._stop("Reboot" if st.get("boot") else "PowerLoss", self.reg.wh, None,
+                       None if at is None else ocpp.iso(at))
         st.pop("boot", None)
         if st.get("fw") == "Installing":  # an update restarted the box: into the new one?
             new = _calls().version() != st.get("fw_from")
@@ -285,7 +293,8 @@ class Backend:
         w = ocpp.WRITABLE
         st["cfg"] = {k: v for k, v in self.keys.items() if v != w[k]}
         st["prof"] = [p for p in self.profiles if p[1] != ocpp.TX]
-        st["wh"] = self.reg.wh
+        st["wh"] = self._saved_wh = self.reg.wh
+        st["alive"] = self.now()
         st["tx"] = self.tx
         try:
             save_json(STATE, st)
@@ -354,6 +363,8 @@ class Backend:
         for m in measurands.split(","):
             e = None
             if m == ocpp.ENERGY:
+                if self.reg.wh != self._saved_wh:  # never report what a power cut could undo
+                    self.save()
                 e = {"value": str(self.reg.wh), "unit": "Wh"}
             elif m == "Current.Import":
                 for i in range(3):
@@ -396,9 +407,10 @@ class Backend:
             ltx, tag, self.reg.wh))
         self._wake.set()
 
-    def _stop(self, reason, wh, c):
+    def _stop(self, reason, wh, c, stamp=None):
         tx = self.tx
-        p = {"meterStop": wh, "timestamp": self.stamp(), "reason": reason, "idTag": tx["t"]}
+        p = {"meterStop": wh, "timestamp": stamp or self.stamp(), "reason": reason,
+             "idTag": tx["t"]}
         data = self.keys["StopTxnSampledData"]
         if data and c is not None:
             p["transactionData"] = [self.sample(c, data, "Transaction.End")]
@@ -617,7 +629,8 @@ class Backend:
                 self.st["res"] = None
                 self.save()
                 self.note(INFO, "reservation %d expired" % res[0])
-            if c.relay and ticks_diff(now, self._saved_at) >= _SAVE_MS:
+            if self.reg.wh - self._saved_wh >= _SAVE_WH or \
+                    (tx is not None and ticks_diff(now, self._saved_at) >= _SAVE_MS):
                 self.save()
             fw = self.fw
             if fw is not None and t is not None and t >= fw[1]:
