@@ -450,7 +450,28 @@ class Backend:
         self.note(INFO, "remote start for " + tag)
         self.tick.set()
 
+    def _gate(self):
+        """Who may take the RFID authorization while no transaction runs: only the
+        reservation's idTags. A card that may not is refused (core/auth.py), and one that
+        got it before loses it, so it locks nobody out."""
+        a = self._rfid()
+        if a is None:
+            return
+        st = self.st
+        res = st.get("res")
+        if self.tx is not None:
+            a.only = None
+        elif res is not None:
+            a.only = ",%s,%s," % (res[2], res[3] or "")
+        else:
+            a.only = None
+        if a.holder and not a.may(a.holder):
+            self.note(INFO, "authorization of %s withdrawn: reserved for another idTag" % a.holder)
+            a.holder = None
+            a.bound = False
+
     def _session(self, c, t):
+        self._gate()
         s = c.pilot.state
         plugged = cp.B <= s <= cp.D
         gone = s == cp.A  # only state A means no vehicle: a fault drives the pilot to F

@@ -539,3 +539,47 @@ def test_power_cut_while_charging_offline_keeps_the_register(start):
 def ocpp_time(text):
     from datetime import datetime
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def soon(s):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + s))
+
+
+ANNA = "A1B2C3D4"
+RESERVED = "C0FFEE01"
+
+
+def cards_with_anna():
+    return {"cards.json": json.dumps({"version": 1, "master": MASTER,
+                                      "cards": {MASTER: "white", ANNA: "anna"}})}
+
+
+def tapped(w, uid, text):
+    w.wait_for(lambda w: logged(w, "RFID %s: %s" % (uid, text)), 10)
+
+
+def test_another_card_does_not_lock_the_reserved_tag_out(cs, start):
+    cs.tags = {RESERVED: "Accepted", "DEADBEEF": "Accepted"}
+    w = start(backend(cs, **{"auth.enabled": True}), files=cards_with_anna())
+    online(cs)
+    w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+    r = cs.call(CP, call.ReserveNow(connector_id=1, expiry_date=soon(3600), id_tag=RESERVED,
+                                    reservation_id=9))
+    assert r.status == "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Reserved")
+    w.set(plugged=True)
+    w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization")
+    w.tap_card(ANNA)  # in the whitelist, but not the reserved tag
+    tapped(w, ANNA, "refused: reserved")
+    time.sleep(1)
+    w.tap_card("DEADBEEF")  # a card the backend would accept
+    tapped(w, "DEADBEEF", "refused: reserved")
+    time.sleep(2)
+    assert not w.relay_closed() and not cs.calls(CP, "StartTransaction")
+    w.tap_card(RESERVED)  # the reserved tag can start
+    begin = cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"), 15)[0]
+    assert begin["idTag"] == RESERVED and begin["reservationId"] == 9
+    w.wait_for(charging, 15)
+    assert [p["idTag"] for p in cs.calls(CP, "Authorize")] == [RESERVED]
+    no_errors(cs)
+
