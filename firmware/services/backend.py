@@ -452,8 +452,9 @@ class Backend:
 
     def _gate(self):
         """Who may take the RFID authorization while no transaction runs: only the
-        reservation's idTags. A card that may not is refused (core/auth.py), and one that
-        got it before loses it, so it locks nobody out."""
+        reservation's idTags, nobody while Inoperative. A card that may not is refused
+        (core/auth.py), and one that got it before loses it, so it locks nobody out and
+        starts nothing when the charger becomes Operative."""
         a = self._rfid()
         if a is None:
             return
@@ -461,12 +462,15 @@ class Backend:
         res = st.get("res")
         if self.tx is not None:
             a.only = None
+        elif st.get("inop"):
+            a.only = ""
         elif res is not None:
             a.only = ",%s,%s," % (res[2], res[3] or "")
         else:
             a.only = None
         if a.holder and not a.may(a.holder):
-            self.note(INFO, "authorization of %s withdrawn: reserved for another idTag" % a.holder)
+            self.note(INFO, "authorization of %s withdrawn: %s" % (
+                a.holder, "unavailable" if st.get("inop") else "reserved for another idTag"))
             a.holder = None
             a.bound = False
 

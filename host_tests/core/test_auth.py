@@ -291,6 +291,19 @@ def test_the_reserved_card_takes_over_from_a_card_the_reservation_refuses():
     assert "reserved" in text(b.a.answer(STRANGER, True, b.now)) and b.a.holder == NEW
 
 
+def test_no_card_takes_the_authorization_while_the_charger_is_unavailable():
+    b = Box()
+    b.state = cp.B
+    b.a.only = ""  # Inoperative
+    for uid in (ANNA, BERT, MASTER, STRANGER):
+        assert "unavailable" in text(b.tap(uid))
+        assert not b.a.authorized()
+    assert "unavailable" in text(b.a.answer(STRANGER, True, b.now))
+    b.a.only = None  # Operative again: a new tap is needed
+    assert not b.a.authorized()
+    assert b.tap(ANNA) == auth.GRANTED
+
+
 def test_unknown_card_asks_the_backend_or_is_refused():
     b = Box()
     code = b.tap(STRANGER)

@@ -583,3 +583,26 @@ def test_another_card_does_not_lock_the_reserved_tag_out(cs, start):
     assert [p["idTag"] for p in cs.calls(CP, "Authorize")] == [RESERVED]
     no_errors(cs)
 
+
+def test_a_card_tapped_while_inoperative_is_discarded(cs, start):
+    w = start(backend(cs, **{"auth.enabled": True}), files=cards_with_anna())
+    online(cs)
+    w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Inoperative")).status \
+        == "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Unavailable")
+    w.set(plugged=True)
+    time.sleep(1)
+    w.tap_card(ANNA)
+    tapped(w, ANNA, "refused: reserved or unavailable")
+    time.sleep(1.5)
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Operative")).status == \
+        "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Preparing")  # waits for a new tap
+    time.sleep(4)
+    assert not cs.calls(CP, "StartTransaction") and not w.relay_closed()
+    w.tap_card(ANNA)
+    begin = cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"), 15)[0]
+    assert begin["idTag"] == ANNA
+    w.wait_for(charging, 15)
+    no_errors(cs)
