@@ -276,12 +276,18 @@ class Backend:
             self._stop("Reboot" if st.get("boot") else "PowerLoss", self.reg.wh, None,
                        None if at is None else ocpp.iso(at))
         st.pop("boot", None)
-        if st.get("fw") == "Installing":  # an update restarted the box: into the new one?
+        # the update's outcome, kept until the central system has it: an update restarted
+        # the box (into the new version?), or the new version was rolled back later
+        rolled = getattr(app, "rolled_back", None)  # services/update.after_boot
+        if st.get("fw") == "Installing":
             new = _calls().version() != st.get("fw_from")
             _drop_calls()
-            self.out.append(["FirmwareStatusNotification",
-                              {"status": "Installed" if new else "InstallationFailed"}])
+            st["fw_report"] = "Installed" if new and not rolled else "InstallationFailed"
             st["fw"] = None
+        elif rolled:
+            st["fw_report"] = "InstallationFailed"
+        if rolled:
+            self.note(ERROR, "software update failed: %s; reporting InstallationFailed" % rolled)
         self.save()
 
     # -------------------------------------------------------------------- helpers
@@ -768,6 +774,9 @@ class Backend:
             self.st["synced"] = True
             self.save()
         self.status_sent = [None, None]  # send both connectors' status again
+        report = self.st.get("fw_report")
+        if report and ["FirmwareStatusNotification", {"status": report}] not in self.out:
+            self.push("FirmwareStatusNotification", {"status": report})
         ping_at = ticks_ms()
         while True:
             now = ticks_ms()
@@ -793,6 +802,11 @@ class Backend:
                 r = await self.call(action, p)
                 if action == "Heartbeat" or action == "BootNotification":
                     self._set_clock(r.get("currentTime"))
+                elif action == "FirmwareStatusNotification" and \
+                        p["status"] == self.st.get("fw_report"):
+                    self.st["fw_report"] = None  # delivered
+                    self.save()
+                    self.note(INFO, "software update outcome reported: " + p["status"])
             except CallError as e:
                 self.note(ERROR, "%s failed: %s" % (action, e.args[1]))
 
