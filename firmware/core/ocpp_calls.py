@@ -73,6 +73,19 @@ def check_call(action, p):
     check(_CALLS[i:_CALLS.find("|", i)], p)
 
 
+def availability(connector, operative, inop, cp_inop):
+    """ChangeAvailability outside a transaction (OCPP 1.6 5.2): connector 0 is the charge
+    point as a whole and changes every connector with it; connector 1 changes only
+    itself, and cannot become Operative while the charge point is Inoperative. `inop`:
+    connector 1 is unavailable, `cp_inop`: the charge point (connector 0) is. Returns
+    (status, inop, cp_inop)."""
+    if connector == 0:
+        return "Accepted", not operative, not operative
+    if operative and cp_inop:
+        return "Rejected", inop, cp_inop
+    return "Accepted", not operative, cp_inop
+
+
 def need(ok, what, code="PropertyConstraintViolation"):
     if not ok:
         raise CallError(code, what)

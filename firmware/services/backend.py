@@ -427,8 +427,10 @@ class Backend:
         self.profiles = [x for x in self.profiles if x[1] != ocpp.TX]
         self.mode = front.IMMEDIATE
         self._invalid = False
-        if self.st.pop("inop_at_end", None):
+        at_end = self.st.pop("inop_at_end", None)  # a ChangeAvailability Scheduled
+        if at_end is not None:
             self.st["inop"] = True
+            self.st["cp_inop"] = at_end == 0
         self.save()
         self._wake.set()
 
@@ -612,7 +614,9 @@ class Backend:
                                      st.get("inop", False), st.get("res") is not None)
 
     def _statuses(self, c):
-        s0 = ("Unavailable" if self.st.get("inop") else ocpp.AVAILABLE, "NoError", "")
+        # connector 0 is the charge point itself: Unavailable only when it is Inoperative
+        # as a whole (ChangeAvailability on connector 0), not for connector 1 alone
+        s0 = ("Unavailable" if self.st.get("cp_inop") else ocpp.AVAILABLE, "NoError", "")
         for n, s in ((0, s0), (1, self.connector(c))):
             if s != self.status_sent[n]:
                 self.status_sent[n] = s

@@ -90,6 +90,21 @@ def test_nesting_is_measured_by_a_linear_scan(text, deep):
     assert ocpp.too_deep(bytearray(text), 16) == deep
 
 
+@pytest.mark.parametrize("connector, operative, was, got", [
+    (1, False, (False, False), ("Accepted", True, False)),  # connector 1 only
+    (0, False, (False, False), ("Accepted", True, True)),  # the charge point: all of it
+    (1, True, (True, False), ("Accepted", False, False)),
+    (1, True, (True, True), ("Rejected", True, True)),  # the charge point stays Inoperative
+    (0, True, (True, True), ("Accepted", False, False)),  # every connector with it
+    (0, True, (True, False), ("Accepted", False, False)),
+    (1, False, (True, True), ("Accepted", True, True)),
+    (0, False, (True, False), ("Accepted", True, True)),
+])
+def test_change_availability_of_connector_0_is_the_whole_charge_point(connector, operative,
+                                                                       was, got):
+    assert ocpp_calls.availability(connector, operative, was[0], was[1]) == got
+
+
 # ------------------------------------------------------------------ energy register
 def test_register_starts_a_transaction_where_the_relay_closes():
     t = ticks_add(0, -30000)  # 30 s before the wrap

@@ -319,6 +319,39 @@ def test_change_availability(cs, start):
     no_errors(cs)
 
 
+def test_connector_0_is_unavailable_only_when_the_charge_point_is(cs, start):
+    """OCPP 1.6: ChangeAvailability on connector 1 changes connector 1 only; on connector
+    0 the charge point and every connector. StatusNotification for connector 0 is the
+    charge point's own status."""
+    w = start(backend(cs))
+    cs.wait_for(lambda cs: statuses(cs, connector=0) == ["Available"] and
+                statuses(cs) == ["Available"], 30)
+    assert cs.call(CP, call.ChangeAvailability(connector_id=1, type="Inoperative")).status \
+        == "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Unavailable")
+    time.sleep(2)
+    assert statuses(cs, connector=0) == ["Available"]
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Inoperative")).status \
+        == "Accepted"
+    cs.wait_for(lambda cs: statuses(cs, connector=0)[-1] == "Unavailable")
+    # connector 1 cannot be Operative while the charge point is not
+    assert cs.call(CP, call.ChangeAvailability(connector_id=1, type="Operative")).status \
+        == "Rejected"
+    boots = w.boots
+    w.power_cycle()  # persisted
+    w.wait_for(lambda w: w.boots > boots, 30)
+    cs.wait_for(lambda cs: cs.connects[CP] >= 2 and cs.connected(CP) and
+                len(cs.calls(CP, "StatusNotification")) >= 5, 30)
+    assert statuses(cs, connector=0)[-1] == "Unavailable" and last_status(cs) == "Unavailable"
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Operative")).status \
+        == "Accepted"  # every connector with it
+    cs.wait_for(lambda cs: statuses(cs, connector=0)[-1] == "Available" and
+                last_status(cs) == "Available")
+    w.set(plugged=True)
+    w.wait_for(charging, 15)
+    no_errors(cs)
+
+
 @pytest.mark.parametrize("kind", ["Soft", "Hard"])
 def test_reset_stops_the_transaction_and_restarts(cs, start, kind):
     w = start(backend(cs), plugged=True)
