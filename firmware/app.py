@@ -141,35 +141,80 @@ class App:
         sup.add("datalog", self.datalog.run)
         self.meters = Meters(self)  # energy meters, load management, solar surplus
         sup.add("meter", self.meters.run)
-        try:  # hotspot, Wi-Fi client, LAN, network time
-            from firmware.services.network import Net
-            self.net = Net(cfg, self.log, self.board)
-            sup.add("net", self.net.run)
-        except ImportError:  # a port without the network module
-            self.net = None
+        # The services below import much code: out of memory, each is tried again later
+        self.not_started = {}  # service: its next pause (s) while it waits for memory
+        self._pending = []
+        self.net = None
+        self.optional("network", self._network)  # hotspot, Wi-Fi client, LAN, time
         # RFID authorization: the whitelist, master card, card programming
         self.rfid = Rfid(hw.rfid, self.control, self.panel, cfg, self.log)
         sup.add("rfid", self.rfid.run)
         # Sessions: energy, and the start and end records in the data log
         self.sessions = Sessions(self.control, cfg, self.datalog, lambda: self.rfid.auth.holder)
         sup.add("sessions", self.sessions.run)
+        # The web interface and the local JSON API (docs/web.md): never in the way of
+        # charging; first of these, so that it can show what did not start
+        self.web = None
+        if getattr(self.board, "WEB_PORT", 0) >= 0:  # -1: a board without web pages
+            self.optional("web interface", self._web)
         # The backend (OCPP 1.6J): imported only when enabled, it costs RAM
         self.backend = None
         if cfg.get("backend.enabled"):
-            from firmware.services.backend import Backend
-            self.backend = Backend(self)
-            sup.add("backend", self.backend.run)
-            sup.add("backend-link", self.backend.link)
-        # The web interface and the local JSON API (docs/web.md): never in the way of
-        # charging, so a missing library or too little RAM only costs the web pages
-        self.web = None
-        if getattr(self.board, "WEB_PORT", 0) >= 0:  # -1: a board without web pages
+            self.optional("backend", self._backend)
+
+    def _network(self):
+        from firmware.services.network import Net
+        self.net = Net(self.config, self.log, self.board)
+        return (("net", self.net.run),)
+
+    def _backend(self):
+        from firmware.services.backend import Backend
+        self.backend = Backend(self)
+        return (("backend", self.backend.run), ("backend-link", self.backend.link))
+
+    def _web(self):
+        from firmware.services.web import Web
+        self.web = Web(self)
+        return (("web", self.web.run),)
+
+    def optional(self, name, start):
+        """Start a service: `start()` imports and makes it and returns its (task name,
+        async function) pairs. Out of memory, the console and the status say so, and it
+        is tried again with a growing pause; charging goes on without it."""
+        try:
+            tasks = start()
+        except ImportError as e:  # a port without the module, or lib/ not installed
+            self.log.add(ERROR, "%s not started: %r" % (name, e))
+            return
+        except MemoryError as e:
+            self._out_of_memory(name, e, 10)
+            self._pending.append((name, start))
+            return
+        for task in tasks:
+            self.supervisor.add(task[0], task[1])
+
+    def _out_of_memory(self, name, e, pause_s):
+        gc.collect()
+        self.not_started[name] = pause_s
+        self.log.add(ERROR, "%s not started: out of memory (%s); trying again in %d s. "
+                     "More RAM or fewer features: docs/hardware.md" % (name, e, pause_s))
+
+    async def _retry(self, name, start):
+        pause_s = self.not_started[name]
+        while True:
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, 600)
+            gc.collect()
             try:
-                from firmware.services.web import Web
-                self.web = Web(self)
-                sup.add("web", self.web.run)
-            except (ImportError, MemoryError) as e:
-                self.log.add(ERROR, "web interface not started: %r" % e)
+                tasks = start()
+            except MemoryError as e:
+                self._out_of_memory(name, e, pause_s)
+                continue
+            del self.not_started[name]
+            self.log.add(INFO, "%s started" % name)
+            for task in tasks:
+                self.supervisor.add(task[0], task[1])
+            return
 
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""
@@ -214,6 +259,8 @@ class App:
 
     async def run(self):
         self.start()
+        for name, start in self._pending:
+            asyncio.create_task(self._retry(name, start))
         await self.supervisor.run()
 
 

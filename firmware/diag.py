@@ -13,6 +13,7 @@
     >>> diag.set("charging.max_current_a", 16)
     >>> diag.selftest()      # every check the hardware allows; True if all passed
     >>> diag.update("http://host/wallbox-1.2.0.wbx")   # install a bundle, then reset
+    >>> diag.factory_reset()  # says what it deletes; diag.factory_reset("erase") does it
 
 After a power-up with the service button held (the app does not start), build the
 objects without running them: `from firmware import app; app.current = app.App()`.
@@ -288,3 +289,20 @@ def update(url, force=False):
         return False
     print("installed", v, "- resetting")
     a.restart("software update to " + v)
+
+
+def factory_reset(confirm=None):
+    """Back to the state as delivered, then a reset: only with confirm="erase"."""
+    a = _a()
+    if confirm != "erase":
+        names = []  # services register their files again (diag.set hides set())
+        for p in a.config.user_files:
+            if p not in names:
+                names.append(p)
+        print("deletes:", ", ".join(names))
+        print("keeps:    prov.json (serial, label passwords, board, update key), the "
+              "software, the data log")
+        print('confirm:  diag.factory_reset("erase")')
+        return
+    a.config.factory_reset()
+    a.restart("factory reset at the REPL")

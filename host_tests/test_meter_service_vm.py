@@ -39,6 +39,11 @@ async def main():
     for step in job["steps"]:
         if step[0] == "test":
             print(json.dumps({"test": await m.test_connection(step[1])}))
+        elif step[0] == "start":  # the service runs on in the background
+            asyncio.create_task(m.run())
+            await asyncio.sleep_ms(step[1])
+        elif step[0] == "set":  # a Save: the settings change, the service polls later
+            app.config.values.update(step[1])
         elif step[0] == "run":
             t = asyncio.create_task(m.run())
             await asyncio.sleep_ms(step[1])
@@ -120,6 +125,23 @@ def test_test_connection_gives_a_clear_reason(peer, case, want):
         cfg = tcp_config(502, **{"meter.model": "custom", "meter.custom": "fc4 v=0:f99:0"})
     out = run_vm({"config": cfg, "steps": [["test", "grid"]]})
     assert out[0]["test"] == {"ok": False, "error": want}
+
+
+def test_test_connection_right_after_save_tests_the_saved_settings(peer):
+    """Issue 13.6: the running meter polls a live port; Save moves it to a port where
+    nothing listens; Test Connection at once must test that port, not answer with the
+    running meter's readings."""
+    port = free_port()
+    peer.tcp([sim.device(sim.Meter("grid", "sdm630", 1), House(amps=(12.0, 3.0, 0.0)))],
+             port)
+    cfg = tcp_config(port, **{"meter.poll_ms": 5000})  # the next poll is seconds away
+    out = run_vm({"config": cfg, "steps": [
+        ["test", "grid"], ["start", 1000], ["test", "grid"],
+        ["set", {"meter.port": free_port()}], ["test", "grid"],
+        ["set", {"meter.port": port}], ["test", "grid"]]})
+    assert out[0]["test"]["ok"] and out[1]["test"]["ok"]  # before the Save: live
+    assert out[2]["test"] == {"ok": False, "error": "refused"}
+    assert out[3]["test"]["ok"] and out[3]["test"]["values"]["i1"] == 120
 
 
 def test_test_connection_over_rtu_with_nothing_on_the_line():

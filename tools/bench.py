@@ -984,6 +984,74 @@ def ocpp(ctx):
 
 
 @figure
+def run_default_heap_margin_kb(ctx):
+    """The README's run command's default heap (tools/vboard/__main__.py, RUN_HEAP) less
+    the everything-on floor: the smallest heap at which a board with the web interface
+    answering (first login, password change, status), the backend connected to the test
+    central system, a grid meter polled over Modbus TCP and a card-authorized session
+    passes, with no memory error, crash or "not started" line in its console. Both in
+    the VM's terms (the virtual board's share is in each), so the share cancels."""
+    from tools.vboard.__main__ import RUN_HEAP
+    from tools.vboard.csms import CentralSystem
+    card = "04AABBCCDDEEFF001122"
+
+    def passes(kb):
+        ctx.n += 1
+        state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+        os.makedirs(state)
+        cp = "RUN%d" % ctx.n
+        cfg = dict(FAST, **ALL_ON)
+        cfg.update({"backend.enabled": True, "backend.url": cs.url(),
+                    "backend.charge_point_id": cp, "backend.retry_max_s": 2,
+                    "backend.schedule_wait_s": 0, "auth.enabled": True,
+                    "meter.enabled": True, "meter.transport": "tcp", "meter.model": "sdm630",
+                    "meter.host": "127.0.0.1", "meter.port": _free_port(),
+                    "house.fuse_a": 40})
+        files = {"config.json": cfg, "cards.json": RFID_CARDS,
+                 "prov.json": {"serial": "WB0000000001", "board": "virtual"}}
+        for name, obj in files.items():
+            with open(os.path.join(state, name), "w") as f:
+                json.dump(obj, f)
+        w = World(state, heap="%dk" % kb, code_root=OUT, vm_dir=VM_OUT, extra_env=ALL_ENV,
+                  web_port=0).start()
+        try:
+            w.wait_for(lambda w: w.status() == "Idle" and _connected(w), 30)
+            cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 30)
+            w.wait_for(lambda w: w.meters.state()["grid"]["requests"] >= 2, 20)
+            cookie = _web_login(w)
+            w.set(plugged=True)
+            w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+            w.tap_card(card, 600)
+            w.wait_for(charging, 15)
+            cs.wait_for(lambda cs: cs.calls(cp, "StartTransaction"), 15)
+            ok = True
+            for _ in range(3):  # the status page polls while the car charges
+                ok = ok and _http(w, "GET", "/api/v1/status", cookie=cookie)[0] == 200
+                time.sleep(1)
+            w.tap_card(card, 600)
+            w.wait_for(lambda w: not w.relay_closed(), 15)
+            cs.wait_for(lambda cs: cs.calls(cp, "StopTransaction"), 15)
+            w.set(plugged=False)
+            time.sleep(1)
+            bad = [x for x in w.console if "emory" in x or "crashed" in x or
+                   "not started" in x or "Traceback" in x]
+            return ok and not bad and w.running and _web_answers(w)
+        except Exception:  # noqa: BLE001 - a timeout, or the VM out of memory
+            return False
+        finally:
+            w.stop()
+
+    cs = CentralSystem().start()
+    try:
+        floor = search_kb(passes, "the everything-on run", 256, int(RUN_HEAP[:-1]), 2)
+    finally:
+        cs.stop()
+    default = int(RUN_HEAP[:-1])
+    return {"run_default_heap_margin_kb": default - floor, "run_floor_vm_kb": floor,
+            "run_floor_kb": round(floor - board_kb(), 1), "run_default_heap_kb": default}
+
+
+@figure
 def size(ctx):
     """Everything that goes to the board."""
     total = 0

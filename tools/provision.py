@@ -73,6 +73,18 @@ def label(p):
     return "\n".join(out)
 
 
+def save_state(state, p, force=False):
+    """Write the provisioning `p` into a virtual board's state directory (its flash);
+    FileExistsError (with the path) if it is provisioned already and not `force`."""
+    os.makedirs(state, exist_ok=True)
+    path = os.path.join(state, "prov.json")
+    if os.path.exists(path) and not force:
+        raise FileExistsError(path)
+    with open(path + ".tmp", "w") as f:
+        f.write(record(p))
+    os.replace(path + ".tmp", path)
+
+
 def mpremote():
     exe = os.path.join(os.path.dirname(sys.executable), "mpremote")
     return exe if os.path.exists(exe) else "mpremote"
@@ -100,13 +112,10 @@ def main(argv=None):
     except ValueError as e:
         sys.exit("provision: " + str(e))
     if args.state:
-        os.makedirs(args.state, exist_ok=True)
-        path = os.path.join(args.state, "prov.json")
-        if os.path.exists(path) and not args.force:
-            sys.exit("provision: %s exists (use --force to replace it)" % path)
-        with open(path + ".tmp", "w") as f:
-            f.write(record(p))
-        os.replace(path + ".tmp", path)
+        try:
+            save_state(args.state, p, args.force)
+        except FileExistsError as e:
+            sys.exit("provision: %s exists (use --force to replace it)" % e)
     else:
         base = [mpremote(), "connect", args.port]
         if not args.force and subprocess.run(base + ["cat", ":prov.json"],

@@ -11,7 +11,6 @@ for them), so a full list costs about 1.4 KB. A UID is upper-case hex, first byt
 """
 from micropython import const
 
-from firmware.core import pilot as cp
 from firmware.core import settings
 from firmware.core.faults import GREEN, OFF, ORANGE, RED, WHITE
 from firmware.core.front import SLOW
@@ -179,11 +178,11 @@ class Auth:
     def authorized(self):
         return not self.enabled or self.holder is not None
 
-    def enable(self, on, state):
+    def enable(self, on, vehicle):
         """Follow the setting; a session under way when it is switched on keeps going."""
         if on != self.enabled:
             self.enabled = on
-            self.holder = "" if on and cp.B <= state <= cp.D else None
+            self.holder = "" if on and vehicle else None
             self.bound = self.holder is not None
 
     def grant(self, uid, now):
@@ -203,7 +202,7 @@ class Auth:
                 self._fb_at = now
         return code
 
-    def poll(self, n, uid, now, state):
+    def poll(self, n, uid, now, vehicle):
         """One poll of the reader: `n` > 0 a card (`uid`), 0 nothing, < 0 an error.
         Returns the outcome, 0 if nothing happened. A card held for minutes is one tap."""
         if n == 0:
@@ -220,7 +219,7 @@ class Auth:
                 return 0
             self.card = uid
             self._told = False
-            return self.show(self._tap(uid, now, state), now)
+            return self.show(self._tap(uid, now, vehicle), now)
         if n == _BROKEN:
             self._bad += 1
             if self._bad < _BAD_READS or self.card is not None:
@@ -230,8 +229,7 @@ class Auth:
         self._told = True
         return self.show(_COLLISION if n == _COLLIDED else _UNREADABLE, now)
 
-    def _tap(self, uid, now, state):
-        vehicle = cp.B <= state <= cp.D
+    def _tap(self, uid, now, vehicle):
         if self.enrolling:
             if vehicle:
                 return _VEHICLE
@@ -287,10 +285,10 @@ class Auth:
         self.grant(uid, now)
         return self.show(GRANTED, now)
 
-    def update(self, now, state):
-        """Timeouts and the session binding; returns an outcome to log, or 0."""
+    def update(self, now, vehicle):
+        """Timeouts and the session binding; returns an outcome to log, or 0.
+        `vehicle`: the pilot's `vehicle` (core.pilot.present), plugged in or not."""
         code = 0
-        vehicle = cp.B <= state <= cp.D
         if self.enrolling and ticks_diff(now, self._enrol_at) >= _ENROL_MS:
             self.enrolling = False
             code = _NO_MASTER
@@ -302,7 +300,7 @@ class Auth:
                 code = self.show(_ABORTED, now)
         if self.holder is not None and self.enabled:
             if self.bound:
-                if state == cp.A:  # the vehicle left: the session is over
+                if not vehicle:  # the vehicle left: the session is over
                     self.holder = None
                     self.bound = False
             elif vehicle:

@@ -317,7 +317,7 @@ class Charger:
                 self._enter(DISABLED, now)
             elif ph == DISABLED:
                 self._end_session(now)
-            elif s == cp.B or s == cp.C or s == cp.D:
+            elif self.pilot.vehicle:
                 self._start_session(now)
         elif ph == SELFTEST:
             self._selftest(now, blocked)
@@ -454,7 +454,7 @@ class Charger:
             return
         self._stop_offer()  # x1 again, so the pilot shows whether a vehicle is there
         s = self.pilot.state
-        present = s == cp.B or s == cp.C or s == cp.D
+        present = self.pilot.vehicle  # F still showing after the hold is no unplug
         if rule == faults.VEHICLE_GONE:
             if present:  # plugged in again: a new session
                 self._clear_fault()
@@ -497,8 +497,7 @@ class Charger:
             return _ST_RECOVER
         if self.service_mode:
             return _ST_SERVICE
-        s = self.pilot.state
-        if ph == IDLE or ph == BOOT or (ph == DISABLED and not (cp.B <= s <= cp.D)):
+        if ph == IDLE or ph == BOOT or (ph == DISABLED and not self.pilot.vehicle):
             return _ST_PROGRAMMING if self.programming else _ST_IDLE
         if ph == CHARGING:
             return _ST_DEGRADED if self.arbiter.degrading() else _ST_CHARGING

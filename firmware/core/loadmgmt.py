@@ -4,7 +4,9 @@ The services feed decoded meter readings (core/meters.py) and the time; this mod
 says what the arbiter's LOAD, METER_FALLBACK and SOLAR claims are. Currents in 0.1 A.
 
 The fuse rule: on every phase the house's own load plus what the car is offered stays
-within the fuse. Decreases apply at once; increases wait until the headroom has stayed
+within the fuse. Decreases apply at once, except those within a dead band of 0.2 A (the
+resolution of the two readings it comes from: each change of the offer blocks the next
+for 5 s, so noise must not move it, nor let a bias creep it down); increases wait until the headroom has stayed
 at least 1 A above the claim for `rise_ms`, then rise to the lowest headroom seen in
 that time (so a brief dip in the house load is never given away twice). Below 6 A the
 claim is 0 (the session is suspended); it resumes only after the headroom has stayed at
@@ -18,8 +20,9 @@ from firmware.core.meters import EE, I1, P1, PT, V1
 from firmware.core.ticks import ticks_diff
 
 MIN_DA = const(60)  # the smallest current a car may be offered
-FALLBACK_DA = const(100)  # the manual's 10 A while the meter is lost
+FALLBACK_DA = const(100)  # the manual's 10 A while the meter is lost (at most)
 _HYST_DA = const(10)
+DEAD_BAND_DA = const(2)  # a lower headroom by this much or less leaves the claim alone
 _RESUME_DA = const(70)
 _SETTLE_DA = const(10)  # the car's draw moved more than this during a reading: unsettled
 _UNSETTLED_MAX = const(3)  # unsettled readings skipped in a row, at most
@@ -173,7 +176,7 @@ class Load:
         if self.paused:
             need = _RESUME_DA
             wait = self.resume_ms
-        elif room < self.claim:
+        elif room < self.claim - DEAD_BAND_DA:
             self._low = -1
             self.paused = room < MIN_DA
             self.claim = 0 if self.paused else room
@@ -195,10 +198,13 @@ class Load:
             self._low = -1
 
     def step(self, now):
-        """Call regularly; True while the meter is lost (no valid reading for lost_ms)."""
+        """Call regularly; True while the meter is lost (no valid reading for lost_ms).
+        Lost, the claim is the fallback: 10 A, or the claim before if that was lower (the
+        house's load is unknown, not gone: never raise the current for it)."""
         if not self.lost and ticks_diff(now, self._seen) >= self.lost_ms:
             self.lost = True
-            self.claim = FALLBACK_DA
+            if self.claim > FALLBACK_DA:
+                self.claim = FALLBACK_DA
         return self.lost
 
 

@@ -10,7 +10,6 @@ from micropython import const
 
 from firmware.core import charger as ch
 from firmware.core import faults
-from firmware.core import pilot as cp
 from firmware.core.ticks import ticks_diff
 
 
@@ -158,8 +157,7 @@ def connector_status(c, tx, finishing, inoperative, reserved):
         else:
             err = _ERRORS.get(code, "OtherError")
         return "Faulted", err, str(code)
-    s = c.pilot.state
-    plugged = s == cp.B or s == cp.C or s == cp.D
+    plugged = c.pilot.vehicle
     if inoperative or c.service_mode or c.updating or c.showroom:
         st = "Unavailable"
     elif not plugged or ph == ch.IDLE or ph == ch.BOOT or ph == ch.FAULT:

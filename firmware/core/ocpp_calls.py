@@ -25,6 +25,7 @@ _CALLS = ("|CancelReservation=i!reservationId|ChangeAvailability=i!connectorId,s
 # OCPP 1.6 actions (security extension) this charge point knows but does not support
 _KNOWN = ("|CertificateSigned|DeleteCertificate|ExtendedTriggerMessage|GetInstalledCertificateIds"
           "|GetLog|InstallCertificate|SignedUpdateFirmware|")
+_I32 = 2 ** 31
 AUTH_ENTRY = "s!idTag,o?idTagInfo"
 TAG_INFO = "s!status,d?expiryDate,s?parentIdTag"
 
@@ -60,6 +61,9 @@ def check(spec, p):
             ok = isinstance(v, bool)
         if not ok:
             raise CallError("TypeConstraintViolation", name + " has the wrong type")
+        # within 32 bits (a NaN fails both comparisons, an infinity one)
+        if (t == "i" or t == "n") and not -_I32 <= v < _I32:
+            raise CallError("PropertyConstraintViolation", name + " out of range")
 
 
 def check_call(action, p):

@@ -62,6 +62,17 @@ _TOP = const(13500)
 _DIODE_MAX_MV = const(-10000)  # low plateau above this with PWM on: no diode
 
 
+def present(state, before):
+    """Whether a vehicle is plugged in: yes in B..D, no in A. E, F, an invalid level or
+    nothing classified yet say nothing about the plug (a fault drives the pilot to -12 V
+    and the first readings after it still show that), so `before`, the last answer, holds."""
+    if state == A:
+        return False
+    if B <= state <= D:
+        return True
+    return before
+
+
 def band(mv):
     """Nominal band of a high-plateau voltage, without hysteresis."""
     if mv > _TOP:
@@ -81,6 +92,7 @@ class PilotClassifier:
         self.confirm = confirm
         self.state = _UNKNOWN
         self.diode_ok = True
+        self.vehicle = False  # present(): the one definition of "a vehicle is plugged in"
         self.high_mv = 0
         self.low_mv = 0
         self._cand = _UNKNOWN
@@ -95,17 +107,22 @@ class PilotClassifier:
                 return s
         return band(mv)
 
-    def update(self, high_mv, low_mv, duty):
-        """Classify one measurement taken while the generator ran at `duty` (0.01 %)."""
+    def update(self, high_mv, low_mv, duty, high_ok=True, low_ok=True):
+        """Classify one measurement taken while the generator ran at `duty` (0.01 %).
+        `high_ok`/`low_ok` False: the sampling was interrupted before it saw that plateau
+        (the driver's flags), so the value given for it is no evidence: the state is
+        judged on the high plateau only, the diode on the low one only, and the debounce
+        counts carry on past a burst that says nothing about them."""
         self.high_mv = high_mv
         self.low_mv = low_mv
         if duty <= 0:
             return self.state  # we drive -12 V (state F) ourselves: nothing to see
         pwm_on = duty < 10000
-        lvl = self._level(high_mv)
+        lvl = self._level(high_mv) if high_ok else self.state  # unseen: nothing new
         cur = self.state
         if lvl == cur:
-            self._count = 0
+            if high_ok:
+                self._count = 0
         else:
             if lvl == self._cand:
                 self._count += 1
@@ -116,9 +133,12 @@ class PilotClassifier:
             if self._count >= (self.confirm_fast if fast else self.confirm):
                 self.state = lvl
                 self._count = 0
+                self.vehicle = present(lvl, self.vehicle)
         # Diode check: with PWM running and a vehicle present the low plateau must sit
         # near -12 V; a mirror of the high plateau means a resistive (impermissible) load.
-        if pwm_on and B <= self.state <= D:
+        if not low_ok:
+            pass  # unseen: the count carries on
+        elif pwm_on and B <= self.state <= D:
             if low_mv > _DIODE_MAX_MV:
                 self._diode_bad += 1
                 if self._diode_bad >= self.confirm:

@@ -50,8 +50,10 @@ def derate_da(temp_dc, start_dc, end_dc, max_da, min_da=60):
 
 
 def scale(raw, zero, num, den):
-    """(raw - zero) * num / den, floored. |raw - zero| <= 65535, so num <= 16000 is safe."""
-    return (raw - zero) * num // den
+    """(raw - zero) * num / den to the nearest unit. |raw - zero| <= 65535, so num <= 16000
+    is safe. Not floored: an ADC code already stands for the step below the next one, and
+    flooring again read every current 0.1 A low (the load offer crept down by it)."""
+    return ((raw - zero) * num + (den >> 1)) // den
 
 
 class Smoother:

@@ -75,10 +75,12 @@ def check(key, value):
         raise ValueError("must be true or false")
     if kind == INT:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value)
-            else:
+            # floats (inf, nan, 1e308, 16.0) are refused, not rounded; text only as digits
+            text = value.strip() if isinstance(value, str) else ""
+            digits = text[1:] if text[:1] == "-" else text
+            if not digits or not all("0" <= c <= "9" for c in digits):
                 raise ValueError("must be a whole number")
+            value = int(text)
         if value < lo or value > hi:
             raise ValueError("must be between %d and %d" % (lo, hi))
         return value
@@ -110,7 +112,7 @@ def check(key, value):
             if not h or (_ and not (port.isdigit() and 0 < int(port) < 65536)):
                 raise ValueError("must be a host name or IP address, optionally :port")
         return value
-    if value not in lo:
+    if type(value) is not type(lo[0]) or value not in lo:  # 3.0 == 3 and True == 1
         raise ValueError("must be one of " + ", ".join(str(v) for v in lo))
     return value
 

@@ -5,6 +5,13 @@ an ADC pin. MicroPython cannot sample synchronously with the PWM edges, so each
 measurement reads the ADC in a burst spanning one PWM period and keeps the highest and
 the lowest value: the high and the low plateau (the method OpenEVSE uses). The burst
 ends early once both plateaus have been seen a few times.
+
+A burst that saw one plateau only is evidence of a pilot stuck at one level only if no
+gap between two reads was long enough to hide the other plateau. When the sampling was
+interrupted (a GC pause, an interrupt storm, a busy host under the virtual board) the
+missing plateau is unknown: `high_ok` or `low_ok` is False and the classifier judges
+only what was seen (the state from the high plateau, the diode from the low one). Taking
+the plateau seen for both read as state F, or as a missing diode: a spurious fault 5.
 """
 from time import ticks_diff, ticks_us
 
@@ -30,6 +37,8 @@ class PilotDriver:
         self.duty = -1
         self.high_mv = 0
         self.low_mv = 0
+        self.high_ok = True  # the last sample() measured the high plateau (module doc)
+        self.low_ok = True  # ... and the low one
         self.set_duty(10000)
 
     def set_duty(self, bp):
@@ -43,7 +52,9 @@ class PilotDriver:
         read = self._read
         hi = 0
         lo = 65535
-        if self.duty <= 0 or self.duty >= 10000:
+        bp = self.duty
+        self.high_ok = self.low_ok = True
+        if bp <= 0 or bp >= 10000:
             # Constant level: a few reads, both plateaus are that level.
             for _ in range(4):
                 v = read()
@@ -51,7 +62,7 @@ class PilotDriver:
                     hi = v
                 if v < lo:
                     lo = v
-            if self.duty <= 0:
+            if bp <= 0:
                 hi = lo
             else:
                 lo = hi
@@ -59,8 +70,9 @@ class PilotDriver:
             mid = self._mid
             n_hi = 0
             n_lo = 0
-            t0 = ticks_us()
-            while ticks_diff(ticks_us(), t0) < self._burst_us:
+            gap = 0  # the longest time between two reads, us
+            t0 = last = ticks_us()
+            while True:
                 v = read()
                 if v > mid:
                     n_hi += 1
@@ -72,10 +84,21 @@ class PilotDriver:
                         lo = v
                 if n_hi >= _ENOUGH and n_lo >= _ENOUGH:
                     break
+                t = ticks_us()
+                d = ticks_diff(t, last)
+                if d > gap:
+                    gap = d
+                last = t
+                if ticks_diff(t, t0) >= self._burst_us:
+                    break
+            # one plateau missing: stuck at one level, unless a gap could have hidden
+            # the missing plateau (bp // 10 us high, the rest of the 1000 us low)
             if n_hi == 0:
                 hi = lo  # stuck low (shorted or pulled down): report what we saw
+                self.high_ok = gap < bp // 10
             if n_lo == 0:
                 lo = hi
+                self.low_ok = gap < (10000 - bp) // 10
         z = self._zero
         self.high_mv = (hi - z) * self._num // self._den
         self.low_mv = (lo - z) * self._num // self._den

@@ -22,13 +22,12 @@ import os
 import sys
 import time
 from binascii import crc32
-from time import ticks_diff, ticks_ms
+from time import ticks_add, ticks_diff, ticks_ms
 
 from micropython import const
 
 from firmware.core import charger as ch
 from firmware.core import front, limits, ocpp
-from firmware.core import pilot as cp
 from firmware.core.faults import GREEN, OFF, ORANGE, WHITE
 from firmware.core.ocpp import CallError
 from firmware.services import websocket
@@ -484,9 +483,8 @@ class Backend:
 
     def _session(self, c, t):
         self._gate()
-        s = c.pilot.state
-        plugged = cp.B <= s <= cp.D
-        gone = s == cp.A  # only state A means no vehicle: a fault drives the pilot to F
+        plugged = c.pilot.vehicle  # core.pilot.present: a fault's F is no unplug
+        gone = not plugged
         ph = c.phase
         auth = c.authorized
         if auth and not self._authorized:
@@ -535,7 +533,7 @@ class Backend:
         charging intelligent (unless the touch button chose immediate charging); none
         within backend.schedule_wait_s means immediate charging."""
         st = self.st
-        plugged = c.pilot.state > cp.A  # a vehicle (F and E: a fault, still there)
+        plugged = c.pilot.vehicle
         tx = self.tx
         if tx is not None and not self.forced and self.mode != front.INTELLIGENT and \
                 self._limit(t, 2) is not None:
@@ -866,8 +864,8 @@ class Backend:
                 q.ack(ltx, forget=not start)
             else:
                 self.note(ERROR, "%s failed (%s), try %d" % (action, e.args[1], self._tries))
-                self._retry_at = ticks_ms() + k["TransactionMessageRetryInterval"] * \
-                    1000 * self._tries
+                self._retry_at = ticks_add(ticks_ms(), k["TransactionMessageRetryInterval"] *
+                                           1000 * self._tries)
             return True
         self._tries = 0
         if start:

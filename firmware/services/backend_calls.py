@@ -14,7 +14,6 @@ from time import ticks_diff, ticks_ms
 
 from firmware.core import front, limits, ocpp
 from firmware.core import ocpp_calls as oc
-from firmware.core import pilot as cp
 from firmware.core.ocpp import CallError
 from firmware.core.ocpp_calls import need
 from firmware.services.backend import VENDOR_ID
@@ -105,7 +104,7 @@ def DataTransfer(b, p):
         return {"status": "UnknownVendorId"}
     if p.get("messageId") != "Pair":
         return {"status": "UnknownMessageId"}
-    if cp.B <= b.charger().pilot.state <= cp.D:  # the manual: no vehicle connected
+    if b.charger().pilot.vehicle:  # the manual: no vehicle connected
         return {"status": "Rejected", "data": "vehicle connected"}
     b.pairing_at = ticks_ms()
     b.note(INFO, "pairing requested: press the touch button")

@@ -23,6 +23,10 @@ PROV = "prov.json"
 _VERSION = const(2)  # of the settings file: 1 = a bare {key: value} object, 2 = {"v", "s"}
 _HEAD = const('{"crc":"')  # a record: {"crc":"<8 hex>","data":<json>} (still valid JSON)
 _DATA = const(25)  # len('{"crc":"00000000","data":')
+# The services' files of the user's, which a factory reset deletes whether or not the
+# service runs now (the backend switched off, the web pages short of RAM: their files
+# are still there from before). A service also adds its file to Config.user_files.
+_USER = ("web.json", "cards.json", "ocpp.json", "ocpplist.json", "txq/queue", "txq.ack")
 
 # The platform's settings (networking, time, updates); the web pages hold the labels.
 settings.extend({
@@ -140,7 +144,7 @@ class Config:
         self.path = path
         self.values = settings.defaults()
         self.prov = {}
-        self.user_files = [path]  # wiped by a factory reset; services add theirs
+        self.user_files = [path] + list(_USER)  # wiped by a factory reset
 
     def load(self):
         self.prov = load_prov()
@@ -173,7 +177,8 @@ class Config:
         return {}
 
     def factory_reset(self):
-        """Forget the settings and the services' user files; provisioning stays."""
+        """Forget the settings and the services' user files; provisioning, the software
+        and the data log stay (docs/web.md)."""
         for p in self.user_files:
             for suffix in ("", ".bak", ".tmp"):
                 _remove(p + suffix)

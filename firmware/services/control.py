@@ -62,7 +62,9 @@ class Control:
     def restart(self):
         """Start over with a fresh core (after a crash); the relay is already open."""
         self.stop()
+        vehicle = self.pilot.vehicle  # the last known plug state survives the restart
         self.pilot = PilotClassifier()
+        self.pilot.vehicle = vehicle
         self.charger = Charger(self.cfg, self.pilot, self.arbiter, ticks_ms())
         self.failed = None
         self.start()
@@ -86,7 +88,8 @@ class Control:
         hw = self.hw
         c = self.charger
         hw.pilot.sample()
-        self.pilot.update(hw.pilot.high_mv, hw.pilot.low_mv, hw.pilot.duty)
+        p = hw.pilot
+        self.pilot.update(p.high_mv, p.low_mv, p.duty, p.high_ok, p.low_ok)
         self._read_slow()
         c.out_live = hw.relay.output_live()
         c.rcd_trip = hw.rcd.tripped() if hw.rcd is not None else False

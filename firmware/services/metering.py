@@ -107,11 +107,15 @@ class Metering:
             client = _mb.Tcp(c[pre + "host"], c[pre + "port"], t)
         return Meter(client, plan, c[pre + "address"])
 
+    def _signature(self, c):
+        """The settings the running meters were built from."""
+        return (c["meter.enabled"], c["meter.transport"], c["meter.model"], c["meter.host"],
+                c["meter.port"], c["meter.address"], c["meter.baud"], c["meter.custom"],
+                c["meter.timeout_ms"], c["solar.enabled"], c["solar.model"], c["solar.host"],
+                c["solar.port"], c["solar.address"], c["charging.mode"] != "immediate")
+
     def _configure(self, c, now):
-        sig = (c["meter.enabled"], c["meter.transport"], c["meter.model"], c["meter.host"],
-               c["meter.port"], c["meter.address"], c["meter.baud"], c["meter.custom"],
-               c["meter.timeout_ms"], c["solar.enabled"], c["solar.model"], c["solar.host"],
-               c["solar.port"], c["solar.address"], c["charging.mode"] != "immediate")
+        sig = self._signature(c)
         if sig == self._sig:
             return
         self._sig = sig
@@ -191,7 +195,7 @@ class Metering:
             self._reported = g.error
             app.panel.front.meter_lost = lost
             arb.set(limits.LOAD, None if lost else ld.claim)
-            arb.set(limits.METER_FALLBACK, _lm.FALLBACK_DA if lost else None)
+            arb.set(limits.METER_FALLBACK, ld.claim if lost else None)
         s = self.solar
         if s is not None:
             lost = ticks_diff(now, s.good_at) >= c["meter.lost_s"] * 1000
@@ -211,10 +215,12 @@ class Metering:
 
     async def test_connection(self, which="grid"):
         """Read the configured meter ("grid" or "solar") once, now, ignoring any backoff.
-        Returns {"ok": True, "values": {field: value}} or {"ok": False, "error": reason}."""
+        Returns {"ok": True, "values": {field: value}} or {"ok": False, "error": reason}.
+        Right after a Save the running meter still has the old settings until its next
+        poll: then a meter of its own, built from exactly the settings saved."""
         c = self.app.config.values
         m = self.grid if which == "grid" else self.solar
-        own = m is None
+        own = m is None or self._sig != self._signature(c)
         if own:
             m = self._build("meter." if which == "grid" else "solar.", c)
         try:

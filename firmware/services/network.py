@@ -5,7 +5,9 @@ The hotspot (SSID = serial number, the provisioned password, channel 11 unless c
 is up from the first start. The Wi-Fi client connects when configured; while it is not
 connected the hotspot is kept up even when switched off, so nobody is locked out, and
 the client retries with a growing pause. NTP is queried over a non-blocking UDP socket
-(the stock `ntptime` blocks). Nothing here waits on the network without yielding.
+(the stock `ntptime` blocks), its server's name resolved by the backend's non-blocking
+DNS query (`websocket.resolve`; getaddrinfo would block the event loop for the whole
+lookup). Nothing here waits on the network without yielding.
 
 LAN: a DHCP client, or with net.lan_dhcp the fixed address 192.168.5.1/24 and a DHCP
 server for the devices on that cable (services/dhcpd, imported only then). Such a LAN is
@@ -47,8 +49,10 @@ def set_clock(epoch_s, source):
 
 async def ntp_query(server, timeout_ms=2000):
     """Unix seconds from an NTP server ("host" or "host:port"); OSError on failure."""
+    from firmware.services.websocket import resolve  # a name: by a query that yields
     host, _, port = server.partition(":")
-    addr = socket.getaddrinfo(host, int(port or 123), 0, socket.SOCK_DGRAM)[0][-1]
+    addr = socket.getaddrinfo(await resolve(host), int(port or 123), 0,
+                              socket.SOCK_DGRAM)[0][-1]
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.setblocking(False)
@@ -102,6 +106,22 @@ class Net:
             self.ap.active(False)
             self.log.add(INFO, "hotspot off")
 
+    def hostname(self):
+        c = self.config
+        return (c.get("net.hostname") or "wallbox-" + c.prov["serial"]).lower()
+
+    def names(self):
+        """The names and addresses the box answers to: its host name, that name's mDNS
+        form, and the address of each interface that is up."""
+        h = self.hostname()
+        out = [h, h + ".local"]
+        for w in (self.ap, self.sta, self.lan):
+            if w is not None and w.active():
+                ip = w.ifconfig()[0]
+                if ip != "0.0.0.0":
+                    out.append(ip)
+        return out
+
     def online(self):
         return self.sta.isconnected() or (self.lan is not None and self.dhcpd is None
                                           and self.lan.isconnected())
@@ -132,7 +152,7 @@ class Net:
     async def run(self):
         c = self.config
         try:
-            network.hostname(c.get("net.hostname") or "wallbox-" + c.prov["serial"].lower())
+            network.hostname(self.hostname())
         except (AttributeError, ValueError, OSError):
             pass
         if self.lan is not None:

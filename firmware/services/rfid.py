@@ -126,7 +126,7 @@ class Rfid:
             await self._start()
         while True:
             c = self.control.charger  # looked up each time: a restart replaces it
-            s = c.pilot.state
+            s = c.pilot.vehicle
             a.enable(self.config.get("auth.enabled"), s)
             if r is not None and self.state != _OK and \
                     ticks_diff(ticks_ms(), self._retry_at) >= _RETRY_MS:

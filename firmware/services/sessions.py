@@ -7,7 +7,6 @@ import asyncio
 from time import ticks_diff, ticks_ms
 
 from firmware.core import limits
-from firmware.core import pilot as cp
 from firmware.core.session import ENDED, STARTED, Session, phase_da, power_w
 
 
@@ -32,7 +31,7 @@ class Sessions:
     def sample(self, dt_ms):
         c = self.control.charger
         s = self.now
-        ev = s.update(cp.B <= c.pilot.state <= cp.D, self.watts(), dt_ms, self.holder())
+        ev = s.update(c.pilot.vehicle, self.watts(), dt_ms, self.holder())
         if ev == STARTED:
             self.datalog.session("start")
         elif ev == ENDED:

@@ -1,7 +1,8 @@
 """Keeps the services running and proves the firmware alive to the hardware watchdog.
 
 A task that raises is logged, the relay is held open (the core's `halted` input) and
-the task is restarted after a pause that grows with each crash. After `max_crashes`
+the task is restarted after a pause that grows with each crash; the relay stays open
+until every crashed task is back (the set `down`), not just the first to restart. After `max_crashes`
 crashes of one task the charger stays halted (safe mode) until a restart: the web and
 the REPL stay up for diagnosis. The watchdog is fed only while the control tick makes
 progress and this loop runs, so a stuck timer or a stuck event loop both reset the board.
@@ -32,13 +33,17 @@ class Supervisor:
         self.backoff_ms = backoff_ms
         self.crashes = {}
         self.safe_mode = False
+        self.down = set()  # names of the crashed tasks waiting for their restart
         self._tasks = {}
         self._factories = {}
 
     def add(self, name, factory):
-        """Run `factory()` (an async function) as a supervised task."""
+        """Run `factory()` (an async function) as a supervised task, from start(), or
+        now if the supervisor runs already."""
         self._factories[name] = factory
         self.crashes[name] = 0
+        if self._tasks:  # running already: a service that started late
+            self._tasks[name] = asyncio.create_task(self._keep(name))
 
     def start(self):
         for name in self._factories:
@@ -57,11 +62,13 @@ class Supervisor:
                 if self.safe_mode:
                     return
             await asyncio.sleep_ms(self.backoff_ms * self.crashes[name])
-            if not self.safe_mode and not self.control.failed:
+            self.down.discard(name)
+            if not self.down and not self.safe_mode and not self.control.failed:
                 self.control.halted = False
 
     def _crashed(self, name, exc):
         self.control.halted = True  # relay open until the task is back
+        self.down.add(name)
         self.crashes[name] += 1
         try:
             self.log.add(ERROR, "task %s crashed (%d): %s" % (name, self.crashes[name],
@@ -92,7 +99,7 @@ class Supervisor:
                     self.enter_safe_mode("control tick keeps failing")
                 else:
                     c.restart()
-                    c.halted = self.safe_mode
+                    c.halted = self.safe_mode or bool(self.down)
             elif c.ticks != last:
                 last = c.ticks
                 if self.wdt is not None:

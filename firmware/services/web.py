@@ -4,8 +4,10 @@ microdot builds the requests, routes them and writes the responses. The connecti
 handling is our own (`Server.handle_request`), because microdot's reads request lines
 without a length bound or a timeout and serves any number of connections: here the
 request head is read in bounded pieces within a deadline, a body only up to the size its
-route allows, at most _CONNS connections are served at once (a few more wait briefly,
-the rest get 503), and every write has a timeout. Handlers are async and short; the
+route allows, every write has a timeout, at most _OPEN connections are open (a new one
+pushes out the oldest that is still sending its request, so slow or idle ones cannot
+starve the others) and _CONNS requests are answered at once (others wait briefly,
+then get 503). Handlers are async and short; the
 password hash yields while it works. None of it touches the charging control, which
 runs from its hardware timer; the web only sets the core's inputs (the APP claim, the
 authorization) and the settings.
@@ -26,14 +28,13 @@ from microdot.microdot import Microdot, NoCaseDict, Request, Response
 
 from firmware.core import charger as ch
 from firmware.core import faults, limits, webauth
-from firmware.core import pilot as cp
 from firmware.services import datalog
 from firmware.services.config import load_json
 from firmware.services.log import ERROR, INFO
 
 ACCOUNT = "web.json"
-_CONNS = const(4)  # connections served at once
-_QUEUE = const(4)  # more than this waiting for a slot: 503 at once
+_OPEN = const(8)  # connections open at once (sockets are few on a board)
+_CONNS = const(4)  # requests answered at once
 _HEAD_MAX = const(2048)  # request line and headers
 _LINE_MAX = const(512)  # the request line alone
 _HEADERS = const(24)
@@ -41,6 +42,7 @@ _BODY_MAX = const(2048)  # JSON bodies of the forms and the API
 _IMPORT_MAX = const(16384)  # a configuration file with its card list
 _HEAD_MS = const(5000)  # the whole head (and a small body) must arrive within this
 _IO_MS = const(10000)  # each piece of an upload, each write
+_BUSY = b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n"
 _STATIC = {"html": "text/html", "js": "application/javascript", "css": "text/css",
            "txt": "text/plain", "svg": "image/svg+xml", "json": "application/json"}
 
@@ -54,27 +56,36 @@ class Server(Microdot):
     def __init__(self, web):
         super().__init__()
         self.web = web
-        self.busy = 0  # connections being served
-        self.queued = 0
-        self.served = 0
+        # [task, answering] of each open connection, oldest first: a connection still
+        # sending its request (answering False) is what a new one may push out
+        self.conns = []
+        self.busy = 0  # requests being answered
 
     async def handle_request(self, reader, writer):
-        if self.busy >= _CONNS:
-            if self.queued >= _QUEUE:
-                await self._close(writer, b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\n\r\n")
+        conns = self.conns
+        if len(conns) >= _OPEN:
+            for old in conns:
+                if not old[1]:  # the oldest idle or slow one makes room
+                    conns.remove(old)
+                    old[0].cancel()
+                    break
+            else:  # every one is being answered
+                await self._refuse(reader, writer)
                 return
-            self.queued += 1
-            t0 = ticks_ms()
-            while self.busy >= _CONNS and ticks_diff(ticks_ms(), t0) < 3000:
-                await asyncio.sleep_ms(50)
-            self.queued -= 1
-            if self.busy >= _CONNS:
-                await self._close(writer, b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\n\r\n")
-                return
-        self.busy += 1
+        me = [asyncio.current_task(), False]
+        conns.append(me)
+        req = None
         try:
             try:
                 req = await asyncio.wait_for_ms(self._request(reader, writer), _HEAD_MS)
+                me[1] = True
+                t0 = ticks_ms()
+                while self.busy >= _CONNS:
+                    if ticks_diff(ticks_ms(), t0) > 3000:
+                        raise ValueError(503, "busy: try again in a few seconds")
+                    await asyncio.sleep_ms(50)
+                self.busy += 1
+                me[1] = 2  # counted in busy until the answer is out
                 res = self.web.check(req) or await self.dispatch_request(req)
             except ValueError as e:  # a bad request: (status, reason); 0 = just close
                 if len(e.args) < 2 or not e.args[0]:
@@ -90,18 +101,33 @@ class Server(Microdot):
             h["Referrer-Policy"] = "no-referrer"
             if "Cache-Control" not in h:
                 h["Cache-Control"] = "no-store"
+            if res.status_code == 503:
+                h["Retry-After"] = "2"
             if req is not None and req.method == "HEAD":
                 res.is_head = True
             out = _Out(writer)
             await res.write(out)
             await out.flush()
-            self.served += 1
+        except asyncio.CancelledError:  # pushed out by a newer connection
+            await self._close(writer, _BUSY)
         except Exception as e:  # noqa: BLE001 - a broken connection ends only itself
             if not isinstance(e, OSError):
                 print("web:", repr(e))
         finally:
-            self.busy -= 1
+            if me[1] == 2:
+                self.busy -= 1
+            if me in conns:
+                conns.remove(me)
             await self._close(writer, None)
+
+    async def _refuse(self, reader, writer):
+        """503 to a connection beyond the bound; what it sent is read first (briefly),
+        as closing on unread data resets the connection before the peer reads the 503."""
+        try:
+            await asyncio.wait_for_ms(reader.read(_HEAD_MAX), 200)
+        except Exception:  # noqa: BLE001 - nothing came, or the peer went away
+            pass
+        await self._close(writer, _BUSY)
 
     async def _close(self, writer, data):
         try:
@@ -268,7 +294,8 @@ class Web:
             "GET /api/cards": "cards_get", "POST /api/cards": "cards",
             "PUT /api/cards/*": "card_label", "DELETE /api/cards/*": "card_remove",
             "GET /api/log": "log", "GET /api/log/all": "log_all",
-            "POST /api/restart": "restart", "POST /api/update": "update"}
+            "POST /api/restart": "restart", "POST /api/update": "update",
+            "POST /api/factory-reset": "factory_reset"}
         self.x_busy = 0  # webx requests running
         self.x_at = ticks_ms()  # the last one
 
@@ -277,12 +304,18 @@ class Web:
         """Serve (restarted by the supervisor if it ends) and keep the session's figures."""
         port = getattr(self.app.board, "WEB_PORT", 0) or self.app.config.get("web.port")
         host = getattr(self.app.board, "WEB_HOST", "0.0.0.0")
-        try:
-            self.listener = await asyncio.start_server(self.server.handle_request, host, port)
-        except OSError as e:  # port taken: log, keep charging, try again later
-            self.log.add(ERROR, "web server cannot listen on port %d: %s" % (port, e))
-            while True:
-                await asyncio.sleep_ms(60000)
+        self.port = port
+        pause_s = 5
+        while True:
+            try:
+                self.listener = await asyncio.start_server(self.server.handle_request, host,
+                                                           port)
+                break
+            except OSError as e:  # port taken: log, keep charging, try again later
+                self.log.add(ERROR, "web server cannot listen on port %d: %s; retrying in "
+                             "%d s" % (port, e, pause_s))
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, 60)
         self.log.add(INFO, "web interface on port %d" % port)
         self.app.web_ready = True
         while True:
@@ -329,12 +362,15 @@ class Web:
         needs a session, and changes need its CSRF token."""
         p = req.path
         req.g.s = None
+        host = req.headers.get("Host")
+        origin = req.headers.get("Origin")
+        if host is not None and not self._ours(host):
+            return _err(421, "unknown host name: use the charger's address or name")
+        if origin is not None and not (origin[:7] == "http://" and self._ours(origin[7:])
+                                       and (host is None or origin[7:] == host)):
+            return _err(403, "cross-site request refused")
         if not p.startswith("/api/"):
             return None
-        origin = req.headers.get("Origin")
-        if req.method != "GET" and req.method != "HEAD" and origin is not None and \
-                origin != "http://" + req.headers.get("Host", ""):
-            return _err(403, "cross-site request refused")
         if p == "/api/login" or p == "/api/recover":
             return None
         if p.startswith("/api/v1/"):
@@ -353,6 +389,22 @@ class Web:
         s[2] = ticks_add(ticks_ms(), self.app.config.get("web.session_min") * 60000)
         req.g.s = s
         return None
+
+    def _ours(self, host):
+        """Whether `host` ("name" or "name:port") is this box: against DNS rebinding,
+        where a foreign page's name is made to point at the box (docs/web.md)."""
+        name, sep, port = host.rpartition(":")
+        if not sep:
+            name, port = host, "80"
+        if port != str(self.port):
+            return False
+        name = name.lower()
+        a = self.app
+        if getattr(a.board, "WEB_HOST", "") == "127.0.0.1" and name in ("127.0.0.1",
+                                                                        "localhost"):
+            return True
+        n = getattr(a, "net", None)
+        return n is not None and name in n.names()
 
     def _find(self, req):
         t = req.cookies.get("sid")
@@ -445,7 +497,7 @@ class Web:
         out = {
             "type": "AC wallbox (%s)" % a.board.NAME, "serial": self.prov.get("serial"),
             "version": self.version, "status": ch.STATUS_NAMES[c.status()],
-            "phase": ch.PHASE_NAMES[c.phase], "vehicle": cp.B <= c.pilot.state <= cp.D,
+            "phase": ch.PHASE_NAMES[c.phase], "vehicle": c.pilot.vehicle,
             "relay": c.relay, "authorized": c.authorized, "auth": a.rfid.auth.enabled,
             "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
             "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
@@ -455,7 +507,8 @@ class Web:
             "fault": f, "fault_text": faults.meaning(f) if f else "",
             "last_fault": c.last_fault, "temp_c": c.temp_dc / 10,
             "mains_v": c.mains_dv / 10 if c.mains_dv >= 0 else None,
-            "safe_mode": a.supervisor.safe_mode, "time": datalog.stamp(),
+            "safe_mode": a.supervisor.safe_mode, "not_started": list(a.not_started),
+            "time": datalog.stamp(),
             "dip_a": limits.DIP_DA[a.dip] / 10,
             "chart": {"every_s": self.chart_s, "a": list(self.chart_a[:self.chart_n]),
                       "kw": list(self.chart_kw[:self.chart_n])},
@@ -508,8 +561,9 @@ class Web:
     async def _current(self, req):
         v = _body(req).get("current_a")
         top = self._max_da()
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or \
-                not 60 <= int(v * 10 + 0.5) <= top:
+        # compared before any arithmetic: 1e308 * 10 is inf, and int(inf) raises
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1000 \
+                or not 60 <= int(v * 10 + 0.5) <= top:
             return _err(400, "current_a must be a number from 6 to %d.%d" % (top // 10, top % 10),
                         errors={"current_a": "6 to %d.%d A" % (top // 10, top % 10)})
         if not self.app.sessions.now.plugged:

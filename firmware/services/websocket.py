@@ -62,6 +62,8 @@ async def resolve(host, timeout_ms=4000, server=None, port=53):
             pass
     if not server or server == "0.0.0.0":
         return host  # the unix VM: the host's resolver (/etc/hosts) answers at once
+    server, _, p = server.partition(":")  # "ip:port": the virtual board's test server
+    port = int(p) if p else port
     q = bytearray(os.urandom(2) + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
     for label in host.split("."):
         q.append(len(label))

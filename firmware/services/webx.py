@@ -1,7 +1,7 @@
 """The web interface's requests other than the status, the static files and the local
 API: login, session, password and recovery, settings, API tokens, the wizard flag,
 configuration export and import, browser time, Wi-Fi scan, meter test, the card list,
-the data log, restart and software update. Imported when one of them comes and dropped
+the data log, restart, factory reset and software update. Imported when one of them comes and dropped
 again when the pages are idle (services/web.py), so a box nobody looks at does not pay
 for it. Each function takes the Web object and the request (and a path argument)."""
 import asyncio
@@ -384,6 +384,37 @@ async def log_all(web, req):
 async def restart(web, req):
     asyncio.create_task(later(web, "restart from the web interface"))
     return {"ok": True}
+
+
+async def factory_reset(web, req):
+    """Back to the state as delivered (Config.factory_reset: settings, password, API
+    tokens, cards, the backend's records), then a restart. Needs the admin password and
+    "confirm": true; provisioning (the label's passwords), the software and the data log
+    stay."""
+    b = _body(req)
+    pw = b.get("password")
+    if b.get("confirm") is not True or not isinstance(pw, str) or len(pw) > 128:
+        raise ValueError(400, "the admin password and \"confirm\": true are needed")
+    a = web.acct
+
+    async def verify():
+        good = await hash_pw(web, pw, bytes.fromhex(a["salt"]), a["n"])
+        return True if webauth.same(good.hex(), a["hash"]) else None
+
+    ok = await guarded(web, verify)
+    if ok is None:
+        return _err(400, "the password is wrong", errors={"password": "wrong"})
+    if isinstance(ok, Response):
+        return ok
+    asyncio.create_task(reset_later(web))
+    return {"ok": True, "restart": True}
+
+
+async def reset_later(web):
+    await asyncio.sleep_ms(500)  # the answer goes out first
+    a = web.app
+    a.config.factory_reset()  # and at once the reset: nothing may save a file between
+    a.restart("factory reset from the web interface")
 
 
 async def later(web, reason):

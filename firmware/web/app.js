@@ -358,6 +358,7 @@
         ]));
         box.appendChild(chart(s.chart));
         if (s.safe_mode) box.appendChild(h("p", {"class": "msg bad", text: "Safe mode: charging stopped until a restart (see the data log)."}));
+        if (s.not_started && s.not_started.length) box.appendChild(h("p", {"class": "msg bad", text: "Not started for want of memory: " + s.not_started.join(", ") + ". The charger tries again by itself; a board with more RAM, or fewer features switched on, cures it (see the manual: RAM)."}));
       });
     }
     poll();
@@ -382,6 +383,8 @@
     var file = h("input", {type: "file", id: "bundle", accept: ".wbx"});
     var bar = h("progress", {max: 100, value: 0, hidden: true}), note = h("div", {"class": "msg", hidden: true});
     var logbox = h("pre", {id: "log", text: "loading..."});
+    var resetPw = h("input", {type: "password", id: "reset-password", autocomplete: "current-password"});
+    var resetNote = h("div", {"class": "msg", hidden: true});
     function loadLog() {
       api("GET", "log?n=200").then(function (r) { logbox.textContent = (r.lines || [r.error]).join("\n"); });
     }
@@ -410,7 +413,18 @@
       h("section", {}, [h("h2", {text: "Data logging"}), logbox,
         h("button", {type: "button", "class": "alt", text: "Refresh", onclick: loadLog}),
         h("a", {"class": "btn", href: "/api/log/all", download: "", id: "download", text: "Download All"})]),
-      h("section", {}, [h("h2", {text: "Restart"}), h("button", {type: "button", "class": "warn", id: "restart", text: "Restart System", onclick: restart})])
+      h("section", {}, [h("h2", {text: "Restart"}), h("button", {type: "button", "class": "warn", id: "restart", text: "Restart System", onclick: restart})]),
+      h("section", {}, [h("h2", {text: "Factory reset"}),
+        h("p", {"class": "hint", text: "Deletes every setting, the password (back to the serial number), the API tokens, the RFID card list and the backend's records, then restarts. Kept: the configuration label's passwords, the software version and the data log."}),
+        h("label", {}, ["Password ", resetPw]),
+        h("button", {type: "button", "class": "warn", id: "factory-reset", text: "Factory Reset", onclick: function () {
+          if (!resetPw.value) { msg(resetNote, "Enter your password first.", true); return; }
+          if (!confirm("Reset the wallbox to the state as delivered? All settings, the card list and the password are deleted; a running charging session ends.")) return;
+          api("POST", "factory-reset", {password: resetPw.value, confirm: true}).then(function (r) {
+            if (r.code === 200) waitBack("Factory reset: restarting...");
+            else msg(resetNote, r.error, true);
+          });
+        }}), resetNote])
     ]);
     loadLog();
   }

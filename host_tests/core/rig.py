@@ -38,6 +38,7 @@ class Rig:
         self.relay_dead = False
         self.overdraw_da = 0
         self.draw_da = None  # None: the car draws what is offered
+        self.cut = None  # cut(tick) True: that burst is interrupted and misses a plateau
         self.ticks = 0
         self.relay_log = []  # (time, closed) on every change
 
@@ -62,7 +63,15 @@ class Rig:
             low = -high
         if c.duty >= 10000:
             low = high  # no PWM: only the high level is ever seen
-        self.pilot.update(high, low, c.duty)
+        if self.cut is not None and 0 < c.duty < 10000 and self.cut(self.ticks):
+            # an interrupted burst saw one plateau only and reports it for both (the
+            # driver does), flagging the other as not measured
+            if self.ticks % 2:
+                self.pilot.update(low, low, c.duty, False, True)
+            else:
+                self.pilot.update(high, high, c.duty, True, False)
+        else:
+            self.pilot.update(high, low, c.duty)
         c.out_live = self.live()
         c.mains_dv = self.mains_dv
         c.temp_dc = self.temp_dc

@@ -33,12 +33,22 @@ class Box:
 
     def __init__(self, start=NEAR_WRAP, enabled=True, cards=(ANNA, BERT), master=MASTER):
         self.now = start
+        self.vehicle = False
         self.state = cp.A
         self.a = auth.Auth(start)
         self.a.use(doc(*cards, master=master))
-        self.a.enable(enabled, self.state)
+        self.a.enable(enabled, self.vehicle)
         self.front = Front()
         self.out = []  # outcomes of polls and updates, in order
+
+    @property
+    def state(self):
+        return self._state
+
+    @state.setter
+    def state(self, value):  # the pilot's state; `vehicle` follows as the classifier's does
+        self._state = value
+        self.vehicle = cp.present(value, self.vehicle)
 
     def at(self, ms):
         return ticks_add(self.now, ms)
@@ -50,8 +60,8 @@ class Box:
             d = step if ms > step else ms
             self.now = ticks_add(self.now, d)
             ms -= d
-            for code in (self.a.poll(0, None, self.now, self.state),
-                         self.a.update(self.now, self.state)):
+            for code in (self.a.poll(0, None, self.now, self.vehicle),
+                         self.a.update(self.now, self.vehicle)):
                 if code:
                     got.append(code)
         self.out += got
@@ -59,8 +69,8 @@ class Box:
 
     def poll(self, n, uid=None):
         self.now = ticks_add(self.now, 200)
-        code = self.a.poll(n, uid, self.now, self.state)
-        up = self.a.update(self.now, self.state)
+        code = self.a.poll(n, uid, self.now, self.vehicle)
+        up = self.a.update(self.now, self.vehicle)
         if up:
             self.out.append(up)
         return code
@@ -159,7 +169,7 @@ def test_switching_authorization_never_touches_the_whitelist():
     b = Box(enabled=False)
     index = b.a.index
     for on in (True, False, True):
-        b.a.enable(on, cp.A)
+        b.a.enable(on, False)
         assert b.a.index == index and b.a.count == 3
         assert b.a.authorized() == (not on)
 
@@ -167,7 +177,7 @@ def test_switching_authorization_never_touches_the_whitelist():
 def test_switched_on_during_a_session_the_session_keeps_going():
     b = Box(enabled=False)
     b.state = cp.C
-    b.a.enable(True, b.state)
+    b.a.enable(True, b.vehicle)
     assert b.a.authorized()
     b.wait(120000)
     assert b.a.authorized()
@@ -201,10 +211,10 @@ def test_a_known_card_authorizes_for_60_s_then_it_lapses():
 def test_the_window_is_60_s_exactly_across_the_tick_wrap(start):
     a = auth.Auth(start)
     a.use(doc(ANNA))
-    a.enable(True, cp.A)
-    assert a.poll(4, ANNA, start, cp.A) == auth.GRANTED
-    assert a.update(ticks_add(start, 59999), cp.A) == 0 and a.authorized()
-    assert a.update(ticks_add(start, 60000), cp.A) != 0 and not a.authorized()
+    a.enable(True, False)
+    assert a.poll(4, ANNA, start, False) == auth.GRANTED
+    assert a.update(ticks_add(start, 59999), False) == 0 and a.authorized()
+    assert a.update(ticks_add(start, 60000), False) != 0 and not a.authorized()
 
 
 def test_green_for_2_s_after_the_tap():
@@ -407,10 +417,10 @@ def test_after_delete_all_the_first_card_becomes_master():
 def test_the_master_window_closes_after_60_s(start):
     a = auth.Auth(start)
     a.enrol(start)
-    assert a.update(ticks_add(start, 59999), cp.A) == 0 and a.enrolling
-    code = a.update(ticks_add(start, 60000), cp.A)
+    assert a.update(ticks_add(start, 59999), False) == 0 and a.enrolling
+    code = a.update(ticks_add(start, 60000), False)
     assert "no master" in text(code) and auth.tone(code) == 0 and not a.enrolling
-    assert a.poll(4, NEW, ticks_add(start, 60200), cp.A) == auth.REFUSED
+    assert a.poll(4, NEW, ticks_add(start, 60200), False) == auth.REFUSED
 
 
 def test_no_master_card_while_a_vehicle_is_connected():
@@ -586,3 +596,24 @@ def test_a_failed_reader_flashes_the_indicator_red_and_hides_the_frame():
     assert b.leds() == (RED | SLOW, OFF)
     b.a.fault = False
     assert b.leds() == (WHITE | SLOW, WHITE | SLOW)
+
+
+@pytest.mark.parametrize("fault_level", [cp.F, cp.E])
+def test_a_fault_with_the_vehicle_plugged_in_is_no_unplug(fault_level):
+    """A fault drives the pilot to F (or a short shows E) with the car still plugged in:
+    the master card does not start programming, the session stays bound."""
+    b = Box(enabled=False)
+    b.state = cp.C
+    b.state = fault_level
+    b.wait(1000)
+    b.tap(MASTER)
+    assert not b.a.step  # no card programming
+    b.tap(NEW)
+    assert b.tap(MASTER) != auth.ADDED and not b.a.step and b.a.pending != NEW
+    b2 = Box(enabled=True)
+    b2.tap(ANNA)
+    b2.state = cp.C
+    b2.wait(200)
+    b2.state = fault_level
+    b2.wait(120000)  # long after the 60 s window: still the car's session
+    assert b2.a.authorized() and b2.a.holder == ANNA

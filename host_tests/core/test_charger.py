@@ -357,3 +357,30 @@ def test_events_ring_records_faults_and_relay():
     r.run(20)
     kinds = [r.c.ev_kind[i % len(r.c.ev_kind)] for i in range(r.c.ev_head)][-6:]
     assert ch.EV_RELAY in kinds and ch.EV_FAULT in kinds
+
+
+def test_interrupted_bursts_never_fault_and_a_missing_diode_still_does_in_time():
+    """Issue 13.4: bursts cut by stalls (each sees one plateau), in runs of 2 s or every
+    other one, for 3 minutes: no evidence, no fault. A missing diode with the cuts going
+    on still opens the relay within the standard's 50 ms of detection (100 ms to an open
+    contactor), and so does an unplug under load."""
+    seed = [13]
+
+    def cut(tick):  # in turn: 2 s all cut, 2 s every other one at random, 2 s none
+        seed[0] = (seed[0] * 1103515245 + 12345) & 0x7FFFFFFF
+        phase = (tick // 400) % 3
+        return phase == 0 or (phase == 1 and seed[0] >> 16 & 1)
+
+    r = Rig().charge()
+    r.cut = cut
+    r.run(180000)
+    assert r.c.phase == ch.CHARGING and r.c.relay and r.c.last_fault == faults.NONE
+    assert r.relay_log[-1][1] is True and len(r.relay_log) == 1  # never opened
+    r.diode = False
+    assert r.until(lambda r: not r.c.relay, 1000) <= 50
+    assert r.c.fault == faults.IMPERMISSIBLE_LOAD
+    r2 = Rig().charge()
+    r2.cut = cut
+    r2.run(180000)
+    r2.car = "A"  # unplugged under load
+    assert r2.until(lambda r: not r.c.relay, 1000) <= 50

@@ -119,6 +119,23 @@ def test_decrease_at_once_increase_after_the_rise_time_to_the_lowest_headroom():
     assert ld.claim == 160  # the lowest seen while waiting
 
 
+def test_a_creep_inside_the_dead_band_does_not_move_the_claim():
+    """Issue 13.7: readings 0.1-0.2 A low (noise, a rounding bias) must not walk the
+    claim down 0.1 A at a time: each change would use up the core's 5 s window, and a real
+    load step right after it would wait. A drop beyond the band applies at once."""
+    ld = Load(at(0))
+    ld.feed(at(0), 70)
+    for s in range(1, 60):
+        ld.feed(at(s * 1000), 70 - s % 3)  # 7.0, 6.9, 6.8 A, ...
+        assert ld.claim == 70
+    ld.feed(at(60000), 67)  # 0.3 A less: real
+    assert ld.claim == 67
+    ld.feed(at(61000), 65)  # within the band of the new claim
+    assert ld.claim == 67
+    ld.feed(at(62000), 30)  # a load step: at once
+    assert ld.claim == 0 and ld.paused
+
+
 def test_less_than_1_a_more_headroom_does_not_move_the_claim():
     ld = Load(at(0), rise_ms=1000)
     ld.feed(at(0), 150)
@@ -167,6 +184,17 @@ def test_meter_lost_after_the_timeout_and_back_with_the_next_reading():
     assert not ld.step(at(62000))
 
 
+@pytest.mark.parametrize("before, fallback", [(70, 70), (100, 100), (250, FALLBACK_DA),
+                                              (40, 0)])
+def test_meter_lost_reduces_to_10_a_and_never_raises(before, fallback):
+    """Issue 13.5: house 18 A on a 25 A fuse, 7 A offered; the meter lost must not put
+    10 A on top of the unknown house load. A pause (under 6 A) stays a pause."""
+    ld = Load(at(0), lost_ms=10000)
+    ld.feed(at(0), before)
+    assert ld.step(at(10000)) and ld.claim == fallback
+    assert ld.step(at(600000)) and ld.claim == fallback  # for as long as it stays lost
+
+
 def test_back_from_lost_into_a_pause_when_the_house_takes_everything():
     ld = Load(at(0), lost_ms=2000)
     ld.feed(at(0), 200)
@@ -193,10 +221,11 @@ def test_unsettled_readings_are_skipped_a_few_times_only():
 
 def test_the_claim_never_exceeds_the_latest_headroom():
     ld = Load(at(0), rise_ms=2000, resume_ms=3000)
-    seq = [300, 250, 400, 400, 400, 50, 80, 80, 80, 80, 200, 75, 75, 300, 300, 300, 10]
+    seq = [300, 250, 400, 400, 400, 50, 80, 80, 80, 80, 200, 75, 75, 300, 300, 300, 10,
+           100, 99, 98, 97, 300]
     for k, room in enumerate(seq):
         ld.feed(at(k * 1000), room)
-        assert ld.claim <= room
+        assert ld.claim <= room + lm.DEAD_BAND_DA
         assert ld.claim == 0 or ld.claim >= MIN_DA
 
 

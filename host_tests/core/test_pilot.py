@@ -83,3 +83,51 @@ def test_driving_state_f_ourselves_is_not_classified():
 def test_invalid_levels():
     p = PilotClassifier()
     assert feed(p, 15000, 4) == cp.INVALID
+
+
+def test_vehicle_present_follows_the_plug_not_the_level_we_drive():
+    p = PilotClassifier()
+    assert not p.vehicle  # nothing classified yet
+    feed(p, 6000, 5)
+    assert p.vehicle
+    # A fault: we drive -12 V, then x1 again; the first readings after it still show
+    # -12 V (the generator follows with a delay) or a short shows 0 V: no unplug.
+    feed(p, -12000, 10, duty=0)
+    assert feed(p, -12000, 5, duty=X1) == cp.F and p.vehicle
+    assert feed(p, 0, 5, duty=X1) == cp.E and p.vehicle
+    assert feed(p, 15000, 5, duty=X1) == cp.INVALID and p.vehicle
+    assert feed(p, 12000, 2, duty=X1) == cp.A and not p.vehicle  # only A is gone
+    assert feed(p, -12000, 5, duty=X1) == cp.F and not p.vehicle  # F says nothing
+
+
+@pytest.mark.parametrize("state, before, now", [
+    (cp.A, True, False), (cp.B, False, True), (cp.C, False, True), (cp.D, False, True),
+    (cp.E, True, True), (cp.E, False, False), (cp.F, True, True), (cp.F, False, False),
+    (cp.INVALID, True, True), (0, False, False)])
+def test_present_is_the_one_definition(state, before, now):
+    assert cp.present(state, before) is now
+
+
+def test_an_interrupted_burst_is_no_evidence_for_the_plateau_it_missed():
+    """Issue 13.4: a burst that missed a plateau (the driver's high_ok / low_ok False)
+    reports the plateau it saw for both; the one it missed moves neither the state nor
+    the diode check, and the debounce counts carry on past it."""
+    p = PilotClassifier(confirm_fast=2, confirm=4)
+    feed(p, 6000, 5)
+    for _ in range(50):
+        assert p.update(-12000, -12000, PWM, False, True) == cp.C  # low only: not F
+        assert p.update(6000, 6000, PWM, True, False) == cp.C and p.diode_ok  # high only
+    assert p.vehicle
+    # a missing diode: 4 bursts that saw the low plateau, whatever came in between
+    for k in range(4):
+        assert p.diode_ok
+        p.update(6000, 6000, PWM, True, False)
+        p.update(-6000, -6000, PWM, False, True)
+    assert not p.diode_ok
+    # unplugged: 2 bursts that saw the high plateau, the others do not delay it
+    p.update(12000, 12000, PWM, True, False)
+    p.update(-12000, -12000, PWM, False, True)
+    assert p.update(12000, 12000, PWM, True, False) == cp.A
+    # a pilot stuck at one level (the driver saw no gap that could hide the other): F
+    feed(p, 9000, 5)
+    assert feed(p, -12000, 4, low=-12000) == cp.F

@@ -3,8 +3,18 @@ from firmware.core.sensing import Smoother, dip_from_bits, dip_from_ladder, scal
 
 def test_scale():
     assert scale(32768, 32768, 26400, 65535) == 0
-    assert scale(65535, 32768, 26400, 65535) == 13199
-    assert scale(0, 32768, 26400, 65535) == -13201  # floored
+    assert scale(65535, 32768, 26400, 65535) == 13200  # 13199.6
+    assert scale(0, 32768, 26400, 65535) == -13200  # -13200.4
+
+
+def test_a_current_reads_back_as_itself():
+    """Issue 13.7: an ADC gives the step below the signal (floor); the scaling then must
+    not floor again, or 7.0 A reads 6.9 A. Every 0.1 A step of the CT range, both ways
+    of converting (floor and nearest), reads back exactly."""
+    num, den = 1000, 65535  # the boards' CT_DA_NUM / CT_DA_DEN: 0..100 A
+    for da in range(0, 1000):
+        assert scale(da * den // num, 0, num, den) == da
+        assert scale((da * den + num // 2) // num, 0, num, den) == da
 
 
 def test_smoother_converges_and_starts_at_first_value():

@@ -1,5 +1,7 @@
 """The serial-REPL diagnostics on the virtual board, as a field technician uses them
 after a power-up with the service button held: the app's objects built, not running."""
+import os
+
 from tools.vboard.world import World
 
 SCRIPT = r"""
@@ -73,3 +75,53 @@ def test_diag_functions_at_the_repl(tmp_path):
     after = out.split("== relay with vehicle")[1]
     assert "refused: a vehicle seems connected (pilot 8999 mV)" in after
     assert "card 04A1B2C3D4E5F6" in out.split("== rfid")[1].split("== tail")[0]
+
+
+RESET_SCRIPT = r"""
+import os, boot
+from firmware import app, diag
+a = app.App()
+app.current = a
+if "web.json" in os.listdir():
+    print("== ask"); diag.factory_reset(); diag.factory_reset("yes")
+    print("== files", sorted(os.listdir()))
+    print("== erase"); diag.factory_reset("erase")
+else:
+    print("== after", sorted(os.listdir()))
+    print("== values", a.config.get("house.fuse_a"), a.rfid.auth.count, a.config.prov["serial"])
+    print("== done")
+"""
+
+
+def test_factory_reset_at_the_repl_needs_its_confirmation(tmp_path):
+    state = tmp_path / "flash"
+    state.mkdir()
+    (state / "repl_session.py").write_text(RESET_SCRIPT)
+    prov = '{"serial": "WB2611000123", "recovery_password": "rEcoVery-Pass-42x"}'
+    (state / "prov.json").write_text(prov)
+    (state / "config.json").write_text('{"house.fuse_a": 35}')
+    (state / "web.json").write_text('{"user": "admin", "hash": "00", "salt": "00", "n": 1}')
+    (state / "cards.json").write_text(
+        '{"version": 3, "master": "", "cards": {"A1B2C3D4": "garage"}}')
+    w = ReplWorld(str(state))
+    w.inputs["service_button"] = True
+    w.start()
+    try:
+        w.wait_for(lambda w: "== done" in w.console, timeout=60)
+        out = "\n".join(w.console)
+    finally:
+        w.stop()
+    ask = out.split("== ask")[1].split("== files")[0]
+    assert "deletes: config.json, web.json, cards.json, ocpp.json, ocpplist.json, txq/queue, txq.ack" in ask
+    assert 'confirm:  diag.factory_reset("erase")' in ask
+    assert ask.count("deletes:") == 2  # any other argument only asks again
+    files = out.split("== files")[1].split("== erase")[0]
+    assert "'web.json'" in files and "'cards.json'" in files  # nothing deleted yet
+    after = out.split("== after")[1].split("== values")[0]
+    for gone in ("config.json", "web.json", "cards.json"):
+        assert "'%s'" % gone not in after, after
+    assert "'prov.json'" in after and "'log'" in after
+    assert (state / "prov.json").read_text() == prov
+    assert "== values 25 0 WB2611000123" in out  # defaults, no cards, the same serial
+    assert any("restart: factory reset at the REPL" in (state / "log" / f).read_text()
+               for f in os.listdir(state / "log"))  # the data log keeps it

@@ -7,6 +7,7 @@ acted on at the next poll (1 s) and reaches the car with the next allowed duty c
 (at most one per 5 s).
 """
 import socket
+import time
 
 PROMISED_S = 1 + 5 + 2  # poll + duty-change interval + the world's own latency
 
@@ -116,6 +117,29 @@ def test_tcp_meter_unplugged_gives_10_a_and_the_led_then_recovers(start_board):
     w.wait_for(lambda w: offered(w) == 32.0, timeout=8)
     w.wait_for(lambda w: w.status() == "Charging" and "orange" not in w.led_names()[:4])
     assert any("[info] meter back" in line for line in list(w.console))
+
+
+def test_a_lost_meter_never_raises_the_current(start_board):
+    """Issue 13.5: the house at 18 A on a 25 A fuse, 7 A offered. The meter lost, the
+    house's load is unknown, not gone: the fallback is the lower of 10 A and the last
+    offer, for as long as the meter stays lost (longer than one duty-change interval)."""
+    port = free_port()
+    w = start_board(grid_tcp(port), plugged=True, house_l1_a=18.0)
+    w.wait_for(charging, 20)
+    w.wait_for(lambda w: near(w, 7.0) and fw(w)["limit_source"] == "load management",
+               timeout=15)
+    before = offered(w)
+    w.set(meter_mode="off")  # the meter disappears: connections refused
+    w.wait_for(lambda w: fw(w)["limit_source"] == "meter fallback", timeout=3 + 3)
+    assert fw(w)["limit_a"] <= before
+    w.wait_for(meter_lost_leds, timeout=3)
+    until = time.monotonic() + 8
+    while time.monotonic() < until:  # an observation window, not a timing
+        assert offered(w) <= before and house_plus_car_within_fuse(w, 25)
+        time.sleep(0.1)
+    assert fw(w)["limit_source"] == "meter fallback" and charging(w)
+    w.set(meter_mode="ok")
+    w.wait_for(lambda w: fw(w)["limit_source"] == "load management", timeout=12)
 
 
 def test_silent_meters_fall_back_too_rtu_and_tcp(start_board):

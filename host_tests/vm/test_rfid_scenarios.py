@@ -177,6 +177,28 @@ def test_no_programming_while_a_vehicle_is_connected(start_board):
     assert charging(w)
 
 
+def test_a_fault_with_the_vehicle_plugged_in_is_no_unplug(start_board):
+    """Issue 13.1: a shorted pilot (fault 5: the pilot reads E, the charger drives F)
+    while charging. The car is still there: a master tap starts no card programming, and
+    the session does not end in the log until the car is unplugged."""
+    w = start_board(files=cards(ANNA), plugged=True)
+    w.wait_for(reader_ok)
+    w.wait_for(charging)
+    w.wait_for(lambda w: "charging session start" in w.flash_log(), timeout=10)
+    w.set(pilot_short=True)
+    w.wait_for(lambda w: w.fault() == 5 and not w.relay_closed())
+    tap(w, MASTER, gap=0.2)
+    assert w.status() != "TokenProgrammingMode" and w.rfid_state()["programming"] == 0
+    tap(w, NEW, gap=0.2)
+    tap(w, MASTER)
+    assert w.rfid_state()["cards"] == 2 and NEW not in stored(w)
+    assert "charging session end" not in w.flash_log()
+    w.set(pilot_short=False, plugged=False)
+    w.wait_for(lambda w: "charging session end" in w.flash_log(), timeout=10)
+    ends = [x for x in w.flash_log().splitlines() if "charging session end" in x]
+    assert len(ends) == 1
+
+
 def test_delete_all_cards_then_the_first_card_is_the_new_master(start_board):
     w = start_board(AUTH, files=cards(ANNA))
     w.wait_for(reader_ok)

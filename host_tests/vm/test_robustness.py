@@ -18,6 +18,22 @@ def test_a_crashed_task_opens_the_relay_until_it_is_restarted(start_board):
     assert "vboard: injected crash" in w.flash_log()  # the traceback is in the data log
 
 
+def test_two_crashed_tasks_keep_the_relay_open_until_both_are_back(start_board):
+    """Issue 13.2: two crashes with overlapping back-offs (down 6.0-7.0 s and 6.5-7.5 s
+    after the start): the first restart must not release the halt while the second task
+    is still down. Each crash task prints the relay's state when it (re)starts."""
+    w = start_board(plugged=True, env={"VBOARD_CRASH": "6000:1", "VBOARD_CRASH2": "6500:1"})
+    w.wait_for(charging, timeout=20)
+    w.wait_for(lambda w: not w.relay_closed(), timeout=10)
+    w.wait_for(lambda w: "task test-crash2 crashed (1)" in w.flash_log(), timeout=5)
+    w.wait_for(lambda w: sum("test-crash2 starts" in x for x in w.console) == 2, timeout=10)
+    starts = [x for x in w.console if "test-crash2 starts" in x]
+    assert starts[1].endswith("relay 0")  # still open when the second task came back
+    assert "task test-crash crashed (1)" in w.flash_log()
+    w.wait_for(charging, timeout=20)  # both back: charging resumes
+    assert w.state()["firmware"]["safe_mode"] is False
+
+
 def test_a_task_that_keeps_crashing_means_safe_mode(start_board):
     w = start_board(plugged=True, env={"VBOARD_CRASH": "300:9"})
     w.wait_for(lambda w: w.state()["firmware"]["safe_mode"], timeout=40)

@@ -187,3 +187,27 @@ def test_service_button_restarts_the_board(start_board):
     w.wait_for(lambda w: w.state()["buzzer_hz"] > 0, timeout=4)  # first signal tone
     w.wait_for(lambda w: w.boots == 2, timeout=10)
     w.wait_for(lambda w: w.status() == "Idle", timeout=10)
+
+
+def stall_episodes(w):
+    """Pilot-sampling stall episodes so far (VBOARD_PILOT_STALL, tools/vboard/vm/machine.py)."""
+    n = [int(x.rsplit(" ", 1)[1]) for x in list(w.console) if "pilot stall episode" in x]
+    return n[-1] if n else 0
+
+
+def test_stalled_pilot_sampling_never_faults_yet_a_missing_diode_does(start_board):
+    """Issue 13.4: the sampling stalls again and again in episodes of up to 300 ms, so
+    bursts miss a plateau, often many in a row (the field saw fault 5 ten times in 40 min
+    on a busy host). An interrupted burst is no evidence: 40 episodes, each cutting many
+    bursts, and not one fault while the healthy car charges. A real missing diode, with
+    the stalls going on, still faults (within 4 complete bursts: host_tests/core)."""
+    w = start_board(plugged=True, env={"VBOARD_PILOT_STALL": "300"})
+    w.wait_for(charging, timeout=20)
+    first = stall_episodes(w)
+    w.wait_for(lambda w: stall_episodes(w) >= first + 40 or w.fault() != 0, timeout=240)
+    st = w.state()["firmware"]
+    assert st["fault"] == 0 and st["last_fault"] == 0 and st["retries"] == 0
+    assert charging(w)
+    assert not [x for x in w.console if "[fault]" in x]
+    w.set(diode=False)
+    w.wait_for(lambda w: w.fault() == 5 and not w.relay_closed())

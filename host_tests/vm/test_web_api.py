@@ -322,3 +322,53 @@ def test_static_files_are_gzipped_cached_and_within_budget(start_board):
     assert total <= 40 * 1024
     for n in ("help.html", "licence.txt", "style.css"):
         assert c.get("/" + n)[0] == 200
+
+
+def test_factory_reset_from_the_web_keeps_what_the_manual_keeps(start_board):
+    """The System page's factory reset: the password and a confirmation first; then the
+    user's settings, password, tokens and cards are gone, the configuration label's
+    (provisioning) and the data log stay, and the charger restarts and charges again."""
+    w = start_web_board(start_board, plugged=True)
+    c = Client(w).set_up()
+    w.wait_for(charging, 20)
+    assert c.post("/api/config", {"house.fuse_a": 35, "net.hostname": "garage"})[0] == 200
+    assert c.post("/api/cards", {"uid": "A1B2C3D4", "label": "garage"})[0] == 200
+    token = c.post("/api/tokens", {"label": "home"})[1]["token"]
+    assert c.post("/api/wizard", {"done": True})[0] == 200
+    prov = open(os.path.join(w.state_dir, "prov.json")).read()
+    files = sorted(os.listdir(w.state_dir))
+    # refused: without the confirmation, with a wrong password, with no session
+    st, r, _ = c.post("/api/factory-reset", {"password": PASSWORD})
+    assert st == 400 and "confirm" in r["error"]
+    st, r, _ = c.post("/api/factory-reset", {"password": "not-it", "confirm": True})
+    assert st == 400 and r["errors"] == {"password": "wrong"}
+    assert Client(w).post("/api/factory-reset", {"password": PASSWORD, "confirm": True})[0] == 401
+    assert Client(w).post("/api/factory-reset", {"password": PASSWORD, "confirm": True},
+                          token=token)[0] == 401  # an API token is not the administrator
+    assert sorted(os.listdir(w.state_dir)) == files and saved_settings(w)["house.fuse_a"] == 35
+    time.sleep(1.1)  # the failed try's back-off
+    boots = len([x for x in w.console if "boot: reset cause" in x])
+    st, r, _ = c.post("/api/factory-reset", {"password": PASSWORD, "confirm": True})
+    assert st == 200 and r["restart"] is True
+    w.wait_for(lambda w: len([x for x in w.console if "boot: reset cause" in x]) > boots, 30)
+    wait_web(w)
+    left = set(os.listdir(w.state_dir))
+    for gone in ("web.json", "cards.json"):
+        assert not any(f.startswith(gone) for f in left), left
+    assert not os.path.exists(os.path.join(w.state_dir, "config.json")) or \
+        saved_settings(w) == {}
+    assert open(os.path.join(w.state_dir, "prov.json")).read() == prov  # the label's secrets
+    assert "log" in left
+    # as delivered: the serial number is the password again, the settings are defaults
+    assert Client(w).login(PASSWORD)[0] == 401
+    fresh = Client(w).set_up()
+    values = fresh.get("/api/config")[1]["values"]
+    assert values["house.fuse_a"] == 25 and values["net.hostname"] == ""
+    assert fresh.get("/api/cards")[1]["cards"] == []
+    assert fresh.get("/api/user")[1]["tokens"] == []
+    assert fresh.get("/api/v1/status", token=token)[0] in (401, 403)
+    assert fresh.get("/api/user")[1]["recovery"] == RECOVERY
+    log = fresh.get("/api/log?n=200")[1]["lines"]
+    assert any("factory reset" in x for x in log) and any("relay closed" in x for x in log)
+    w.wait_for(charging, 30)  # the car still plugged charges again, safely restarted
+    assert not [x for x in w.console if "crashed" in x or "safe mode" in x]

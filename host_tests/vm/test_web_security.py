@@ -25,7 +25,7 @@ ROUTES = [("GET", "/api/session"), ("POST", "/api/logout"), ("POST", "/api/passw
           ("POST", "/api/meter/test"), ("GET", "/api/cards"), ("POST", "/api/cards"),
           ("PUT", "/api/cards/A1B2C3D4"), ("DELETE", "/api/cards/A1B2C3D4"),
           ("GET", "/api/log"), ("GET", "/api/log/all"), ("POST", "/api/restart"),
-          ("POST", "/api/update")]
+          ("POST", "/api/update"), ("POST", "/api/factory-reset")]
 
 
 @pytest.fixture
@@ -279,3 +279,122 @@ def test_fuzzing_the_settings_api_never_breaks_anything(start_board):
     assert seen.get(400, 0) > 100
     assert c.get("/api/v1/status")[0] == 200
     assert not [x for x in w.console if "crashed" in x or "safe mode" in x]
+
+
+def test_other_host_names_are_refused_against_dns_rebinding(box):
+    """A page of evil.example whose name was rebound to the box's address sends the
+    box's requests with Host (and Origin) evil.example: refused, for every request."""
+    w, c = box
+    before = settings_text(w)
+    port = w.web_port
+    evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+    anon = Client(w)
+    st, r, _ = anon.post("/api/login", {"user": "admin", "password": PASSWORD}, headers=evil)
+    assert st in (421, 403) and r["error"] and anon.cookie is None, (st, r)
+    for host in ("evil.example", "evil.example:%d" % port, "127.0.0.1.evil.example",
+                 "127.0.0.1:%d" % (port + 1), "wallbox-x.local", ""):
+        st, r, _ = anon.post("/api/login", {"user": "admin", "password": PASSWORD},
+                             headers={"Host": host})
+        assert st == 421 and "host" in r["error"], (host, st, r)
+        assert c.get("/api/v1/status", headers={"Host": host})[0] == 421, host
+        assert c.get("/", headers={"Host": host})[0] == 421, host
+    # an Origin, when sent, must be the same box: on reads too
+    for origin in ("http://evil.example", "null", "http://127.0.0.1:%d.evil" % port,
+                   "https://127.0.0.1:%d" % port):
+        st, r, _ = c.get("/api/v1/status", headers={"Origin": origin})
+        assert st == 403 and "cross-site" in r["error"], (origin, st, r)
+    # its own names: the address it serves on, localhost on the virtual board, the
+    # host name (net.hostname, else wallbox-<serial>) and its mDNS form
+    for host in ("127.0.0.1:%d" % port, "localhost:%d" % port,
+                 "wallbox-%s:%d" % (SERIAL.lower(), port),
+                 "WALLBOX-%s.local:%d" % (SERIAL, port)):
+        assert c.get("/api/v1/status", headers={"Host": host,
+                                                "Origin": "http://" + host})[0] == 200, host
+    assert Client(w).login()[0] == 200  # http.client sends Host 127.0.0.1:<port>
+    assert status_code(raw(w, b"GET / HTTP/1.0\r\n\r\n")) == 200  # no Host: not a browser
+    assert settings_text(w) == before
+    still_fine(w, c)
+
+
+class Slowloris:
+    """`n` connections held open to the box: half idle (nothing sent), half slow (a
+    request begun, one more header line a second). A connection the box closes is
+    opened again at the next tick, as the attack tools do. Bounded: stop() ends it."""
+
+    def __init__(self, port, n=16):
+        self.port = port
+        self.socks = [None] * n
+        self.opened = 0
+        self.dropped = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def open(self, i):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        except OSError:
+            return None
+        s.setblocking(False)
+        if i % 2:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        self.opened += 1
+        return s
+
+    def run(self):
+        while self.running and self.opened < 2000:
+            for i, s in enumerate(self.socks):
+                if s is not None:
+                    try:
+                        if s.recv(512) == b"":
+                            raise ConnectionResetError
+                        s.close()  # an answer (408, 503): the box is done with it
+                        s = None
+                    except BlockingIOError:
+                        if i % 2:
+                            try:
+                                s.send(b"X-Slow: 1\r\n")
+                            except OSError:
+                                pass
+                    except OSError:
+                        s.close()
+                        s = None
+                    if s is None:
+                        self.dropped += 1
+                if s is None:
+                    s = self.open(i)
+                self.socks[i] = s
+            time.sleep(1)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(10)
+        for s in self.socks:
+            if s is not None:
+                s.close()
+
+
+def test_slow_and_idle_connections_do_not_starve_the_others(box):
+    """16 connections held idle or slow: nearly every legitimate request is answered,
+    the others get a clean 503, never a reset or a hang; charging goes on."""
+    w, c = box
+    attack = Slowloris(w.web_port)
+    try:
+        deadline = time.monotonic() + 10
+        while attack.opened < 16 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert attack.opened >= 16
+        codes = []
+        for _ in range(30):
+            try:
+                codes.append(c.get("/api/v1/status", timeout=15)[0])
+            except OSError as e:
+                codes.append(repr(e))
+            assert charging(w)
+            time.sleep(0.2)
+    finally:
+        attack.stop()
+    answered = codes.count(200)
+    assert answered + codes.count(503) == len(codes), codes
+    assert answered >= 0.9 * len(codes), (codes, attack.opened, attack.dropped)
+    still_fine(w, c)

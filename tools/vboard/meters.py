@@ -17,7 +17,6 @@ Values come from the world: mains voltage, the car's current, the house load per
 silent) or make it accept and never answer ("silent").
 """
 import asyncio
-import json
 import os
 import select
 import struct
@@ -290,13 +289,12 @@ class Meters:
 
 def attach(world):
     """The meters `world`'s configuration names, started; None when there are none."""
-    path = os.path.join(world.state_dir, "config.json")
+    from tools.vboard.world import read_flash
     try:
-        with open(path) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError):
+        cfg = read_flash(world.state_dir, "config.json", settings=True)
+    except ValueError:  # corrupt, and no good copy: the firmware runs on defaults too
         return None
-    m = Meters(world, cfg if isinstance(cfg, dict) else {})
+    m = Meters(world, cfg)
     if not m.meters:
         return None
     world.extra_env.update(m.env)

@@ -6,6 +6,7 @@ physics is deliberately simple but electrically honest where the firmware decide
 pilot plateaus from the car's state and diode, the car drawing what the duty offers,
 the relay's output side, the residual-current detector and its test input.
 """
+import json
 import math
 import os
 import socket
@@ -52,6 +53,33 @@ INPUTS = {
 def find_micropython():
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
     return exe if os.path.exists(exe) else "micropython"
+
+
+_READ = """import json
+from firmware.services import config
+try:
+    obj = config.load_json(%r, None)
+    print(json.dumps({"ok": config._migrate(obj or {}) if %r else obj}))
+except ValueError as e:
+    print(json.dumps({"error": str(e)}))
+"""
+
+
+def read_flash(state_dir, name, settings=False):
+    """A record on the board's flash as the firmware reads it: its own reader
+    (services/config.load_json: the checksummed record, else the .bak copy, or plain
+    JSON) run in the VM. `settings`: config.json's settings as {key: value}, migrated
+    as the firmware does. None when the file is missing; ValueError when it is corrupt."""
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+    env.pop("VBOARD_LINK", None)
+    out = subprocess.run([find_micropython(), "-c", _READ % (name, settings)], cwd=state_dir,
+                         env=env, capture_output=True, text=True, timeout=60)
+    if out.returncode:
+        raise RuntimeError("reading %s in the VM failed:\n%s" % (name, out.stdout + out.stderr))
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    if "error" in got:
+        raise ValueError(got["error"])
+    return got["ok"]
 
 
 def _compiled_libs():

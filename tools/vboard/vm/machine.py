@@ -67,8 +67,14 @@ _DQ_DRAIN = const(7)  # 1: their drain is scheduled
 _READY = const(8)  # 1: the world sent every input
 _PUMP = const(9)  # 1: the wake-up pump runs
 _CAUSE = const(10)  # the reset cause
-_st = array.array("i", [0] * 11)
+_STALL_MAX = const(11)  # VBOARD_PILOT_STALL: longest stall episode, ms (0: none), see _stall
+_STALL_ON = const(12)  # 1: in an episode
+_STALL_AT = const(13)  # ticks_ms: the episode's end, or the next one's start
+_STALL_CUT = const(14)  # pilot reads before the next pause
+_STALLS = const(15)  # episodes so far
+_st = array.array("i", [0] * 16)
 _st[_CAUSE] = int(os.getenv("VBOARD_RESET_CAUSE") or vlink.PWRON_RESET)
+_st[_STALL_MAX] = int(os.getenv("VBOARD_PILOT_STALL") or 0)
 
 
 def _send(op, id, value, tx=_tx[0]):
@@ -171,9 +177,12 @@ def _handle(op, id, value):
 
 def _link_slot(lost):
     """The link's own slots: 0 applies the deferred records, 1 reports the link closed."""
-    if lost:
-        print("virtual board: link closed")
-        sys.exit(0)
+    if lost:  # the wake-up pump ends the VM (an exception raised here is only printed)
+        try:
+            print("virtual board: link closed")
+        except OSError:  # the world is gone, and with it the console pipe
+            pass
+        return
     _st[_DQ_DRAIN] = 0
     while _st[_DQ_TAIL] < _st[_DQ_HEAD]:
         i = _st[_DQ_TAIL] % _DEFER * 3
@@ -215,7 +224,9 @@ def _hw_thread(buf, poller):
             except OSError:
                 n = 0
             if not n:  # world closed the link: the board lost power
-                _schedule(1)
+                _link[_SOCK] = None  # the pump's sign to end the VM
+                while not _schedule(1):  # never lost: it also wakes the pump
+                    time.sleep_ms(1)
                 return
             got += n
             if got == vlink.RECORD:
@@ -258,8 +269,9 @@ def _connect():
 
 async def _wake_pump():
     r = asyncio.StreamReader(_link[_WAKE_RX])
-    while True:
+    while _link[_SOCK] is not None:
         await r.read(64)
+    raise SystemExit(0)  # the world is gone: a task's SystemExit ends asyncio.run
 
 
 # ------------------------------------------------------------------ peripherals
@@ -344,6 +356,34 @@ class PWM:
         self.duty_u16(0)
 
 
+def _stall():
+    """Test hook: a busy host (or a GC pause, an interrupt storm on a board) stalls the
+    pilot burst. Every 0.5-2.5 s an episode of up to VBOARD_PILOT_STALL ms starts in which
+    the sampling thread pauses 2-17 ms (longer than a burst) after a random number of
+    pilot reads, again and again: most bursts then miss a plateau, many in a row."""
+    now = time.ticks_ms()
+    if not _st[_STALL_ON]:
+        if time.ticks_diff(now, _st[_STALL_AT]) < 0:
+            return
+        _st[_STALL_ON] = 1
+        _st[_STALL_AT] = time.ticks_add(now, 1 + random.getrandbits(16) % _st[_STALL_MAX])
+        _st[_STALL_CUT] = random.getrandbits(7)
+    if time.ticks_diff(now, _st[_STALL_AT]) >= 0:
+        _st[_STALL_ON] = 0
+        _st[_STALL_AT] = time.ticks_add(now, 500 + random.getrandbits(11))
+        _st[_STALLS] += 1
+        print("vboard: pilot stall episode", _st[_STALLS])
+        return
+    n = _st[_STALL_CUT]
+    if n > 0:
+        _st[_STALL_CUT] = n - 1
+        return
+    pause = 2 + random.getrandbits(4)
+    while time.ticks_diff(time.ticks_ms(), now) < pause:
+        pass
+    _st[_STALL_CUT] = random.getrandbits(7)
+
+
 class ADC:
     def __new__(cls, pin, *args, **kw):
         return _adcs[getattr(pin, "id", pin)]  # one static object per pin, as on the boards
@@ -361,6 +401,8 @@ class ADC:
             return _in[i]
         if d <= 0:
             return _alt[i]
+        if _st[_STALL_MAX]:
+            _stall()
         # Where in the 1 kHz period is this sample? The phase advances 7 us per read, not
         # with the wall clock: the VM's main thread is paused for ~200 us at the same
         # point of every millisecond (seen: whole bursts never sampled below ~190 us),

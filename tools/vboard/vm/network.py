@@ -1,7 +1,7 @@
 """Virtual `network` for the VM: the Wi-Fi station and access point of the virtual board
 behind MicroPython's interface (WLAN: active, connect, isconnected, disconnect, ifconfig,
-config, scan, status; hostname). Deliberately thin: which networks exist comes from
-VBOARD_NETWORKS ("ssid:password:rssi,..."), the world switches each one up or down
+config, scan, status; hostname; ipconfig("dns")). Deliberately thin: which networks exist
+comes from VBOARD_NETWORKS ("ssid:password:rssi,..."), the world switches each one up or down
 (vlink NET_UP), and a connection succeeds when the network is up and the password
 matches. Traffic itself uses the VM's real sockets (the host's network).
 
@@ -36,6 +36,12 @@ def hostname(name=None):
     if name is None:
         return _host[0]
     _host[0] = name
+
+
+def ipconfig(name):
+    """Only ("dns"): the DNS server, "ip:port" from VBOARD_DNS, else none ("0.0.0.0":
+    the host's resolver answers at once)."""
+    return os.getenv("VBOARD_DNS") or "0.0.0.0"
 
 
 def _up(ssid):

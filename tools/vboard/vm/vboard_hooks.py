@@ -6,15 +6,24 @@ of their variables is set (so an ordinary run does not carry their names):
   telemetry as T_STALL_US);
 - VBOARD_HANG_AFTER_MS: a task that hangs the event loop then (the watchdog test);
 - VBOARD_CRASH=after_ms:times: a task that raises after_ms after each start, `times`
-  times in all (the supervisor tests);
+  times in all (the supervisor tests); with it, VBOARD_CRASH2 the same for a second task.
+  Each start prints whether the relay is closed at that moment;
 - VBOARD_UPDATE_URL: install that update bundle after VBOARD_UPDATE_AFTER_MS, as the
-  backend's UpdateFirmware does (VBOARD_UPDATE_FORCE: also an older version).
+  backend's UpdateFirmware does (VBOARD_UPDATE_FORCE: also an older version);
+- VBOARD_BALLAST=free_kb:ms: all of the heap but free_kb held from before the firmware's
+  imports until ms after its start, then freed (memory that runs out at start-up).
 """
 import asyncio
+import gc
 import os
 import time
 
 import machine
+
+_ballast = [int(x) for x in (os.getenv("VBOARD_BALLAST") or "0:0").split(":")]
+if _ballast[1]:
+    gc.collect()
+    _ballast.append(bytearray(gc.mem_free() - _ballast[0] * 1024))
 
 
 async def stress(a, busy_ms):
@@ -41,7 +50,8 @@ async def hang(a, after_ms):
         pass
 
 
-async def crash(a, left):
+async def crash(a, left, name):
+    print("vboard: %s starts, relay %d" % (name, a.control.charger.relay))
     await asyncio.sleep_ms(left[0])
     if left[1] > 0:
         left[1] -= 1
@@ -63,6 +73,15 @@ async def update_from_url(a):
         await asyncio.sleep_ms(60000)
 
 
+async def free_ballast(a):
+    await asyncio.sleep_ms(_ballast[1])
+    _ballast.pop()
+    gc.collect()
+    print("vboard: ballast freed")
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
 def tasks(stall):
     """The (name, factory) pairs the environment asks for; `stall` is the telemetry's
     one-item list for the probe's figure."""
@@ -75,9 +94,12 @@ def tasks(stall):
     hang_ms = int(os.getenv("VBOARD_HANG_AFTER_MS") or 0)
     if hang_ms:
         out.append(("test-hang", lambda a: hang(a, hang_ms)))
-    left = [int(x) for x in (os.getenv("VBOARD_CRASH") or "0:0").split(":")]
-    if left[1]:
-        out.append(("test-crash", lambda a: crash(a, left)))
+    for name, var in (("test-crash", "VBOARD_CRASH"), ("test-crash2", "VBOARD_CRASH2")):
+        left = [int(x) for x in (os.getenv(var) or "0:0").split(":")]
+        if left[1]:
+            out.append((name, lambda a, left=left, name=name: crash(a, left, name)))
+    if _ballast[1]:
+        out.append(("test-ballast", free_ballast))
     if os.getenv("VBOARD_UPDATE_URL") and machine.reset_cause() == machine.PWRON_RESET:
         out.append(("test-update", update_from_url))
     return out
