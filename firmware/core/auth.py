@@ -57,15 +57,17 @@ FULL = const(14)
 FAILED = const(15)
 _COLLISION = const(16)
 _UNREADABLE = const(17)
-_QUIET = const(18)
-_LAPSED = const(18)
-_NO_MASTER = const(19)
+_NOT_HERE = const(18)  # a reservation for another idTag, or the charger is unavailable
+_QUIET = const(19)
+_LAPSED = const(19)
+_NO_MASTER = const(20)
 # What each outcome means, for the log: one string (20 separate ones cost ~1 KB more)
 _TEXT = const("|authorized|ended by its card|master card stored|master card: programming"
                "|new card: confirm with the master|user card stored|known card (auth off)"
                "|asking the backend|unknown card|refused: held by another card"
                "|programming aborted|already stored|not while a vehicle is connected"
                "|whitelist full|not saved|several cards at once|unreadable"
+               "|refused: reserved or unavailable"
                "|lapsed: no vehicle within 60 s|no master card within 60 s")
 _COLOURS = bytes((OFF, GREEN, GREEN, GREEN, OFF, OFF, WHITE, GREEN, OFF))  # up to ASK
 
@@ -131,6 +133,9 @@ class Auth:
         self.count = 0
         self.version = 0
         self.holder = None  # the UID holding the authorization ("" = granted without card)
+        # who may take the authorization (set by the backend): None anyone, ",TAG,TAG,"
+        # the idTags of a reservation, "" nobody (the charger is unavailable)
+        self.only = None
         self.bound = False  # a vehicle connected while authorized: held until it leaves
         self.step = 0  # programming step (_NEW, _CONFIRM), 0 = not programming
         self.enrolling = False  # the first card becomes the master card
@@ -166,6 +171,10 @@ class Auth:
         self._enrol_at = now
 
     # ------------------------------------------------------------ authorization
+    def may(self, uid):
+        """`uid` may take the authorization (see `only`)."""
+        return self.only is None or (("," + uid + ",") in self.only and uid != "")
+
     def authorized(self):
         return not self.enabled or self.holder is not None
 
@@ -242,7 +251,8 @@ class Auth:
             if step == _NEW and self._armed_grant:
                 self.holder = None  # the master tapped twice: take back what it granted
             return _ABORTED
-        if self.enabled and self.holder is not None:
+        if self.enabled and self.holder is not None and \
+                (uid == self.holder or self.may(self.holder)):
             if uid != self.holder:
                 return _BUSY  # no other card can change it
             self.holder = None
@@ -251,14 +261,16 @@ class Auth:
         if uid == self.master and not vehicle:
             self.step = _NEW
             self._step_at = now
-            self._armed_grant = self.enabled
-            if self.enabled:
+            self._armed_grant = self.enabled and self.may(uid)
+            if self._armed_grant:
                 self.grant(uid, now)
             return _ARMED
-        if not self.known(uid):
-            return ASK if self.enabled else REFUSED
         if not self.enabled:
-            return _SEEN
+            return _SEEN if self.known(uid) else REFUSED
+        if not self.may(uid):
+            return _NOT_HERE
+        if not self.known(uid):
+            return ASK
         self.grant(uid, now)
         return GRANTED
 
@@ -266,7 +278,9 @@ class Auth:
         """The backend's verdict on an unknown card (after ASK)."""
         if not ok:
             return self.show(REFUSED, now)
-        if self.holder is not None:
+        if not self.may(uid):
+            return self.show(_NOT_HERE, now)
+        if self.holder is not None and self.may(self.holder):
             return self.show(_BUSY, now)
         self.grant(uid, now)
         return self.show(GRANTED, now)

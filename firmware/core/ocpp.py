@@ -10,6 +10,7 @@ from micropython import const
 
 from firmware.core import charger as ch
 from firmware.core import faults
+from firmware.core.ticks import ticks_diff
 
 
 class CallError(Exception):
@@ -30,6 +31,55 @@ WRITABLE = {
     "TransactionMessageRetryInterval": 60, "UnlockConnectorOnEVSideDisconnect": True,
     "WebSocketPingInterval": 60,
 }
+
+
+# ------------------------------------------------------------------ energy register
+class Register:
+    """The energy register (Wh, never goes back): the power integrated over time, each
+    interval with the power measured at its start. So the interval in which the relay
+    closes adds nothing (a transaction starting then begins at the register's value, with
+    no energy from before it), and the one in which it opens adds what flowed until then."""
+
+    def __init__(self, wh, now):
+        self.wh = wh
+        self._mj = 0
+        self._w = 0
+        self._at = now
+
+    def update(self, now, watts):
+        self._mj += self._w * ticks_diff(now, self._at)
+        self.wh += self._mj // 3600000
+        self._mj %= 3600000
+        self._w = watts
+        self._at = now
+
+
+# ----------------------------------------------------------------------- framing
+def too_deep(raw, limit):
+    """True if the JSON text `raw` (bytes) nests arrays and objects deeper than `limit`.
+    A linear scan without recursion, run before json.loads: parsing (and printing) a
+    deeply nested frame could exhaust the stack or the heap. OCPP 1.6 nests 6 deep."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    text = escaped = False
+    for b in raw:
+        if text:
+            if escaped:
+                escaped = False
+            elif b == 92:  # backslash
+                escaped = True
+            elif b == 34:  # quote
+                text = False
+        elif b == 34:
+            text = True
+        elif b == 91 or b == 123:  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif b == 93 or b == 125:  # ] }
+            depth -= 1
+    return False
 
 
 # ---------------------------------------------------------------------------- time

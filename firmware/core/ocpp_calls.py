@@ -8,12 +8,13 @@ from firmware.core.ocpp import CallError, to_unix
 
 # ---------------------------------------------------------------------- payload checks
 # Fields of every CALL the central system may send: type letter (i int, n number, s text,
-# d date-time, o object, a array, b bool), "!" required or "?" optional, then the name.
+# d date-time, o object, a array, l array of text, b bool), "!" required or "?" optional,
+# then the name. host_tests/test_ocpp_schemas.py holds it against the OCPP 1.6 schemas.
 _CALLS = ("|CancelReservation=i!reservationId|ChangeAvailability=i!connectorId,s!type"
           "|ChangeConfiguration=s!key,s!value|ClearCache=|ClearChargingProfile=i?id,"
           "i?connectorId,s?chargingProfilePurpose,i?stackLevel|DataTransfer=s!vendorId,"
-          "s?messageId|GetCompositeSchedule=i!connectorId,i!duration,s?chargingRateUnit"
-          "|GetConfiguration=a?key|GetDiagnostics=s!location,i?retries,i?retryInterval,"
+          "s?messageId,s?data|GetCompositeSchedule=i!connectorId,i!duration,s?chargingRateUnit"
+          "|GetConfiguration=l?key|GetDiagnostics=s!location,i?retries,i?retryInterval,"
           "d?startTime,d?stopTime|GetLocalListVersion=|RemoteStartTransaction=i?connectorId,"
           "s!idTag,o?chargingProfile|RemoteStopTransaction=i!transactionId|ReserveNow="
           "i!connectorId,d!expiryDate,s!idTag,s?parentIdTag,i!reservationId|Reset=s!type"
@@ -51,8 +52,11 @@ def check(spec, p):
             ok = isinstance(v, str) and to_unix(v) is not None
         elif t == "o":
             ok = isinstance(v, dict)
-        elif t == "a":
+        elif t == "a" or t == "l":
             ok = isinstance(v, list)
+            if ok and t == "l":
+                for x in v:
+                    ok = ok and isinstance(x, str)
         else:
             ok = isinstance(v, bool)
         if not ok:
@@ -71,6 +75,19 @@ def check_call(action, p):
         raise CallError("NotImplemented", "unknown action")
     i += len(action) + 2
     check(_CALLS[i:_CALLS.find("|", i)], p)
+
+
+def availability(connector, operative, inop, cp_inop):
+    """ChangeAvailability outside a transaction (OCPP 1.6 5.2): connector 0 is the charge
+    point as a whole and changes every connector with it; connector 1 changes only
+    itself, and cannot become Operative while the charge point is Inoperative. `inop`:
+    connector 1 is unavailable, `cp_inop`: the charge point (connector 0) is. Returns
+    (status, inop, cp_inop)."""
+    if connector == 0:
+        return "Accepted", not operative, not operative
+    if operative and cp_inop:
+        return "Rejected", inop, cp_inop
+    return "Accepted", not operative, cp_inop
 
 
 def need(ok, what, code="PropertyConstraintViolation"):

@@ -45,7 +45,13 @@ _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 _CLOCK_OK = const(1735689600)  # 2025-01-01: a clock before this was never set
 _LOW_DA = const(60)  # "starts with a low charging current" while waiting for a schedule
 _PAIR_MS = const(120000)
-_SAVE_MS = const(300000)  # the energy register is saved this often while charging
+_DEPTH = const(16)  # deepest nesting of a message (OCPP 1.6 needs 6)
+_HEAD = const(64)  # bytes of a refused message searched for its unique id
+# The energy register and the time are saved (docs/ocpp.md: what a power cut loses) at
+# least this often while a transaction runs, whenever the register grew this much, and
+# before a value of it is reported
+_SAVE_MS = const(60000)
+_SAVE_WH = const(100)
 # link states (status page and online indicator)
 DISABLED = const(0)
 CONNECTING = const(1)
@@ -229,8 +235,7 @@ class Backend:
             if k in self.keys:
                 self.keys[k] = v
         self.profiles = st.get("prof", [])
-        self.wh = st.get("wh", 0)  # the energy register (Wh), never goes back
-        self._mj = 0
+        self.reg = ocpp.Register(st.get("wh", 0), ticks_ms())
         self.tx = st.get("tx")  # {"l": local id, "s": start, "m": meterStart, "t": idTag}
         self.finishing = False
         self.mode = front.IMMEDIATE
@@ -258,20 +263,30 @@ class Backend:
         self._tries = 0  # delivery attempts of the queue's head
         now = ticks_ms()
         self._retry_at = self._sent_at = self._sample_at = self._saved_at = now
+        self._saved_wh = self.reg.wh
         self._mode_at = now
         self.status_sent = [None, None]  # last status sent per connector (0, 1)
         self._aligned = None
         self._authorized = False
         self._invalid = False  # the backend refused the idTag: offer nothing
         if self.tx is not None:  # a session was cut by a power loss or a restart
-            self._stop("Reboot" if st.get("boot") else "PowerLoss", self.wh, None)
+            # stamped with the last time the box was known to run (its last save)
+            at = st.get("alive")
+            self._stop("Reboot" if st.get("boot") else "PowerLoss", self.reg.wh, None,
+                       None if at is None else ocpp.iso(at))
         st.pop("boot", None)
-        if st.get("fw") == "Installing":  # an update restarted the box: into the new one?
+        # the update's outcome, kept until the central system has it: an update restarted
+        # the box (into the new version?), or the new version was rolled back later
+        rolled = getattr(app, "rolled_back", None)  # services/update.after_boot
+        if st.get("fw") == "Installing":
             new = _calls().version() != st.get("fw_from")
             _drop_calls()
-            self.out.append(["FirmwareStatusNotification",
-                              {"status": "Installed" if new else "InstallationFailed"}])
+            st["fw_report"] = "Installed" if new and not rolled else "InstallationFailed"
             st["fw"] = None
+        elif rolled:
+            st["fw_report"] = "InstallationFailed"
+        if rolled:
+            self.note(ERROR, "software update failed: %s; reporting InstallationFailed" % rolled)
         self.save()
 
     # -------------------------------------------------------------------- helpers
@@ -283,7 +298,8 @@ class Backend:
         w = ocpp.WRITABLE
         st["cfg"] = {k: v for k, v in self.keys.items() if v != w[k]}
         st["prof"] = [p for p in self.profiles if p[1] != ocpp.TX]
-        st["wh"] = self.wh
+        st["wh"] = self._saved_wh = self.reg.wh
+        st["alive"] = self.now()
         st["tx"] = self.tx
         try:
             save_json(STATE, st)
@@ -352,7 +368,9 @@ class Backend:
         for m in measurands.split(","):
             e = None
             if m == ocpp.ENERGY:
-                e = {"value": str(self.wh), "unit": "Wh"}
+                if self.reg.wh != self._saved_wh:  # never report what a power cut could undo
+                    self.save()
+                e = {"value": str(self.reg.wh), "unit": "Wh"}
             elif m == "Current.Import":
                 for i in range(3):
                     out.append({"value": "%d.%d" % (cur[i] // 10, cur[i] % 10), "measurand": m,
@@ -377,8 +395,8 @@ class Backend:
         st = self.st
         ltx = st.get("ltx", 0) + 1
         st["ltx"] = ltx
-        self.tx = {"l": ltx, "s": t, "m": self.wh, "t": tag}
-        p = {"connectorId": 1, "idTag": tag, "meterStart": self.wh, "timestamp": self.stamp()}
+        self.tx = {"l": ltx, "s": t, "m": self.reg.wh, "t": tag}
+        p = {"connectorId": 1, "idTag": tag, "meterStart": self.reg.wh, "timestamp": self.stamp()}
         res = st.get("res")
         if res is not None:
             p["reservationId"] = res[0]
@@ -391,12 +409,13 @@ class Backend:
         self.q.put(ltx, "StartTransaction", p)
         self.save()
         self.log.add(SESSION, "backend: transaction %d started for %s at %d Wh" % (
-            ltx, tag, self.wh))
+            ltx, tag, self.reg.wh))
         self._wake.set()
 
-    def _stop(self, reason, wh, c):
+    def _stop(self, reason, wh, c, stamp=None):
         tx = self.tx
-        p = {"meterStop": wh, "timestamp": self.stamp(), "reason": reason, "idTag": tx["t"]}
+        p = {"meterStop": wh, "timestamp": stamp or self.stamp(), "reason": reason,
+             "idTag": tx["t"]}
         data = self.keys["StopTxnSampledData"]
         if data and c is not None:
             p["transactionData"] = [self.sample(c, data, "Transaction.End")]
@@ -407,8 +426,10 @@ class Backend:
         self.profiles = [x for x in self.profiles if x[1] != ocpp.TX]
         self.mode = front.IMMEDIATE
         self._invalid = False
-        if self.st.pop("inop_at_end", None):
+        at_end = self.st.pop("inop_at_end", None)  # a ChangeAvailability Scheduled
+        if at_end is not None:
             self.st["inop"] = True
+            self.st["cp_inop"] = at_end == 0
         self.save()
         self._wake.set()
 
@@ -418,7 +439,7 @@ class Backend:
         transaction was running."""
         if self.tx is None:
             return False
-        self._stop(reason, self.wh, self.charger())
+        self._stop(reason, self.reg.wh, self.charger())
         self.finishing = True
         a = self._rfid()
         if a is not None:
@@ -436,7 +457,32 @@ class Backend:
         self.note(INFO, "remote start for " + tag)
         self.tick.set()
 
+    def _gate(self):
+        """Who may take the RFID authorization while no transaction runs: only the
+        reservation's idTags, nobody while Inoperative. A card that may not is refused
+        (core/auth.py), and one that got it before loses it, so it locks nobody out and
+        starts nothing when the charger becomes Operative."""
+        a = self._rfid()
+        if a is None:
+            return
+        st = self.st
+        res = st.get("res")
+        if self.tx is not None:
+            a.only = None
+        elif st.get("inop"):
+            a.only = ""
+        elif res is not None:
+            a.only = ",%s,%s," % (res[2], res[3] or "")
+        else:
+            a.only = None
+        if a.holder and not a.may(a.holder):
+            self.note(INFO, "authorization of %s withdrawn: %s" % (
+                a.holder, "unavailable" if st.get("inop") else "reserved for another idTag"))
+            a.holder = None
+            a.bound = False
+
     def _session(self, c, t):
+        self._gate()
         plugged = c.pilot.vehicle  # core.pilot.present: a fault's F is no unplug
         gone = not plugged
         ph = c.phase
@@ -450,12 +496,12 @@ class Backend:
             self._tag = None
         if self.tx is not None:
             if gone and self.keys["StopTransactionOnEVSideDisconnect"]:
-                self._stop("EVDisconnected", self.wh, c)
+                self._stop("EVDisconnected", self.reg.wh, c)
             elif ph == ch.PERMANENT:
-                self._stop("Other", self.wh, c)
+                self._stop("Other", self.reg.wh, c)
                 self.finishing = True
             elif not auth and (ph == ch.WAIT_AUTH or ph == ch.IDLE):
-                self._stop("Local", self.wh, c)  # its card ended it
+                self._stop("Local", self.reg.wh, c)  # its card ended it
                 self.finishing = True
         elif plugged and auth and not self.finishing and not self.st.get("inop") and \
                 ph != ch.WAIT_AUTH and ch.SELFTEST <= ph <= ch.SUSPENDED:
@@ -566,7 +612,9 @@ class Backend:
                                      st.get("inop", False), st.get("res") is not None)
 
     def _statuses(self, c):
-        s0 = ("Unavailable" if self.st.get("inop") else ocpp.AVAILABLE, "NoError", "")
+        # connector 0 is the charge point itself: Unavailable only when it is Inoperative
+        # as a whole (ChangeAvailability on connector 0), not for connector 1 alone
+        s0 = ("Unavailable" if self.st.get("cp_inop") else ocpp.AVAILABLE, "NoError", "")
         for n, s in ((0, s0), (1, self.connector(c))):
             if s != self.status_sent[n]:
                 self.status_sent[n] = s
@@ -580,16 +628,11 @@ class Backend:
 
     # ------------------------------------------------------------------ the watch task
     async def run(self, period_ms=500):
-        last = ticks_ms()
         while True:
             now = ticks_ms()
             c = self.charger()
             t = self.now()
-            if c.relay:  # the energy register: W x ms = mJ
-                self._mj += self.app.sessions.watts() * ticks_diff(now, last)
-                self.wh += self._mj // 3600000
-                self._mj %= 3600000
-            last = now
+            self.reg.update(now, self.app.sessions.watts() if c.relay else 0)
             self._session(c, t)
             self._limits(c, t)
             self._indicators(c)
@@ -619,7 +662,8 @@ class Backend:
                 self.st["res"] = None
                 self.save()
                 self.note(INFO, "reservation %d expired" % res[0])
-            if c.relay and ticks_diff(now, self._saved_at) >= _SAVE_MS:
+            if self.reg.wh - self._saved_wh >= _SAVE_WH or \
+                    (tx is not None and ticks_diff(now, self._saved_at) >= _SAVE_MS):
                 self.save()
             fw = self.fw
             if fw is not None and t is not None and t >= fw[1]:
@@ -732,6 +776,9 @@ class Backend:
             self.st["synced"] = True
             self.save()
         self.status_sent = [None, None]  # send both connectors' status again
+        report = self.st.get("fw_report")
+        if report and ["FirmwareStatusNotification", {"status": report}] not in self.out:
+            self.push("FirmwareStatusNotification", {"status": report})
         ping_at = ticks_ms()
         while True:
             now = ticks_ms()
@@ -757,6 +804,11 @@ class Backend:
                 r = await self.call(action, p)
                 if action == "Heartbeat" or action == "BootNotification":
                     self._set_clock(r.get("currentTime"))
+                elif action == "FirmwareStatusNotification" and \
+                        p["status"] == self.st.get("fw_report"):
+                    self.st["fw_report"] = None  # delivered
+                    self.save()
+                    self.note(INFO, "software update outcome reported: " + p["status"])
             except CallError as e:
                 self.note(ERROR, "%s failed: %s" % (action, e.args[1]))
 
@@ -869,10 +921,12 @@ class Backend:
                 raw = await ws.recv()
                 try:
                     out = self._frame(raw, ws.too_big)
-                except MemoryError:
+                except (MemoryError, RuntimeError) as e:  # the heap or the stack ran out
+                    head = bytes(raw[:_HEAD])
                     out = raw = None
                     _drop_calls()
-                    self.note(ERROR, "message too large for the memory")
+                    self.note(ERROR, "message too large for the memory: %r" % (e,))
+                    out = self._refuse(head, "GenericError", "message too large for the memory")
                 if out is not None:
                     await ws.send(json.dumps(out))
                 if self.after is not None:  # work that follows the answer
@@ -889,22 +943,29 @@ class Backend:
             self._got.set()
             self._wake.set()
 
+    def _refuse(self, head, code, why):
+        """A message that is not parsed: answer a CALL whose unique id can be read from
+        its first bytes, or fail our CALL in flight if it is the answer to it."""
+        i = head.find(b'"')
+        j = head.find(b'"', i + 1)
+        if head[:1] == b"[" and head[1:3] in (b"2,", b"3,", b"4,") and 0 < i < j <= 40:
+            mid = head[i + 1:j].decode()
+            if head[1:2] == b"2":
+                return [4, mid, code, why, {}]
+            if mid == self._wait:
+                self._reply = [4, mid, code, why]
+                self._got.set()
+        return None
+
     def _frame(self, raw, too_big):
         """Handle one message; returns the answer to send, or None."""
         if too_big:
-            head = bytes(raw)
             self.note(ERROR, "message of %d bytes refused (limit %d KB)" % (
                 too_big, self.cfg.get("backend.max_frame_kb")))
-            i = head.find(b'"')
-            j = head.find(b'"', i + 1)
-            if head[:1] == b"[" and head[1:3] in (b"2,", b"3,", b"4,") and 0 < i < j:
-                mid = head[i + 1:j].decode()
-                if head[1:2] == b"2":
-                    return [4, mid, "GenericError", "message too large", {}]
-                if mid == self._wait:
-                    self._reply = [4, mid, "GenericError", "answer too large"]
-                    self._got.set()
-            return None
+            return self._refuse(bytes(raw[:_HEAD]), "GenericError", "message too large")
+        if ocpp.too_deep(raw, _DEPTH):
+            self.note(ERROR, "message nested too deeply refused: %r" % bytes(raw[:40]))
+            return self._refuse(bytes(raw[:_HEAD]), "FormationViolation", "nested too deeply")
         try:
             msg = json.loads(raw)
         except ValueError:

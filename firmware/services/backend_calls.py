@@ -48,21 +48,26 @@ def handle(b, action, p):
 # ------------------------------------------------------------------------ Core
 def ChangeAvailability(b, p):
     need(p["type"] in ("Operative", "Inoperative"), "type")
-    if p["connectorId"] not in (0, 1):
+    conn = p["connectorId"]
+    if conn not in (0, 1):
         return _REJECTED
     inop = p["type"] == "Inoperative"
     st = b.st
     if inop and b.tx is not None:
-        st["inop_at_end"] = True
+        st["inop_at_end"] = conn
         b.save()
         return {"status": "Scheduled"}
     st.pop("inop_at_end", None)
-    if st.get("inop", False) != inop:
-        st["inop"] = inop
+    was = (st.get("inop", False), st.get("cp_inop", False))
+    status, one, whole = oc.availability(conn, not inop, was[0], was[1])
+    if (one, whole) != was:
+        st["inop"] = one
+        st["cp_inop"] = whole
         b.save()
-        b.note(INFO, "charge point " + p["type"].lower())
+        b.note(INFO, "%s %s" % ("charge point" if conn == 0 else "connector 1",
+                                p["type"].lower()))
     b.tick.set()
-    return _ACCEPTED
+    return {"status": status}
 
 
 def ChangeConfiguration(b, p):
@@ -112,9 +117,9 @@ def GetConfiguration(b, p):
     known = []
     unknown = []
     for k in want[:50]:
-        row = kt.key_row(k) if isinstance(k, str) else None
+        row = kt.key_row(k)  # a text: ocpp_calls checked it
         if row is None:
-            unknown.append(str(k)[:50])
+            unknown.append(k[:50])
         else:
             known.append({"key": k, "readonly": not row[5],
                           "value": kt.text(b.keys[k] if row[5] else row[2])})

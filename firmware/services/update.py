@@ -359,11 +359,14 @@ class Updater:
 
 # ---------------------------------------------------------------------- after a boot
 def after_boot(app):
-    """At start-up: log what boot.py did; True if a new version is on trial."""
+    """At start-up: log what boot.py did; True if a new version is on trial. A rollback
+    (by boot.py's boot count or by `rollback()`) is left in `app.rolled_back` for the
+    backend, which reports it to the central system."""
     st = state()
     note = st.pop("note", None)
     if note:
         app.log.add(ERROR, note)
+        app.rolled_back = note
         save_json(STATE, st)
     if "max" in st:
         app.log.add(INFO, "update: version %s on trial, boot %d of %d" % (

@@ -274,6 +274,46 @@ def test_during_the_window_no_other_card_changes_it():
     assert b.tap(ANNA) == auth.ENDED
 
 
+def test_a_reservation_lets_only_its_card_take_the_authorization():
+    b = Box()
+    b.state = cp.B  # a car plugged in at a connector reserved for NEW (a backend tag)
+    b.a.only = "," + NEW + ",PARENT,"
+    for other in (ANNA, STRANGER):
+        code = b.tap(other)
+        assert "reserved" in text(code) and auth.tone(code) == 2 and b.leds()[0] == RED
+        assert not b.a.authorized()
+    assert b.tap(NEW) == auth.ASK  # not in the whitelist: the backend decides
+    assert b.a.answer(NEW, True, b.now) == auth.GRANTED and b.a.holder == NEW
+    b.a.only = None  # the transaction started: the reservation is used
+    assert "another card" in text(b.tap(ANNA))
+    assert b.tap(NEW) == auth.ENDED
+
+
+def test_the_reserved_card_takes_over_from_a_card_the_reservation_refuses():
+    b = Box(cards=(ANNA, BERT, NEW))
+    b.tap(ANNA)  # before the reservation came
+    b.a.only = "," + NEW + ","
+    b.state = cp.B
+    b.wait(400)
+    assert b.tap(NEW) == auth.GRANTED and b.a.holder == NEW
+    assert "another card" in text(b.tap(ANNA))
+    b.a.only = ","
+    assert "reserved" in text(b.a.answer(STRANGER, True, b.now)) and b.a.holder == NEW
+
+
+def test_no_card_takes_the_authorization_while_the_charger_is_unavailable():
+    b = Box()
+    b.state = cp.B
+    b.a.only = ""  # Inoperative
+    for uid in (ANNA, BERT, MASTER, STRANGER):
+        assert "unavailable" in text(b.tap(uid))
+        assert not b.a.authorized()
+    assert "unavailable" in text(b.a.answer(STRANGER, True, b.now))
+    b.a.only = None  # Operative again: a new tap is needed
+    assert not b.a.authorized()
+    assert b.tap(ANNA) == auth.GRANTED
+
+
 def test_unknown_card_asks_the_backend_or_is_refused():
     b = Box()
     code = b.tap(STRANGER)
@@ -531,10 +571,10 @@ def test_another_card_holding_the_window_blocks_the_master_too():
 
 # ---------------------------------------------------------------- presentation
 def test_every_outcome_has_a_text_and_a_sensible_tone():
-    for code in range(1, 20):
+    for code in range(1, 21):
         assert auth.text(code)
     with pytest.raises(IndexError):
-        auth.text(20)  # no outcome without its words
+        auth.text(21)  # no outcome without its words
         assert auth.tone(code) in (0, 1, 2)
     assert auth.tone(0) == 0 and auth.tone(auth.ASK) == 0
     for code in (auth.GRANTED, auth.ENDED, auth.MASTER, auth.ADDED):

@@ -4,6 +4,7 @@ import pytest
 
 from firmware.core import faults, ocpp, ocpp_calls, ocpp_keys
 from firmware.core.ocpp import CallError
+from firmware.core.ticks import ticks_add
 from rig import Rig
 
 
@@ -49,6 +50,8 @@ def test_weekday():
     ("ReserveNow", {"connectorId": 1, "expiryDate": "soon", "idTag": "A",
                     "reservationId": 1}, "TypeConstraintViolation"),
     ("GetConfiguration", {"key": "HeartbeatInterval"}, "TypeConstraintViolation"),
+    ("GetConfiguration", {"key": ["HeartbeatInterval", 5]}, "TypeConstraintViolation"),
+    ("DataTransfer", {"vendorId": "x", "data": [1, 2]}, "TypeConstraintViolation"),
     ("FlyToTheMoon", {}, "NotImplemented"),
     ("", {}, "NotImplemented"),
     ("GetLog", {}, "NotSupported"),
@@ -71,6 +74,69 @@ def test_call_checks_give_the_ocpp_j_error_code(action, payload, code):
 ])
 def test_good_calls_pass(action, payload):
     ocpp_calls.check_call(action, payload)
+
+
+@pytest.mark.parametrize("text, deep", [
+    (b'[2,"1","GetLocalListVersion",{"x":' + b"[" * 4000 + b"]" * 4000 + b"}]", True),
+    (b'[2,"1","Reset",{"type":"Soft"}]', False),
+    (b'[2,"1","X",{"a":' + b"[" * 14 + b"]" * 14 + b"}]", False),  # 16 levels
+    (b'[2,"1","X",{"a":' + b"[" * 15 + b"]" * 15 + b"}]", True),  # 17 levels
+    (b'[2,"1","X",{"a":"' + b"[{" * 100 + b'"}]', False),  # brackets in a text
+    (b'[2,"1","X",{"a":"\\"' + b"[{" * 100 + b'"}]', False),  # after an escaped quote
+    (b'[2,"1","X",{"a":"\\\\",' + b'"b":' + b"[" * 20 + b"]" * 20 + b"}]", True),
+])
+def test_nesting_is_measured_by_a_linear_scan(text, deep):
+    assert ocpp.too_deep(text, 16) == deep
+    assert ocpp.too_deep(bytearray(text), 16) == deep
+
+
+@pytest.mark.parametrize("connector, operative, was, got", [
+    (1, False, (False, False), ("Accepted", True, False)),  # connector 1 only
+    (0, False, (False, False), ("Accepted", True, True)),  # the charge point: all of it
+    (1, True, (True, False), ("Accepted", False, False)),
+    (1, True, (True, True), ("Rejected", True, True)),  # the charge point stays Inoperative
+    (0, True, (True, True), ("Accepted", False, False)),  # every connector with it
+    (0, True, (True, False), ("Accepted", False, False)),
+    (1, False, (True, True), ("Accepted", True, True)),
+    (0, False, (True, False), ("Accepted", True, True)),
+])
+def test_change_availability_of_connector_0_is_the_whole_charge_point(connector, operative,
+                                                                       was, got):
+    assert ocpp_calls.availability(connector, operative, was[0], was[1]) == got
+
+
+# ------------------------------------------------------------------ energy register
+def test_register_starts_a_transaction_where_the_relay_closes():
+    t = ticks_add(0, -30000)  # 30 s before the wrap
+    reg = ocpp.Register(0, t)
+    t = ticks_add(t, 500)
+    reg.update(t, 22080)  # the relay closed during this interval: nothing flowed before
+    meter_start = reg.wh  # the transaction starts here
+    assert meter_start == 0
+    for _ in range(20):  # 10 s at 22 kW
+        t = ticks_add(t, 500)
+        reg.update(t, 22080)
+    assert reg.wh - meter_start == 61  # 22080 W x 10 s = 61.3 Wh
+    t = ticks_add(t, 500)
+    reg.update(t, 0)  # opened during this interval: what flowed until then counts
+    assert reg.wh - meter_start == 64  # 10.5 s
+    for _ in range(4):
+        t = ticks_add(t, 500)
+        reg.update(t, 0)
+    assert reg.wh - meter_start == 64
+
+
+def test_register_keeps_fractions_and_its_value():
+    reg = ocpp.Register(1000, 0)
+    reg.update(0, 3600)
+    for t in range(100, 3700, 100):  # 3.6 s at 3600 W: 3.6 Wh
+        reg.update(t, 3600)
+    assert reg.wh == 1003
+    reg.update(3700, 3600)
+    assert reg.wh == 1003  # 3.7 Wh
+    for t in range(3800, 4100, 100):
+        reg.update(t, 3600)
+    assert reg.wh == 1004  # 4.0 Wh: no fraction lost
 
 
 # ------------------------------------------------------------------ status mapping

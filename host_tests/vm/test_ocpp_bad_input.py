@@ -60,6 +60,9 @@ def test_malformed_messages_get_the_right_answer_and_change_nothing(cs, start):
          '"chargingProfileKind":"Relative","chargingSchedule":{"chargingRateUnit":"A",'
          '"chargingSchedulePeriod":[{"startPeriod":"0","limit":6}]}}}]',
          "TypeConstraintViolation"),
+        ('[2,"u13","DataTransfer",{"vendorId":"x","data":[1,2]}]', "TypeConstraintViolation"),
+        ('[2,"u14","GetConfiguration",{"key":["HeartbeatInterval",5]}]',
+         "TypeConstraintViolation"),
     ]
     for text, code in cases:
         cs.send_raw(CP, text)
@@ -190,3 +193,19 @@ def test_basic_auth_refused_then_accepted(start):
         assert "white" in seen and seen <= {"white", "green", "off"}
     finally:
         cs.stop()
+
+
+def test_a_deeply_nested_frame_gets_an_answer(cs, start):
+    w = start(backend(cs.url()), plugged=True)
+    w.wait_for(charging, 20)
+    cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))
+    nested = '[2,"deep-1","GetLocalListVersion",{"x":%s%s}]' % ("[" * 4000, "]" * 4000)
+    assert len(nested) < 16 * 1024  # under the frame limit
+    cs.send_raw(CP, nested)
+    got = answer(cs, "deep-1")
+    assert got[0] == 4 and got[2] in ("FormationViolation", "GenericError")
+    w.wait_for(lambda w: logged(w, "nested too deeply"))
+    # the link and the session go on
+    assert cs.call(CP, call.GetLocalListVersion()).list_version == 0
+    assert charging(w) and cs.connected(CP)
+    assert cs.errors(CP) == []

@@ -134,3 +134,33 @@ def test_local_list_and_offline_authorization(start):
         assert cs2.errors(CP) == []
     finally:
         cs2.stop()
+
+
+def test_a_rollback_is_reported_on_the_next_connection(start):
+    """Version 9.9.9 was reported Installed, then failed its trial: boot.py's boot count
+    rolls it back at this start. The central system hears InstallationFailed."""
+    trial = {"active": "s1", "prev": "", "version": "9.9.9", "boots": 3, "max": 3}
+    cs = CentralSystem().start()
+    port = cs.port
+    cs.stop()  # offline at first: the report waits for the connection
+    w = start(backend(cs), files={"update.json": json.dumps(trial),
+                                  "ocpp.json": json.dumps({"fw": None, "synced": True})})
+    w.wait_for(lambda w: "update: version 9.9.9 rolled back (not healthy within 3 boots)"
+               in w.flash_log(), 30)
+    w.wait_for(lambda w: "backend: software update failed" in w.flash_log(), 30)
+    time.sleep(2)
+    cs = CentralSystem(port=port).start()
+    try:
+        cs.wait_for(lambda cs: fw_statuses(cs) == ["InstallationFailed"], 60)
+        w.wait_for(lambda w: any("outcome reported: InstallationFailed" in line
+                                 for line in list(w.console)), 10)
+        boots = w.boots
+        w.power_cycle()  # reported once: not again after a restart
+        w.wait_for(lambda w: w.boots > boots, 30)
+        cs.wait_for(lambda cs: cs.connects[CP] >= 2 and cs.connected(CP) and
+                    cs.frames(CP, "in", every=False)[2:], 60)
+        time.sleep(2)
+        assert fw_statuses(cs) == ["InstallationFailed"]
+        assert cs.errors(CP) == []
+    finally:
+        cs.stop()

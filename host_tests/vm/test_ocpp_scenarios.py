@@ -319,6 +319,39 @@ def test_change_availability(cs, start):
     no_errors(cs)
 
 
+def test_connector_0_is_unavailable_only_when_the_charge_point_is(cs, start):
+    """OCPP 1.6: ChangeAvailability on connector 1 changes connector 1 only; on connector
+    0 the charge point and every connector. StatusNotification for connector 0 is the
+    charge point's own status."""
+    w = start(backend(cs))
+    cs.wait_for(lambda cs: statuses(cs, connector=0) == ["Available"] and
+                statuses(cs) == ["Available"], 30)
+    assert cs.call(CP, call.ChangeAvailability(connector_id=1, type="Inoperative")).status \
+        == "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Unavailable")
+    time.sleep(2)
+    assert statuses(cs, connector=0) == ["Available"]
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Inoperative")).status \
+        == "Accepted"
+    cs.wait_for(lambda cs: statuses(cs, connector=0)[-1] == "Unavailable")
+    # connector 1 cannot be Operative while the charge point is not
+    assert cs.call(CP, call.ChangeAvailability(connector_id=1, type="Operative")).status \
+        == "Rejected"
+    boots = w.boots
+    w.power_cycle()  # persisted
+    w.wait_for(lambda w: w.boots > boots, 30)
+    cs.wait_for(lambda cs: cs.connects[CP] >= 2 and cs.connected(CP) and
+                len(cs.calls(CP, "StatusNotification")) >= 5, 30)
+    assert statuses(cs, connector=0)[-1] == "Unavailable" and last_status(cs) == "Unavailable"
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Operative")).status \
+        == "Accepted"  # every connector with it
+    cs.wait_for(lambda cs: statuses(cs, connector=0)[-1] == "Available" and
+                last_status(cs) == "Available")
+    w.set(plugged=True)
+    w.wait_for(charging, 15)
+    no_errors(cs)
+
+
 @pytest.mark.parametrize("kind", ["Soft", "Hard"])
 def test_reset_stops_the_transaction_and_restarts(cs, start, kind):
     w = start(backend(cs), plugged=True)
@@ -464,4 +497,145 @@ def test_clock_aligned_and_stop_transaction_data(cs, start):
     data = stop["transactionData"][0]["sampledValue"]
     assert [v["context"] for v in data] == ["Transaction.End"] * 2
     assert data[0]["value"] == str(stop["meterStop"])
+    no_errors(cs)
+
+
+def test_meter_start_is_the_register_where_the_transaction_starts(cs, start):
+    """No energy from before the transaction: the interval in which the relay closes
+    (here within the same half second as the authorization) adds nothing before it."""
+    w = start(backend(cs, **{"auth.enabled": True}), plugged=True)
+    online(cs)
+    w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization")
+    for n in range(3):
+        assert cs.call(CP, call.TriggerMessage(requested_message="MeterValues")).status == \
+            "Accepted"
+        before = energy(cs.wait_for(lambda cs, n=n: cs.calls(CP, "MeterValues")[n:])[-1])
+        assert cs.call(CP, call.RemoteStartTransaction(id_tag="T%d" % n)).status == "Accepted"
+        begin = cs.wait_for(lambda cs, n=n: cs.calls(CP, "StartTransaction")[n:])[-1]
+        assert begin["meterStart"] == before
+        w.wait_for(charging, 15)
+        time.sleep(1)
+        tx_id = cs.wait_for(lambda cs, n=n: [m for m in cs.messages(CP, "out") if m[0] == 3
+                                        and "transactionId" in m[2]][n:])[-1][2]["transactionId"]
+        assert cs.call(CP, call.RemoteStopTransaction(transaction_id=tx_id)).status == "Accepted"
+        stop = cs.wait_for(lambda cs, n=n: cs.calls(CP, "StopTransaction")[n:])[-1]
+        assert stop["meterStop"] > begin["meterStart"]
+        w.wait_for(lambda w: not w.relay_closed())
+        time.sleep(1)  # the relay is open: nothing more counts
+    no_errors(cs)
+
+
+def test_power_cut_while_charging_offline_keeps_the_register(start):
+    """The VM is killed while charging offline: the PowerLoss StopTransaction's meterStop
+    is at least every value already reported, and it carries the last time the box was
+    known to run, not the time of the restart."""
+    cs = CentralSystem().start()
+    port = cs.port
+    try:
+        w = start(backend(cs), files=keys(MeterValueSampleInterval=2), plugged=True)
+        w.wait_for(charging, 20)
+        begin = cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))[0]
+        tx_id = cs.wait_for(lambda cs: [m for m in cs.messages(CP, "out") if m[0] == 3 and
+                                        "transactionId" in m[2]])[0][2]["transactionId"]
+    finally:
+        cs.stop()  # offline from here on
+    w.wait_for(lambda w: led(w, "online") == "orange", 15)
+    time.sleep(9)  # charging offline: meter values queue up on flash
+    assert charging(w)
+    boots = w.boots
+    cut = time.time()
+    w.power_cycle()  # a power cut
+    w.wait_for(lambda w: w.boots > boots and w.tele(1) not in (None, 0), 30)
+    time.sleep(3)  # the restart is well after the cut
+    cs2 = CentralSystem(port=port).start()
+    try:
+        stop = cs2.wait_for(lambda cs: [p for p in cs.calls(CP, "StopTransaction")
+                                        if p["reason"] == "PowerLoss"], 60)[0]
+        assert stop["transactionId"] == tx_id
+        reported = [energy(p) for p in cs2.calls(CP, "MeterValues")
+                    if p["transactionId"] == tx_id]
+        assert len(reported) >= 3
+        assert stop["meterStop"] >= max(reported) > begin["meterStart"]
+        # 9 s at 22 kW are about 55 Wh; docs/ocpp.md: a cut loses at most 100 Wh or a minute
+        assert stop["meterStop"] - begin["meterStart"] >= 40
+        last_seen = max(ocpp_time(p["meterValue"][0]["timestamp"]) for p in
+                        cs2.calls(CP, "MeterValues") if p["transactionId"] == tx_id)
+        assert last_seen <= ocpp_time(stop["timestamp"]) <= cut
+        # the car is still plugged in: a new transaction starts where the register is
+        again = cs2.wait_for(lambda cs: cs.calls(CP, "StartTransaction"), 30)[0]
+        assert again["meterStart"] >= stop["meterStop"]
+        no_errors(cs2)
+    finally:
+        cs2.stop()
+
+
+def ocpp_time(text):
+    from datetime import datetime
+    return datetime.fromisoformat(text).timestamp()
+
+
+def soon(s):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + s))
+
+
+ANNA = "A1B2C3D4"
+RESERVED = "C0FFEE01"
+
+
+def cards_with_anna():
+    return {"cards.json": json.dumps({"version": 1, "master": MASTER,
+                                      "cards": {MASTER: "white", ANNA: "anna"}})}
+
+
+def tapped(w, uid, text):
+    w.wait_for(lambda w: logged(w, "RFID %s: %s" % (uid, text)), 10)
+
+
+def test_another_card_does_not_lock_the_reserved_tag_out(cs, start):
+    cs.tags = {RESERVED: "Accepted", "DEADBEEF": "Accepted"}
+    w = start(backend(cs, **{"auth.enabled": True}), files=cards_with_anna())
+    online(cs)
+    w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+    r = cs.call(CP, call.ReserveNow(connector_id=1, expiry_date=soon(3600), id_tag=RESERVED,
+                                    reservation_id=9))
+    assert r.status == "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Reserved")
+    w.set(plugged=True)
+    w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization")
+    w.tap_card(ANNA)  # in the whitelist, but not the reserved tag
+    tapped(w, ANNA, "refused: reserved")
+    time.sleep(1)
+    w.tap_card("DEADBEEF")  # a card the backend would accept
+    tapped(w, "DEADBEEF", "refused: reserved")
+    time.sleep(2)
+    assert not w.relay_closed() and not cs.calls(CP, "StartTransaction")
+    w.tap_card(RESERVED)  # the reserved tag can start
+    begin = cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"), 15)[0]
+    assert begin["idTag"] == RESERVED and begin["reservationId"] == 9
+    w.wait_for(charging, 15)
+    assert [p["idTag"] for p in cs.calls(CP, "Authorize")] == [RESERVED]
+    no_errors(cs)
+
+
+def test_a_card_tapped_while_inoperative_is_discarded(cs, start):
+    w = start(backend(cs, **{"auth.enabled": True}), files=cards_with_anna())
+    online(cs)
+    w.wait_for(lambda w: w.rfid_state()["reader"] == "ok", 20)
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Inoperative")).status \
+        == "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Unavailable")
+    w.set(plugged=True)
+    time.sleep(1)
+    w.tap_card(ANNA)
+    tapped(w, ANNA, "refused: reserved or unavailable")
+    time.sleep(1.5)
+    assert cs.call(CP, call.ChangeAvailability(connector_id=0, type="Operative")).status == \
+        "Accepted"
+    cs.wait_for(lambda cs: last_status(cs) == "Preparing")  # waits for a new tap
+    time.sleep(4)
+    assert not cs.calls(CP, "StartTransaction") and not w.relay_closed()
+    w.tap_card(ANNA)
+    begin = cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"), 15)[0]
+    assert begin["idTag"] == ANNA
+    w.wait_for(charging, 15)
     no_errors(cs)
