@@ -1,6 +1,7 @@
 """Run the firmware in the MicroPython VM on the virtual board, with its panel.
 
     python -m tools.vboard [--port 8800] [--web-port 8080] [--state DIR] [--heap 256k] [--build]
+                         [--vm PATH]
 """
 import argparse
 import os
@@ -22,6 +23,8 @@ def main(argv=None):
     ap.add_argument("--quiet", action="store_true", help="do not echo the VM console")
     ap.add_argument("--web-port", type=int, default=8080,
                     help="the firmware's web interface and local API (127.0.0.1)")
+    ap.add_argument("--vm", help="the MicroPython binary to run, e.g. the 32-bit image with "
+                    "the firmware frozen in (docs/hardware.md)")
     args = ap.parse_args(argv)
     kw = {}
     if args.build:
@@ -30,7 +33,7 @@ def main(argv=None):
         build_vm()
         kw = {"code_root": OUT, "vm_dir": VM_OUT}
     world = World(args.state, heap=args.heap, echo=not args.quiet, web_port=args.web_port,
-                  **kw).start()
+                  vm=args.vm, **kw).start()
     httpd = serve(world, args.port)
     print("virtual board: panel at http://127.0.0.1:%d/  (Ctrl-C to stop)" % args.port,
           flush=True)

@@ -73,9 +73,9 @@ def why_not_frozen(exe):
 
 
 def frozen_vm():
-    """The 32-bit VM with the firmware frozen in: $WALLBOX_VM, else build/micropython32.
+    """The 32-bit VM with the firmware frozen in: $WALLBOX_VM, else build/unix32/micropython.
     Returns (path, None), or (None, the reason it cannot be used)."""
-    exe = os.path.abspath(os.getenv("WALLBOX_VM") or os.path.join(ROOT, "build", "micropython32"))
+    exe = os.path.abspath(os.getenv("WALLBOX_VM") or os.path.join(ROOT, "build", "unix32", "micropython"))
     why = why_not_frozen(exe)
     return (None, why) if why else (exe, None)
 
