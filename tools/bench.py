@@ -446,11 +446,12 @@ def _passes32(ctx, vm, kb):
 CARD = "04AABBCCDDEEFF001122"  # in RFID_CARDS' whitelist
 
 
-def _passes32_all(ctx, vm, kb, cs):
+def _passes32_all(ctx, vm, kb, cs, env=None, console=None):
     """Everything on (ALL_ON, the web server), the backend connected to the test central
     system, a grid meter polled over Modbus TCP, authorization by card: a session
     started and ended with the card, its transaction at the backend, a CALL from the
-    central system answered, and the web interface still answering at the end."""
+    central system answered, and the web interface still answering at the end.
+    `env`: more for the VM; `console`: a list that gets the VM's output."""
     from ocpp.v16 import call
     cp = "BENCH32-%d" % (ctx.n + 1)
     cfg = dict(ALL_ON, **{
@@ -458,7 +459,8 @@ def _passes32_all(ctx, vm, kb, cs):
         "backend.retry_max_s": 2, "backend.schedule_wait_s": 0, "auth.enabled": True,
         "meter.enabled": True, "meter.transport": "tcp", "meter.model": "sdm630",
         "meter.host": "127.0.0.1", "meter.port": _free_port(), "house.fuse_a": 40})
-    w = _world32(ctx, vm, kb, cfg, {"cards.json": RFID_CARDS}, web=True, env=ALL_ENV).start()
+    w = _world32(ctx, vm, kb, cfg, {"cards.json": RFID_CARDS}, web=True,
+                 env=dict(ALL_ENV, **(env or {}))).start()
     try:
         w.wait_for(lambda w: w.status() == "Idle" and _connected(w), 20)
         cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
@@ -481,6 +483,8 @@ def _passes32_all(ctx, vm, kb, cs):
         return False
     finally:
         w.stop()
+        if console is not None:
+            console.extend(w.console)
 
 
 @figure
@@ -489,7 +493,9 @@ def heap32(ctx):
     (tools/manifest.py; docs/hardware.md builds it, WALLBOX_VM names it), only boot.py
     and main.py on the flash. Smallest -X heapsize (1 KB steps) at which the standard
     charging scenario passes, and the same with everything on (`_passes32_all`); the
-    virtual board's share subtracted. Skipped, with the reason, without that VM."""
+    virtual board's share subtracted; `names32_frozen_all`: the interned names in RAM
+    after the everything-on scenario (the firmware's own are in the image). Skipped,
+    with the reason, without that VM."""
     vm, why = frozen_vm()
     if vm is None:
         return {"heap32_skipped": why}
@@ -503,9 +509,14 @@ def heap32(ctx):
     try:
         hi = search_kb(lambda kb: _passes32_all(ctx, vm, kb, cs),
                        "everything on (32-bit)", lo=32, hi=192, step=1)
+        out["heap_floor32_frozen_all_kb"] = round(hi - board_kb(), 1)
+        console = []
+        if not _passes32_all(ctx, vm, 192, cs, {"VBOARD_NAMES_EVERY_MS": "500"}, console):
+            raise RuntimeError("everything on (32-bit) failed with 192 KB")
     finally:
         cs.stop()
-    out["heap_floor32_frozen_all_kb"] = round(hi - board_kb(), 1)
+    line = [x for x in console if x.startswith("qstr pool:")][-1]
+    out["names32_frozen_all"] = int(re.search(r"n_qstr=(\d+)", line).group(1))
     return out
 
 
