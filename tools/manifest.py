@@ -1,18 +1,27 @@
-# Freeze the firmware into a MicroPython 1.29 image (no .mpy files on the flash, code in
-# ROM: less heap). From a MicroPython source tree, with this repository's venv active:
+# The one freeze manifest for every image: the firmware and its libraries compiled into
+# the MicroPython image (bytecode, constants and interned names in flash, not in the
+# heap). docs/hardware.md has the upstream commit and the build commands:
 #
-#   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/repo/tools/manifest.py
-#   make -C ports/rp2 BOARD=RPI_PICO_W FROZEN_MANIFEST=/path/to/repo/tools/manifest.py
+#   Pico W:   make -C ports/rp2 BOARD=RPI_PICO_W FROZEN_MANIFEST=<repo>/tools/manifest.py
+#   ESP32:    make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=<repo>/tools/manifest.py
+#   32-bit unix VM (the measured configuration):
+#             make -C ports/unix CROSS_COMPILE=i686-linux-gnu- ... FROZEN_MANIFEST=<same>
 #
-# then flash the image and copy only boot.py and main.py (and prov.json via
-# tools/provision.py): `mpremote connect PORT cp boot.py main.py :`. Frozen modules come
-# after the flash on sys.path, so an update slot (docs/update.md) still takes precedence.
+# Run by MicroPython's makemanifest.py with this repository's venv first on PATH (it
+# finds microdot there). Frozen modules come after the flash on sys.path, so an update
+# slot (docs/update.md) still takes precedence.
 import importlib.util
 import os
 
-include("$(PORT_DIR)/boards/manifest.py")  # noqa: F821 - the port's own frozen modules
+try:
+    include("$(PORT_DIR)/boards/manifest.py")  # noqa: F821 - rp2, esp32: asyncio, neopixel...
+except Exception as e:  # the unix port has no boards/: its standard variant, as the VM's
+    if "No such file" not in str(e):
+        raise
+    include("$(PORT_DIR)/variants/standard/manifest.py")  # noqa: F821
+require("ssl")  # noqa: F821 - the backend's wss:// (rp2's port manifest leaves it out)
 
-_REPO = os.path.dirname(os.getcwd())  # MicroPython runs a manifest from its own folder
+_REPO = os.path.dirname(os.getcwd())  # makemanifest runs a manifest from its own folder
 package("firmware", base_path=_REPO)  # noqa: F821
 _microdot = os.path.dirname(importlib.util.find_spec("microdot").origin)
 package("microdot", files=["__init__.py", "microdot.py", "helpers.py", "multipart.py",  # noqa: F821

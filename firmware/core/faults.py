@@ -31,7 +31,11 @@ CONDITION = const(2)  # resume by itself once the cause is gone; no retry counte
 RETRY = const(3)  # retry after a pause, at most `max_retries` times, then wait for unplug
 PERMANENT = const(4)  # permanent red; only a restart from the mains clears it
 
-# code, rule, S1..S4 colours, meaning
+# The table's columns: code, rule, S1..S4 colours, meaning
+_CODE = const(0)
+_RULE = const(1)
+_S1 = const(2)
+_MEANING = const(6)
 _TABLE = const((
     (UNPLUGGED, VEHICLE_GONE, WHITE, WHITE, WHITE, RED,
      "Vehicle disconnected during self-test or while charging"),
@@ -52,24 +56,24 @@ _TABLE = const((
     (PROTECTIVE_EARTH, PERMANENT, RED, RED, RED, RED,
      "Protective earth missing or its resistance too high"),
 ))
-CODES = tuple(row[0] for row in _TABLE)
+CODES = tuple(row[_CODE] for row in _TABLE)
 
 
 def _row(code):
     for row in _TABLE:
-        if row[0] == code:
+        if row[_CODE] == code:
             return row
     raise ValueError("unknown fault code %d" % code)
 
 
 def rule(code):
-    return _row(code)[1]
+    return _row(code)[_RULE]
 
 
 def color(code, segment):
     """Colour of status LED segment 0..3 while `code` is displayed."""
-    return _row(code)[2 + segment]
+    return _row(code)[_S1 + segment]
 
 
 def meaning(code):
-    return _row(code)[6]
+    return _row(code)[_MEANING]

@@ -12,7 +12,11 @@ from firmware.core import faults
 from firmware.core.faults import BLUE, GREEN, OFF, ORANGE, RED, WHITE
 from firmware.core.ticks import ticks_diff
 
-# LED positions on the chain: S1..S4 are 0..3
+# LED positions on the chain: the status segments S1..S4 (left to right), then indicators
+_S1 = const(0)
+_S2 = const(1)
+_S3 = const(2)
+_S4 = const(3)
 ONLINE = const(4)  # online connection indicator
 MODE = const(5)  # charging mode indicator
 RFID = const(6)  # RFID status indicator
@@ -21,6 +25,8 @@ TOUCH = const(8)  # capacitive touch button light
 COUNT = const(9)
 
 # Patterns: colour | blink. Slow flash = 1 s on / 1 s off; flash = 0.5 s / 0.5 s.
+_COLOUR = const(0x0F)  # the pattern's colour id bits
+_BLINK = const(0xF0)  # its blink bits
 _STEADY = const(0)
 SLOW = const(0x10)
 FLASH = const(0x20)
@@ -48,7 +54,7 @@ class Front:
 
 
 def _lit(pattern, now):
-    blink = pattern & 0xF0
+    blink = pattern & _BLINK
     if blink == _STEADY:
         return pattern
     if blink == SLOW:
@@ -57,7 +63,7 @@ def _lit(pattern, now):
         on = now % 1000 < 500
     else:
         on = now % 2000 < 1500
-    return pattern & 0x0F if on else OFF
+    return pattern & _COLOUR if on else OFF
 
 
 def _fill(out, first, last, pattern, now):
@@ -70,30 +76,30 @@ def render(c, front, now, out):
     """Write the colour of every LED at time `now` into `out` (bytearray(COUNT))."""
     ph = c.phase
     if ph == ch.PERMANENT:
-        _fill(out, 0, 3, RED, now)  # "permanent red": cannot switch the output off
+        _fill(out, _S1, _S4, RED, now)  # "permanent red": cannot switch the output off
     elif c.updating:
-        _fill(out, 0, 3, ORANGE | SLOW, now)
+        _fill(out, _S1, _S4, ORANGE | SLOW, now)
     elif ph == ch.FAULT:
         code = c.fault
         if code == faults.OVER_TEMPERATURE and c.phase_ms(now) >= _FAULT_CODE_MS:
-            _fill(out, 0, 1, OFF, now)
-            _fill(out, 2, 3, ORANGE | SLOW, now)
+            _fill(out, _S1, _S2, OFF, now)
+            _fill(out, _S3, _S4, ORANGE | SLOW, now)
         else:
-            for i in range(4):
-                out[i] = _lit(faults.color(code, i) | _CODE_BLINK, now)
+            for i in range(_S1, _S4 + 1):
+                out[i] = _lit(faults.color(code, i - _S1) | _CODE_BLINK, now)
     elif c.service_mode:
-        _fill(out, 0, 3, OFF, now)
-        _fill(out, 1, 2, ORANGE, now)  # commissioning mode: S2+S3 orange
+        _fill(out, _S1, _S4, OFF, now)
+        _fill(out, _S2, _S3, ORANGE, now)  # commissioning mode: S2+S3 orange
     elif ph == ch.SELFTEST or ph == ch.BOOT:
-        _fill(out, 0, 3, ORANGE, now)
+        _fill(out, _S1, _S4, ORANGE, now)
     elif not c.authorized and ph != ch.CHARGING and ph != ch.SUSPENDED:
-        _fill(out, 0, 3, OFF, now)  # suppressed until authorized
+        _fill(out, _S1, _S4, OFF, now)  # suppressed until authorized
     elif ph == ch.CHARGING:
-        _fill(out, 0, 3, BLUE | FLASH, now)
+        _fill(out, _S1, _S4, BLUE | FLASH, now)
     else:
-        _fill(out, 0, 3, BLUE, now)
+        _fill(out, _S1, _S4, BLUE, now)
     if front.meter_lost and ph != ch.PERMANENT and ph != ch.FAULT and not c.updating:
-        _fill(out, 0, 1, ORANGE | SLOW, now)
+        _fill(out, _S1, _S2, ORANGE | SLOW, now)
 
     out[ONLINE] = _lit(front.online, now)
     if c.phase == ch.IDLE or c.phase == ch.BOOT:

@@ -9,7 +9,9 @@ import asyncio
 
 from micropython import const
 
+# RGB by colour id (core/faults.py): off, red, green, blue, white, orange
 _RGB = const(((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (255, 96, 0)))
+_HALF_DUTY = const(32768)  # the buzzer's square wave
 
 
 class StatusLeds:
@@ -46,7 +48,7 @@ class Buzzer:
         self.freq = freq
         if freq:
             self._pwm.freq(freq)
-            self._pwm.duty_u16(32768)
+            self._pwm.duty_u16(_HALF_DUTY)
         else:
             self._pwm.duty_u16(0)
 

@@ -45,6 +45,25 @@ _ANTICOLL_NVB = const(0x20)  # anticollision: the card sends its whole UID part
 _HLTA = const(0x50)
 _CASCADE_TAG = const(0x88)
 _SAK_CASCADE = const(0x04)
+_SEL_LEVELS = const((0x93, 0x95, 0x97))  # SEL of cascade levels 1, 2, 3
+_ATQA_LEN = const(2)
+_VERSIONS = const((0x91, 0x92, 0x88, 0x89, 0xB2, 0x12))  # MFRC522 1.0, 2.0; clones
+
+# Register bits
+_READ_ADDR = const(0x80)  # SPI address byte: read
+_T_AUTO = const(0x80)  # TModeReg: the timer starts when a frame has been sent
+_FORCE_100_ASK = const(0x40)  # TxASKReg: 100 % ASK, as type A needs
+_MODE_CRC_6363 = const(0x3D)  # ModeReg: CRC preset 0x6363
+_ANTENNA_ON = const(0x03)  # TxControlReg: Tx1RFEn, Tx2RFEn
+_ALL_IRQS = const(0x7F)  # ComIrqReg: clear every interrupt bit
+_FLUSH = const(0x80)  # FIFOLevelReg: FlushBuffer
+_FIFO_COUNT = const(0x7F)  # FIFOLevelReg: bytes in the FIFO
+_START_SEND = const(0x80)  # BitFramingReg: StartSend
+_ANSWER_IRQS = const(0x30)  # ComIrqReg: RxIRq or IdleIRq, an answer came
+_TIMER_IRQ = const(0x01)  # ComIrqReg: TimerIRq, nobody answered
+_COLL_ERR = const(0x08)  # ErrorReg: CollErr
+_FRAME_ERRS = const(0x13)  # ErrorReg: BufferOvfl, ParityErr, ProtocolErr
+_RX_LAST_BITS = const(0x07)  # ControlReg: the frame ended inside a byte
 
 _PRESCALER = const(67)  # 13.56 MHz / (2 * 67 + 1): ~10 us per timer count
 _RELOAD = const(100)  # ~1 ms; a card answers ~0.1 ms after the frame
@@ -95,7 +114,7 @@ class RC522:
 
     def _rd(self, reg):
         b = self._b
-        b[0] = 0x80 | (reg << 1)
+        b[0] = _READ_ADDR | (reg << 1)
         b[1] = 0
         self._cs(0)
         self._spi.write_readinto(b, b)
@@ -119,17 +138,17 @@ class RC522:
             self._wr(_COMMAND, _SOFT_RESET)
         await asyncio.sleep_ms(50)  # oscillator start-up
         v = self._rd(_VERSION)
-        if v not in (0x91, 0x92, 0x88, 0x89, 0xB2, 0x12):
+        if v not in _VERSIONS:
             return 0
         w = self._wr
-        w(_T_MODE, 0x80)  # TAuto: the timer starts when a frame has been sent
+        w(_T_MODE, _T_AUTO)
         w(_T_PRESCALER, _PRESCALER)
         w(_T_RELOAD_H, 0)
         w(_T_RELOAD_L, _RELOAD)
-        w(_TX_ASK, 0x40)  # 100 % ASK, as type A needs
-        w(_MODE, 0x3D)  # CRC preset 0x6363
+        w(_TX_ASK, _FORCE_100_ASK)
+        w(_MODE, _MODE_CRC_6363)
         self.set_gain(gain)
-        w(_TX_CONTROL, self._rd(_TX_CONTROL) | 0x03)  # antenna on
+        w(_TX_CONTROL, self._rd(_TX_CONTROL) | _ANTENNA_ON)
         if self._rd(_T_PRESCALER) != _PRESCALER:
             return 0  # registers do not hold what was written
         self.version = v
@@ -140,13 +159,13 @@ class RC522:
         w = self._wr
         buf = self.buf
         w(_COMMAND, _IDLE)
-        w(_COM_IRQ, 0x7F)  # clear every interrupt bit
-        w(_FIFO_LEVEL, 0x80)  # flush
+        w(_COM_IRQ, _ALL_IRQS)
+        w(_FIFO_LEVEL, _FLUSH)
         for i in range(n):
             w(_FIFO_DATA, buf[i])
         w(_BIT_FRAMING, last_bits)
         w(_COMMAND, _TRANSCEIVE)
-        w(_BIT_FRAMING, 0x80 | last_bits)  # StartSend
+        w(_BIT_FRAMING, _START_SEND | last_bits)
 
     def _transceive(self, n, last_bits):
         """Send buf[:n] and wait for the answer, which lands in buf. Returns its length
@@ -160,23 +179,23 @@ class RC522:
             # (an interrupt, a collection) is never mistaken for a silent chip
             late = ticks_diff(ticks_us(), t0) > _WAIT_US
             irq = rd(_COM_IRQ)
-            if irq & 0x30:  # RxIRq or IdleIRq: an answer
+            if irq & _ANSWER_IRQS:
                 break
-            if irq & 0x01:  # TimerIRq: nobody answered
+            if irq & _TIMER_IRQ:
                 return _SILENT
             if late:
                 return _FAILED
         err = rd(_ERROR)
-        if err & 0x08:  # CollErr
+        if err & _COLL_ERR:
             return _COLLIDED
-        if err & 0x13:  # BufferOvfl, ParityErr, ProtocolErr
+        if err & _FRAME_ERRS:
             return _BROKEN
-        got = rd(_FIFO_LEVEL) & 0x7F
+        got = rd(_FIFO_LEVEL) & _FIFO_COUNT
         if got > len(buf):
             return _BROKEN
         for i in range(got):
             buf[i] = rd(_FIFO_DATA)
-        if rd(_CONTROL) & 0x07:  # RxLastBits: the frame ended inside a byte
+        if rd(_CONTROL) & _RX_LAST_BITS:
             return _BROKEN
         return got
 
@@ -199,7 +218,7 @@ class RC522:
             return _NONE if n == _SILENT else n
         size = 0
         uid = self.uid
-        for sel in (0x93, 0x95, 0x97) if n == 2 else ():  # ATQA: 2 bytes
+        for sel in _SEL_LEVELS if n == _ATQA_LEN else ():
             self._lap(t0)
             await asyncio.sleep_ms(0)
             t0 = ticks_us()

@@ -1,7 +1,7 @@
 """Run the firmware in the MicroPython VM on the virtual board, with its panel.
 
     python -m tools.vboard [--port 8800] [--web-port 8080] [--state DIR] [--heap 640k]
-                           [--source] [--quiet]
+                           [--source] [--quiet] [--vm PATH]
 
 The firmware runs compiled to .mpy files, as on a board (built into a temporary folder
 at each start). The first start provisions the board (serial number, hotspot and
@@ -58,6 +58,8 @@ def main(argv=None):
     ap.add_argument("--quiet", action="store_true", help="do not echo the VM console")
     ap.add_argument("--web-port", type=int, default=8080,
                     help="the firmware's web interface and local API (127.0.0.1)")
+    ap.add_argument("--vm", help="the MicroPython binary to run, e.g. the 32-bit image with "
+                    "the firmware frozen in (docs/hardware.md)")
     args = ap.parse_args(argv)
     # SIGTERM ends the board like Ctrl-C: the VM goes with it (else it holds the ports)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -74,7 +76,7 @@ def main(argv=None):
             build_vm(os.path.join(built, "vm"))
             kw = {"code_root": os.path.join(built, "board"), "vm_dir": os.path.join(built, "vm")}
         world = World(args.state, heap=args.heap, echo=not args.quiet,
-                      web_port=args.web_port, **kw)
+                      web_port=args.web_port, vm=args.vm, **kw)
         try:
             httpd = serve(world, args.port)
         except OSError as e:

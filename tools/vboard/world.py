@@ -82,6 +82,32 @@ def read_flash(state_dir, name, settings=False):
     return got["ok"]
 
 
+_frozen = {}  # VM path -> None if the firmware is frozen into it, else why not
+
+
+def why_not_frozen(exe):
+    """None if the VM binary `exe` has the firmware frozen in, else the reason."""
+    exe = os.path.abspath(exe)
+    if exe not in _frozen:
+        if not os.access(exe, os.X_OK):
+            _frozen[exe] = "no VM at %s (set WALLBOX_VM; docs/hardware.md builds it)" % exe
+        else:  # run where no firmware folder can shadow the frozen one
+            out = subprocess.run([exe, "-c", "import firmware.core.ticks"], cwd=VMDIR,
+                                 env=dict(os.environ, MICROPYPATH=".frozen"),
+                                 capture_output=True, text=True)
+            _frozen[exe] = None if out.returncode == 0 else \
+                "%s has no frozen firmware: %s" % (exe, (out.stdout + out.stderr).strip())
+    return _frozen[exe]
+
+
+def frozen_vm():
+    """The 32-bit VM with the firmware frozen in: $WALLBOX_VM, else build/unix32/micropython.
+    Returns (path, None), or (None, the reason it cannot be used)."""
+    exe = os.path.abspath(os.getenv("WALLBOX_VM") or os.path.join(ROOT, "build", "unix32", "micropython"))
+    why = why_not_frozen(exe)
+    return (None, why) if why else (exe, None)
+
+
 def _compiled_libs():
     """The libraries (microdot) compiled for the VM when the firmware runs from source:
     microdot from source would need the compiler's RAM on top (~160 KB)."""
@@ -107,7 +133,7 @@ class World:
     last_sim_heap = None  # sim_heap of the latest VM of any world (tools/bench.py)
 
     def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
-                 extra_env=None, vm_dir=VMDIR, entry="vboard_main", web_port=None):
+                 extra_env=None, vm_dir=VMDIR, entry="vboard_main", web_port=None, vm=None):
         self.state_dir = state_dir
         # The firmware's web interface on 127.0.0.1: None = none on this board (it costs
         # the VM RAM and boot time), 0 = on a free port, else that port
@@ -117,6 +143,9 @@ class World:
         self.code_root = os.path.abspath(code_root)
         self.vm_dir = os.path.abspath(vm_dir)  # the virtual hardware (source or .mpy)
         self.entry = entry  # the VM's entry module (romfs_main: run from a ROMFS image)
+        # the VM binary; one from frozen_vm() runs its frozen firmware, not code_root's
+        self.vm = vm or find_micropython()
+        self.frozen = vm is not None and why_not_frozen(vm) is None
         self.tick_s = tick_s
         self.echo = echo
         self.extra_env = dict(extra_env or {})
@@ -508,19 +537,22 @@ class World:
                 print("vm|", line, flush=True)
 
     def vm_command(self):
-        return [find_micropython(), "-X", "heapsize=" + self.heap, "-c", "import " + self.entry]
+        return [self.vm, "-X", "heapsize=" + self.heap, "-c", "import " + self.entry]
 
     def _boot(self, reset_cause):
         """Start the VM and hand it the initial inputs (one power-on)."""
         env = dict(os.environ)
         env.update(self.extra_env)
-        env["MICROPYPATH"] = self.vm_dir + ":" + self.code_root + ":.frozen"
+        # frozen firmware first (as on a board, where only an update slot goes before it)
+        paths = (self.vm_dir, ".frozen", self.code_root) if self.frozen else \
+            (self.vm_dir, self.code_root, ".frozen")
+        env["MICROPYPATH"] = ":".join(paths)
         env["VBOARD_LINK"] = "127.0.0.1:%d" % self._server.getsockname()[1]
         env["VBOARD_RESET_CAUSE"] = str(reset_cause)
         if self.web_port:
             env["VBOARD_WEB_PORT"] = str(self.web_port)
             lib = os.path.join(self.code_root, "lib")  # on a board's sys.path too
-            if not os.path.isdir(os.path.join(lib, "microdot")):  # running from source
+            if not (self.frozen or os.path.isdir(os.path.join(lib, "microdot"))):  # source
                 lib = _compiled_libs()
             env["MICROPYPATH"] += ":" + lib
         with self.lock:
