@@ -90,11 +90,11 @@ asyncio.run(main())
 
 
 def run_vm(job, env=None, timeout=60):
-    path = os.path.join(ROOT, "build", "modbus_vm_job.py")
+    path = os.path.join(ROOT, "build", "modbus_vm_job%d.py" % os.getpid())  # per test worker
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(VM_SCRIPT)
-    jpath = os.path.join(ROOT, "build", "modbus_vm_job.json")
+    jpath = os.path.join(ROOT, "build", "modbus_vm_job%d.json" % os.getpid())
     with open(jpath, "w") as f:
         json.dump(job, f)
     e = dict(os.environ)

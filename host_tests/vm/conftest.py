@@ -14,13 +14,12 @@ FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
 
 
 @pytest.fixture(scope="session")
-def firmware_build(tmp_path_factory):
-    """The firmware compiled as for a board (tools/build.py), once per test run, in a
-    directory of its own (build/board may be rebuilt by a parallel run)."""
-    from tools.build import build
-    out = str(tmp_path_factory.mktemp("build") / "board")
-    build(out)
-    return out
+def firmware_build():
+    """The firmware compiled as for a board (tools/build.py), in a directory of its own
+    (build/board may be rebuilt by a parallel run): build/test-cache/<hash of the
+    sources>/board, built once for all test workers and runs (buildcache.py)."""
+    from buildcache import cached_build
+    return cached_build()
 
 
 @pytest.fixture

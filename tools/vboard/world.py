@@ -57,10 +57,19 @@ def find_micropython():
 def _compiled_libs():
     """The libraries (microdot) compiled for the VM when the firmware runs from source:
     microdot from source would need the compiler's RAM on top (~160 KB)."""
+    import fcntl
     from tools.build import ROOT as _root, build_libs
     out = os.path.join(_root, "build", "vm-libs")
-    if not os.path.isdir(os.path.join(out, "lib")):
-        build_libs(out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out + ".lock", "w") as lock:  # parallel test workers: one builds, by rename
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isdir(os.path.join(out, "lib")):
+            tmp = "%s.tmp%d" % (out, os.getpid())
+            build_libs(tmp)
+            if os.path.exists(out):  # a broken one (no lib/)
+                import shutil
+                shutil.rmtree(out)
+            os.rename(tmp, out)
     return os.path.join(out, "lib")
 
 
