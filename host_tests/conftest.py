@@ -1,8 +1,22 @@
-"""Test set-up: the repository root and the CPython `micropython` shim on the path."""
+"""Test set-up: the repository root and the CPython `micropython` shim on the path, and
+what parallel workers (pytest-xdist, `python3 tools/dev.py test`) need to share."""
+import fcntl
 import os
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for p in (ROOT, os.path.join(ROOT, "host_tests", "shim"), os.path.join(ROOT, "host_tests", "core")):
     if p not in sys.path:
         sys.path.insert(0, p)
+
+
+@pytest.fixture
+def shared_build_dir():
+    """For tests that build into the shared build/board and build/romfs: one at a time,
+    across parallel test workers (pytest-xdist) and test runs."""
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "board.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield

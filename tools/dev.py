@@ -3,6 +3,7 @@
 
     python3 tools/dev.py run    set up .venv, start the firmware on the virtual board
     python3 tools/dev.py test   set up .venv, run every test (CPython and MicroPython VM)
+                                in parallel workers; WALLBOX_FULL=1 adds the long statistics
     python3 tools/dev.py setup  only set up .venv
 
 Set-up is idempotent: it reinstalls only when requirements-dev.txt changed.
@@ -18,6 +19,7 @@ VENV = os.path.join(ROOT, ".venv")
 REQS = os.path.join(ROOT, "requirements-dev.txt")
 STAMP = os.path.join(VENV, ".requirements.sha256")
 PY = os.path.join(VENV, "bin", "python")
+WORKERS = "4"  # test workers on the 2-core machines this is made for (docs/decisions.md)
 
 
 def setup():
@@ -48,7 +50,10 @@ def main(argv):
     if cmd == "run":
         args = [PY, "-m", "tools.vboard"] + argv[1:]
     elif cmd == "test":
-        args = [PY, "-m", "pytest", "host_tests"] + argv[1:]
+        # Parallel workers (pytest-xdist): the tests mostly wait on the VMs' timers, so
+        # more workers than cores; worksteal evens out tests of very different lengths.
+        # Arguments given here come after, and win.
+        args = [PY, "-m", "pytest", "host_tests", "-n", WORKERS, "--dist", "worksteal"] + argv[1:]
     else:
         return 0
     os.chdir(ROOT)

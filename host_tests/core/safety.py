@@ -9,7 +9,8 @@ from rig import TICK_MS, Rig
 
 # Events: (name, number of values, weight). Most steps are ordinary use; faults that
 # latch for good (earth, weld) are rare, and `heal` ends every disturbance now and then.
-EVENTS = (("heal", 1, 5), ("car", 6, 8), ("wait", 12, 10), ("limit", 10, 3), ("auth", 4, 1), ("diode", 6, 1),
+EVENTS = (("heal", 1, 5), ("car", 6, 8), ("wait", 12, 10), ("limit", 10, 3), ("auth", 4, 1),
+          ("diode", 6, 1),
           ("leak", 6, 1), ("rcd_bad", 6, 1), ("temp", 10, 2), ("mains", 8, 2), ("pe", 24, 1),
           ("weld", 24, 1), ("dead", 6, 1), ("showroom", 6, 1), ("service", 6, 1),
           ("halted", 4, 1), ("overdraw", 6, 2))

@@ -14,26 +14,37 @@ FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
 
 
 @pytest.fixture(scope="session")
-def firmware_build(tmp_path_factory):
-    """The firmware compiled as for a board (tools/build.py), once per test run, in a
-    directory of its own (build/board may be rebuilt by a parallel run)."""
-    from tools.build import build
-    out = str(tmp_path_factory.mktemp("build") / "board")
-    build(out)
-    return out
+def firmware_build():
+    """The firmware compiled as for a board (tools/build.py), in a directory of its own
+    (build/board may be rebuilt by a parallel run): build/test-cache/<hash of the
+    sources>/board, built once for all test workers and runs (buildcache.py)."""
+    from buildcache import cached_build
+    return cached_build()
+
+
+@pytest.fixture(scope="session")
+def scaled_firmware(tmp_path_factory):
+    """The firmware from source with its long timeouts divided by timescale.TEST_SCALE
+    (tools/vboard/timescale.py), made once per test worker."""
+    from tools.vboard.timescale import TEST_SCALE, scaled_tree
+    return scaled_tree(str(tmp_path_factory.mktemp("scaled") / "firmware"), TEST_SCALE)
 
 
 @pytest.fixture
 def start_board(tmp_path, request):
     """start_board(config=None, heap=..., env=None, files=None, wait=True, web=False,
-    **inputs) -> a running World. `env`: extra environment for the VM; `files`: {name:
-    text} put on its flash first; `wait`: wait until the charging core is past its boot
-    phase; `web`: the compiled firmware (as on a board) with its web interface on a free
-    port of 127.0.0.1 (`w.web_url`)."""
+    scaled=False, **inputs) -> a running World. `env`: extra environment for the VM;
+    `files`: {name: text} put on its flash first; `wait`: wait until the charging core is
+    past its boot phase; `web`: the compiled firmware (as on a board) with its web
+    interface on a free port of 127.0.0.1 (`w.web_url`); `scaled`: the firmware with its
+    long timeouts (60 s windows...) divided by timescale.TEST_SCALE, the rest real."""
     worlds = []
 
     def start(config=None, heap="256k", code_root=None, env=None, files=None, wait=True,
-              web=False, **inputs):
+              web=False, scaled=False, **inputs):
+        if scaled:
+            assert code_root is None and not web, "scaled: the firmware from source only"
+            code_root = request.getfixturevalue("scaled_firmware")
         state = tmp_path / ("flash%d" % len(worlds))
         state.mkdir()
         cfg = dict(FAST)

@@ -72,19 +72,25 @@ def run(tmp_path, script, *args, timeout=60):
 
 
 def cut_power(tmp_path, script, args, delay_s, on_line):
-    """Run `script` and kill it (SIGKILL) after delay_s; each complete line it printed
-    goes to on_line(text) first."""
+    """Run `script` and kill it (SIGKILL) delay_s after its first line; each complete
+    line it printed goes to on_line(text) first. The delay counts from the first line,
+    not from the start: a busy host slows the VM's start-up (compiling the firmware), and
+    a cut timed from the start would then fall before any work, trial after trial."""
     path = tmp_path / "writer.py"
     path.write_text(script)
     p = subprocess.Popen([micropython(), str(path)] + [str(a) for a in args], env=_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    working = threading.Event()
 
     def read():
         for line in p.stdout:
             if line.endswith("\n"):  # not one cut short by the kill
                 on_line(line[:-1])
+                working.set()
+        working.set()  # it ended by itself: nothing to wait for
     t = threading.Thread(target=read)
     t.start()
+    working.wait(60)
     time.sleep(delay_s)
     p.send_signal(signal.SIGKILL)
     p.wait()

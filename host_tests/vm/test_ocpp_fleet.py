@@ -1,13 +1,16 @@
-"""A fleet: ten virtual boards, each the compiled firmware in its own VM, against one
-central system on 127.0.0.1; every board's transactions checked there."""
+"""A fleet: ten virtual boards (three in the default tier, see tier.py), each the
+compiled firmware in its own VM, against one central system on 127.0.0.1; every board's
+transactions checked there."""
+from tier import count
 from tools import fleet
 from tools.vboard.csms import CentralSystem
 
 
-def test_ten_boards_against_one_central_system(tmp_path):
+def test_a_fleet_of_boards_against_one_central_system(tmp_path):
+    n = count(3, 10)
     compiled = fleet.compile_firmware(str(tmp_path))
     cs = CentralSystem().start()
-    boards = fleet.start_boards(10, cs.url(), compiled, prefix="FLEET", tmp=str(tmp_path))
+    boards = fleet.start_boards(n, cs.url(), compiled, prefix="FLEET", tmp=str(tmp_path))
     try:
         # generous waits: ten VMs share the machine's cores with whatever else runs
         cs.wait_for(lambda cs: all(cs.calls(cp, "StatusNotification") for cp, _ in boards), 300)
@@ -16,8 +19,8 @@ def test_ten_boards_against_one_central_system(tmp_path):
         assert problems == {}
         ids = [m[2]["transactionId"] for cp, _ in boards for m in cs.messages(cp, "out")
                if m[0] == 3 and isinstance(m[2], dict) and "transactionId" in m[2]]
-        assert len(ids) == 20 and len(set(ids)) == 20  # each board got its own transactions
-        assert len(cs.stations) == 10
+        assert len(ids) == 2 * n and len(set(ids)) == 2 * n  # each its own transactions
+        assert len(cs.stations) == n
     finally:
         for _, w in boards:
             w.stop()

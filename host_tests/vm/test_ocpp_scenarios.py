@@ -92,10 +92,12 @@ def test_remote_start_meter_values_remote_stop(cs, start):
     assert start["idTag"] == "TAG-7" and start["connectorId"] == 1
     w.wait_for(charging, 15)
     tx_id = cs.wait_for(lambda cs: [m for m in cs.messages(CP, "out")
-                                    if m[0] == 3 and "transactionId" in m[2]])[0][2]["transactionId"]
+                                    if m[0] == 3 and "transactionId" in m[2]])
+    tx_id = tx_id[0][2]["transactionId"]
     mvs = cs.wait_for(lambda cs: [p for p in cs.calls(CP, "MeterValues")
                                   if p.get("transactionId") == tx_id][2:] and
-                      [p for p in cs.calls(CP, "MeterValues") if p.get("transactionId") == tx_id], 30)
+                      [p for p in cs.calls(CP, "MeterValues")
+                       if p.get("transactionId") == tx_id], 30)
     r = cs.call(CP, call.RemoteStopTransaction(transaction_id=tx_id + 1))
     assert r.status == "Rejected"  # not ours
     r = cs.call(CP, call.RemoteStopTransaction(transaction_id=tx_id))

@@ -9,6 +9,7 @@ block straight to a host file, so a kill between two block writes is a power cut
 import random
 
 from powercut import MOUNT, cut_power, new_flash, run
+from tier import count
 
 SETUP = MOUNT + r"""
 from firmware.services.log import Log
@@ -75,10 +76,12 @@ def trials(tmp_path, mode, img, n_trials):
 
 
 def test_power_cuts_on_posix_files_leave_old_or_new(tmp_path):
-    last = trials(tmp_path, "posix", new_flash(tmp_path, "posix"), 150)
-    assert last > 150  # the writer made progress: the cuts fell inside saves
+    n = count(40, 150)  # trials (tier.py)
+    last = trials(tmp_path, "posix", new_flash(tmp_path, "posix"), n)
+    assert last > n  # the writer made progress: the cuts fell inside saves
 
 
 def test_power_cuts_on_littlefs_leave_old_or_new(tmp_path):
-    last = trials(tmp_path, "lfs", new_flash(tmp_path, "lfs"), 250)
-    assert last > 250
+    n = count(60, 250)
+    last = trials(tmp_path, "lfs", new_flash(tmp_path, "lfs"), n)
+    assert last > n

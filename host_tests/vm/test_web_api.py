@@ -74,8 +74,14 @@ def test_status_follows_a_charging_session(start_board):
     assert s["net"][0]["name"] == "hotspot" and s["net"][0]["mac"] == "02:00:00:00:01:01"
     w.set(plugged=True)
     w.wait_for(charging, 20)
-    time.sleep(12)  # energy adds up, the chart gets a point every 10 s
-    st, s, _ = c.get("/api/v1/status")
+    # energy adds up, the chart gets a point every 10 s (counted by a task that runs once
+    # a second, later on a busy host): asked until that point is there
+    deadline = time.monotonic() + 60
+    while True:
+        st, s, _ = c.get("/api/v1/status")
+        if s["chart"]["a"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert s["status"] == "Charging" and s["vehicle"] and s["relay"]
     assert s["offered_a"] == 16.0 and s["limit_by"] == "configured"
     assert max(s["current_a"]) > 10 and s["power_w"] > 5000

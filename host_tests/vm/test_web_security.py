@@ -115,7 +115,8 @@ def test_oversized_and_malformed_requests_are_refused(box):
         (b"BREW /pot HTTP/1.1\r\n\r\n", 501),
         (b"GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n", 400),
-        (b"POST /api/login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 501),
+        (b"POST /api/login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"5\r\nhello\r\n0\r\n\r\n", 501),
         (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nnocolon\r\n\r\n", 400),
         (b"GET /\xff\xfe HTTP/1.1\r\n\r\n", 400),

@@ -111,10 +111,19 @@ def frozen_vm():
 def _compiled_libs():
     """The libraries (microdot) compiled for the VM when the firmware runs from source:
     microdot from source would need the compiler's RAM on top (~160 KB)."""
+    import fcntl
     from tools.build import ROOT as _root, build_libs
     out = os.path.join(_root, "build", "vm-libs")
-    if not os.path.isdir(os.path.join(out, "lib")):
-        build_libs(out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out + ".lock", "w") as lock:  # parallel test workers: one builds, by rename
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isdir(os.path.join(out, "lib")):
+            tmp = "%s.tmp%d" % (out, os.getpid())
+            build_libs(tmp)
+            if os.path.exists(out):  # a broken one (no lib/)
+                import shutil
+                shutil.rmtree(out)
+            os.rename(tmp, out)
     return os.path.join(out, "lib")
 
 
@@ -737,16 +746,19 @@ class World:
                   "fault_meaning": faults.meaning(t[vlink.T_FAULT]) if t[vlink.T_FAULT] else "",
                   "last_fault": t[vlink.T_LAST_FAULT],
                   "retries": t[vlink.T_RETRIES], "latched": bool(t[vlink.T_LATCHED]),
-                  "offered_a": None if t[vlink.T_OFFERED_DA] is None else t[vlink.T_OFFERED_DA] / 10,
+                  "offered_a": None if t[vlink.T_OFFERED_DA] is None
+                  else t[vlink.T_OFFERED_DA] / 10,
                   "limit_a": None if t[vlink.T_LIMIT_DA] is None else t[vlink.T_LIMIT_DA] / 10,
                   "limit_source": None if t[vlink.T_LIMIT_SOURCE] is None
                   else limits.NAMES[t[vlink.T_LIMIT_SOURCE]],
                   "pilot_state": None if t[vlink.T_PILOT] is None else "?ABCDEFX"[t[vlink.T_PILOT]],
                   "pilot_high_mv": t[vlink.T_HIGH_MV], "pilot_low_mv": t[vlink.T_LOW_MV],
-                  "current_a": None if t[vlink.T_CURRENT_DA] is None else t[vlink.T_CURRENT_DA] / 10,
+                  "current_a": None if t[vlink.T_CURRENT_DA] is None
+                  else t[vlink.T_CURRENT_DA] / 10,
                   "temp_c": None if t[vlink.T_TEMP_DC] is None else t[vlink.T_TEMP_DC] / 10,
                   "mains_v": None if t[vlink.T_MAINS_DV] is None else t[vlink.T_MAINS_DV] / 10,
-                  "authorized": None if t[vlink.T_AUTHORIZED] is None else bool(t[vlink.T_AUTHORIZED]),
+                  "authorized": None if t[vlink.T_AUTHORIZED] is None
+                  else bool(t[vlink.T_AUTHORIZED]),
                   "dip": t[vlink.T_DIP], "safe_mode": bool(t[vlink.T_SAFE_MODE]),
                   "tick_us_max": t[vlink.T_TICK_US_MAX], "stall_us": t[vlink.T_STALL_US]}
             return {

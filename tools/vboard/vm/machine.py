@@ -403,12 +403,16 @@ class ADC:
             return _alt[i]
         if _st[_STALL_MAX]:
             _stall()
-        # Where in the 1 kHz period is this sample? The phase advances 7 us per read, not
-        # with the wall clock: the VM's main thread is paused for ~200 us at the same
-        # point of every millisecond (seen: whole bursts never sampled below ~190 us),
-        # so a wall-clock phase hid a short high plateau (10 A) from whole bursts: a
-        # spurious state F and fault 5. A board samples without such pauses.
-        ph = _st[_ADC_PHASE] + 7
+        # Where in the 1 kHz period is this sample? The phase advances per read, not with
+        # the wall clock: the VM's main thread is paused for ~200 us at the same point of
+        # every millisecond (seen: whole bursts never sampled below ~190 us), so a
+        # wall-clock phase hid a short high plateau (10 A) from whole bursts: a spurious
+        # state F and fault 5. A board samples without such pauses. The step is the
+        # golden section of the period (618 us), not a board's ~7 us between reads: on a
+        # busy host a burst of 1.1 ms gets only a few dozen reads, and 7 us steps then
+        # stayed inside one plateau (fault 5 again, a busy host looking like a car
+        # without its diode); golden steps spread any few reads over the whole period.
+        ph = _st[_ADC_PHASE] + 618
         ph = ph - 1000 if ph >= 1000 else ph
         _st[_ADC_PHASE] = ph
         return _in[i] if ph * 65536 < d * 1000 else _alt[i]

@@ -71,6 +71,8 @@ class Card:
         self.state = _IDLE
         self.from_halt = False
         self.level = 0
+        self.read = False  # selected once: the reader has its UID
+        self.leaving = -1  # taken away: gone once read, or at this frame count at the latest
         u = self.uid
         if len(u) == 4:
             self.levels = [u]
@@ -109,6 +111,7 @@ class Card:
                     frame[2:6] == part and frame[6] == bcc:
                 if self.level == len(self.levels) - 1:
                     self.state = _ACTIVE
+                    self.read = True
                     return _with_crc(bytes((self.sak,)))
                 self.level += 1
                 return _with_crc(b"\x04")
@@ -273,6 +276,10 @@ class Chip:
         frame = bytes(self.fifo[:self.level])
         self.level = 0
         self.frames += 1
+        for i in (0, 1):  # a card taken away before it was read (see link)
+            c = self.cards[i]
+            if c is not None and c.leaving >= 0 and (c.read or self.frames >= c.leaving):
+                self.cards[i] = None
         bits = r[0x0D] & 0x07
         answers = []
         if r[0x14] & 0x03:
@@ -311,7 +318,19 @@ class Chip:
         elif op == vlink.CARD_SET:
             n = value & 0xFF
             slot = id & 1
-            self.cards[slot] = Card(self._stage[slot][:n]) if n in (4, 7, 10) else None
+            old = self.cards[slot]
+            if n in (4, 7, 10):
+                self.cards[slot] = Card(self._stage[slot][:n])
+            elif old is not None and not old.read and self.cards[1 - slot] is None and \
+                    self.noise == vlink.NOISE_NONE and self.mode == vlink.READER_OK:
+                # A card tapped for 0.6 s is read on a board (polls every 0.2 s); on a busy
+                # host the VM may not poll at all meanwhile. So a lone card in a clean field
+                # stays until it has been read once, or for 12 more frames at most: the
+                # host's load must not look like a missed tap. Frames, not time: they
+                # count the polls.
+                old.leaving = self.frames + 12
+            else:
+                self.cards[slot] = None
         elif op == vlink.RFID_NOISE:
             self.noise = value
         elif op == vlink.RFID_READER:
