@@ -6,12 +6,12 @@ says what the arbiter's LOAD, METER_FALLBACK and SOLAR claims are. Currents in 0
 The fuse rule: on every phase the house's own load plus what the car is offered stays
 within the fuse. Decreases apply at once, except those within a dead band of 0.2 A (the
 resolution of the two readings it comes from: each change of the offer blocks the next
-for 5 s, so noise must not move it, nor let a bias creep it down); increases wait until the headroom has stayed
-at least 1 A above the claim for `rise_ms`, then rise to the lowest headroom seen in
-that time (so a brief dip in the house load is never given away twice). Below 6 A the
-claim is 0 (the session is suspended); it resumes only after the headroom has stayed at
-7 A or more for `resume_ms`. The charging core adds its own limit of one duty change
-per 5 s towards the car.
+for 5 s, so noise must not move it, nor let a bias creep it down); increases wait until
+the headroom has stayed at least 1 A above the claim for `rise_ms`, then rise to the
+lowest headroom seen in that time (so a brief dip in the house load is never given away
+twice). Below 6 A the claim is 0 (the session is suspended); it resumes only after the
+headroom has stayed at 7 A or more for `resume_ms`. The charging core adds its own limit
+of one duty change per 5 s towards the car.
 """
 from micropython import const
 

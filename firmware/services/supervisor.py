@@ -2,8 +2,8 @@
 
 A task that raises is logged, the relay is held open (the core's `halted` input) and
 the task is restarted after a pause that grows with each crash; the relay stays open
-until every crashed task is back (the set `down`), not just the first to restart. After `max_crashes`
-crashes of one task the charger stays halted (safe mode) until a restart: the web and
+until every crashed task is back (the set `down`), not just the first to restart. After
+`max_crashes` crashes of one task the charger stays halted (safe mode) until a restart: the web and
 the REPL stay up for diagnosis. The watchdog is fed only while the control tick makes
 progress and this loop runs, so a stuck timer or a stuck event loop both reset the board.
 """

@@ -1,9 +1,10 @@
 """The web interface's requests other than the status, the static files and the local
 API: login, session, password and recovery, settings, API tokens, the wizard flag,
 configuration export and import, browser time, Wi-Fi scan, meter test, the card list,
-the data log, restart, factory reset and software update. Imported when one of them comes and dropped
-again when the pages are idle (services/web.py), so a box nobody looks at does not pay
-for it. Each function takes the Web object and the request (and a path argument)."""
+the data log, restart, factory reset and software update. Imported when one of them
+comes and dropped again when the pages are idle (services/web.py), so a box nobody
+looks at does not pay for it. Each function takes the Web object and the request (and a
+path argument)."""
 import asyncio
 import hashlib
 import os

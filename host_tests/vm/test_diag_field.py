@@ -113,7 +113,8 @@ def test_factory_reset_at_the_repl_needs_its_confirmation(tmp_path):
     finally:
         w.stop()
     ask = out.split("== ask")[1].split("== files")[0]
-    assert "deletes: config.json, web.json, cards.json, ocpp.json, ocpplist.json, txq/queue, txq.ack" in ask
+    assert ("deletes: config.json, web.json, cards.json, ocpp.json, ocpplist.json, txq/queue, "
+            "txq.ack") in ask
     assert 'confirm:  diag.factory_reset("erase")' in ask
     assert ask.count("deletes:") == 2  # any other argument only asks again
     files = out.split("== files")[1].split("== erase")[0]

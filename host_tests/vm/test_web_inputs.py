@@ -11,7 +11,8 @@ from webclient import Client, charging, start_web_board
 
 # JSON texts, so that the literals the firmware's parser may meet are sent as they are
 VALUES = ["1e999", "-1e999", "NaN", "Infinity", "-Infinity", "1e308", "-1e308", "-0.0",
-          "0.5", "16.0", "3.0", "9" * 100, "-" + "9" * 100, '"1e308"', '"nan"', '"%s"' % ("9" * 100),
+          "0.5", "16.0", "3.0", "9" * 100, "-" + "9" * 100, '"1e308"', '"nan"',
+          '"%s"' % ("9" * 100),
           '"--5"', '"x"', '""', "null", "[]", "[16]", "{}", '{"a": 1}']
 CARD = "A1B2C3D4"
 

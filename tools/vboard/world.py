@@ -103,7 +103,8 @@ def why_not_frozen(exe):
 def frozen_vm():
     """The 32-bit VM with the firmware frozen in: $WALLBOX_VM, else build/unix32/micropython.
     Returns (path, None), or (None, the reason it cannot be used)."""
-    exe = os.path.abspath(os.getenv("WALLBOX_VM") or os.path.join(ROOT, "build", "unix32", "micropython"))
+    exe = os.getenv("WALLBOX_VM") or os.path.join(ROOT, "build", "unix32", "micropython")
+    exe = os.path.abspath(exe)
     why = why_not_frozen(exe)
     return (None, why) if why else (exe, None)
 
