@@ -40,7 +40,7 @@ def start_board(tmp_path, request):
     long timeouts (60 s windows...) divided by timescale.TEST_SCALE, the rest real."""
     worlds = []
 
-    def start(config=None, heap="256k", code_root=None, env=None, files=None, wait=True,
+    def start(config=None, heap="320k", code_root=None, env=None, files=None, wait=True,
               web=False, scaled=False, **inputs):
         if scaled:
             assert code_root is None and not web, "scaled: the firmware from source only"
