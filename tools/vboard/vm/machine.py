@@ -8,7 +8,11 @@ into preallocated arrays, and it raises timer callbacks and pin interrupts with
 micropython.schedule(), which is exactly how soft IRQs run on the boards: between two
 bytecodes of whatever task is busy. It then wakes the asyncio poll with a datagram,
 because the unix port, unlike the boards, does not run scheduled callbacks while it
-sleeps in poll(). Pin IRQs are delivered as soft IRQs here even when hard=True.
+sleeps in poll(). Hard ones (Timer and Pin.irq with hard=True, as on an RP2040) it calls
+itself, at once, even while the main thread is stuck in a call into C (a stall the
+world asks for, vlink.STALL); with VBOARD_NO_HARD_IRQ set they are refused as on an
+ESP32. The relay's keep-alive pin drives a retriggerable monostable on the board
+(vlink.KEEPALIVE): the thread drops its output when the pulses stop.
 
 Without VBOARD_LINK in the environment the pins are inert (benchmarks of the tick).
 Outputs are sent from the main thread at the moment the firmware writes them.
@@ -67,8 +71,18 @@ _DQ_DRAIN = const(7)  # 1: their drain is scheduled
 _READY = const(8)  # 1: the world sent every input
 _PUMP = const(9)  # 1: the wake-up pump runs
 _CAUSE = const(10)  # the reset cause
-_st = array.array("i", [0] * 11)
+_KA_PIN = const(11)  # the keep-alive pin (-1: no monostable)
+_KA_US = const(12)  # the monostable's drop-out time
+_KA_AT = const(13)  # ticks_us (mod 2**30) of the keep-alive's last rising edge
+_KA_ON = const(14)  # the monostable's output (the relay coil enabled)
+_STALL_MS = const(15)  # the stall the world asked for
+_HARD = const(16)  # 1: hard IRQs (on the hardware thread), 0: refused as on an ESP32
+_HW_ID = const(0)  # _ids: the hardware thread's ident (hard IRQs send with its buffer)
+_st = array.array("i", [0] * 17)
 _st[_CAUSE] = int(os.getenv("VBOARD_RESET_CAUSE") or vlink.PWRON_RESET)
+_st[_KA_PIN] = -1
+_st[_HARD] = 0 if os.getenv("VBOARD_NO_HARD_IRQ") else 1
+_ids = [0]  # thread idents do not fit the array
 
 
 def _send(op, id, value, tx=_tx[0]):
@@ -104,6 +118,23 @@ def _run_slot(i):
     e = _slots[i]
     if e is not None:
         e[0](e[1])
+
+
+def _hard(i):
+    """A hard IRQ: slot i's callback now, on the hardware thread (allocating nothing)."""
+    e = _slots[i]
+    if e is not None:
+        try:
+            e[0](e[1])
+        except Exception as ex:  # noqa: BLE001 - a board would print it and go on
+            print("hard IRQ failed:", ex)
+
+
+def _out(i, v):
+    """Pin i's new level and when, from the main thread or from a hard IRQ."""
+    tx = _tx[1] if _thread.get_ident() == _ids[_HW_ID] else _tx[0]
+    _send(vlink.OUT_PIN, i, v, tx)
+    _send(vlink.OUT_AT, i, time.ticks_us() & 0x3FFFFFFF, tx)
 
 
 def _schedule(slot):
@@ -142,16 +173,25 @@ def _handle(op, id, value):
             _send(vlink.IN_AT, id, time.ticks_us() & 0x3FFFFFFF, _tx[1])
         h = _irq[id]
         if h is not None and old != value:
-            slot, trigger = h
+            slot, trigger, hard = h
             rising = value and not old
             if (rising and trigger & Pin.IRQ_RISING) or (not rising and trigger & Pin.IRQ_FALLING):
-                _schedule(slot)
+                if hard:
+                    _hard(slot)
+                else:
+                    _schedule(slot)
     elif op == vlink.SET_ALT:
         _alt[id] = value
     elif op == vlink.COUPLE:
         _couple[id] = value
     elif op == vlink.READY:
         _st[_READY] = 1
+    elif op == vlink.KEEPALIVE:
+        _st[_KA_US] = value
+        _st[_KA_PIN] = id
+    elif op == vlink.STALL:
+        _st[_STALL_MS] = value
+        _schedule(2)
     elif op == vlink.NET_UP:
         _net_up[id & 7] = value
     elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:  # deferred, see above
@@ -169,9 +209,16 @@ def _handle(op, id, value):
                 _st[_DQ_DRAIN] = 0  # lost: the next record tries again
 
 
-def _link_slot(lost):
-    """The link's own slots: 0 applies the deferred records, 1 reports the link closed."""
-    if lost:
+def _link_slot(what):
+    """The link's own slots: 0 applies the deferred records, 1 reports the link closed,
+    2 blocks the interpreter in one call into C (time.sleep(float) runs no scheduled
+    callback, as a TLS step or a flash erase on a board): only hard IRQs run meanwhile."""
+    if what == 2:
+        _send(vlink.STALL_AT, 1, time.ticks_us() & 0x3FFFFFFF)
+        time.sleep(_st[_STALL_MS] / 1000)
+        _send(vlink.STALL_AT, 0, time.ticks_us() & 0x3FFFFFFF)
+        return
+    if what:
         print("virtual board: link closed")
         sys.exit(0)
     _st[_DQ_DRAIN] = 0
@@ -187,6 +234,7 @@ def _hw_thread(buf, poller):
     rec = buf[0]
     got = 0
     wdt_fired = False
+    _ids[_HW_ID] = _thread.get_ident()
     while True:
         now = time.ticks_us()
         wait = 1
@@ -198,7 +246,17 @@ def _hw_thread(buf, poller):
                 t[0] = time.ticks_add(t[0], t[1])
                 if time.ticks_diff(t[0], now) < 0:  # fell behind: skip, do not burst
                     t[0] = time.ticks_add(now, t[1])
-                _schedule(t[2])
+                if t[3]:
+                    _hard(t[2])
+                else:
+                    _schedule(t[2])
+        # (the main thread may stamp an edge after `now` was read: a negative age)
+        if _st[_KA_ON] and _st[_KA_US] < (now - _st[_KA_AT]) & 0x3FFFFFFF < 0x20000000:
+            # no rising edge for the drop-out time: the monostable's output falls, at
+            # that moment on the VM's clock (the reaction figures read it)
+            _st[_KA_ON] = 0
+            _send(vlink.OUT_PIN, _st[_KA_PIN], 0, _tx[1])
+            _send(vlink.OUT_AT, _st[_KA_PIN], (_st[_KA_AT] + _st[_KA_US]) & 0x3FFFFFFF, _tx[1])
         if _st[_WDT_MS] and not wdt_fired and \
                 time.ticks_diff(time.ticks_ms(), _st[_WDT_FED]) > _st[_WDT_MS]:
             # A real watchdog resets the chip whatever the CPU does; the world plays that
@@ -295,11 +353,17 @@ class Pin:
         v = 1 if v else 0
         if _level[i] != v:
             _level[i] = v
+            if i == _st[_KA_PIN]:  # into the monostable: only its output goes to the world
+                if v:
+                    _st[_KA_AT] = time.ticks_us() & 0x3FFFFFFF
+                    if not _st[_KA_ON]:
+                        _st[_KA_ON] = 1
+                        _out(i, 1)
+                return
             if _wired[i] is not None:  # wired to a part on the board, not to the world
                 _wired[i](v)
                 return
-            _send(vlink.OUT_PIN, i, v)
-            _send(vlink.OUT_AT, i, time.ticks_us() & 0x3FFFFFFF)
+            _out(i, v)
 
     __call__ = value
 
@@ -309,13 +373,15 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=3, **kw):  # kw: hard (always soft here)
+    def irq(self, handler=None, trigger=3, hard=False):
+        if hard and not _st[_HARD]:
+            raise TypeError("hard")  # as the ESP32 port: no such argument
         old = _irq[self.id]
         _irq[self.id] = None
         if old is not None:
             _slots[old[0]] = None
         if handler is not None:
-            _irq[self.id] = (_register(handler, self), trigger)
+            _irq[self.id] = (_register(handler, self), trigger, hard)
 
 
 class PWM:
@@ -380,10 +446,12 @@ class Timer:
         if kw.get("callback") is not None:
             self.init(**kw)
 
-    def init(self, mode=1, period=1000, callback=None, freq=None):
+    def init(self, mode=1, period=1000, callback=None, freq=None, hard=False):
+        if hard and not _st[_HARD]:
+            raise ValueError("hard")  # as the ESP32 port
         self.deinit()
         us = int(1000000 // freq) if freq else period * 1000
-        self._t = [time.ticks_add(time.ticks_us(), us), us, _register(callback, self)]
+        self._t = [time.ticks_add(time.ticks_us(), us), us, _register(callback, self), hard]
         _timers[_timers.index(None)] = self._t  # ValueError: more than 8 timers
         if _link[_WAKE_RX] is not None and not _st[_PUMP]:
             _st[_PUMP] = 1
@@ -490,6 +558,7 @@ def _static(cls):
 
 _register(_link_slot, 0)  # slot 0
 _register(_link_slot, 1)  # slot 1
+_register(_link_slot, 2)  # slot 2
 _pins = _static(Pin)
 _adcs = _static(ADC)
 _connect()

@@ -1,0 +1,50 @@
+"""The relay guard's rule (core/guard.py): what a hard interrupt may decide alone."""
+import pytest
+
+from firmware.core.guard import guard_opens
+from firmware.core.ticks import ticks_add, ticks_diff
+
+LIMIT = 25  # the boards' KEEPALIVE_MS
+
+
+def test_never_acts_on_an_open_relay():
+    # the vehicle in A or B, or no tick for a long time: nothing to open, nothing done
+    # (the technician's relay test and the boot path leave the relay to their owners)
+    assert not guard_opens(False, True, 0, LIMIT)
+    assert not guard_opens(False, False, 10 * LIMIT, LIMIT)
+    assert not guard_opens(False, True, 10 * LIMIT, LIMIT)
+
+
+def test_a_charging_relay_with_a_running_tick_stays_closed():
+    for age in range(0, LIMIT + 1):
+        assert not guard_opens(True, False, age, LIMIT)
+
+
+def test_vehicle_leaving_c_or_d_opens_at_once():
+    # the comparator's high plateau above the C/B threshold: the vehicle went to B or A
+    assert guard_opens(True, True, 0, LIMIT)
+    assert guard_opens(True, True, LIMIT, LIMIT)
+
+
+@pytest.mark.parametrize("age", [LIMIT + 1, LIMIT + 5, 2000])
+def test_a_stopped_tick_opens_after_the_keepalive_drop_out(age):
+    assert guard_opens(True, False, age, LIMIT)
+
+
+def test_the_limit_is_the_boundary():
+    assert not guard_opens(True, False, LIMIT, LIMIT)
+    assert guard_opens(True, False, LIMIT + 1, LIMIT)
+
+
+def test_pulse_age_across_the_tick_wrap():
+    # the driver passes ticks_diff(now, pulsed_at): right across the 2**30 ms wrap
+    pulsed = ticks_add(0, -10)
+    assert not guard_opens(True, False, ticks_diff(ticks_add(pulsed, 20), pulsed), LIMIT)
+    assert guard_opens(True, False, ticks_diff(ticks_add(pulsed, 30), pulsed), LIMIT)
+
+
+def test_a_pulse_newer_than_the_reading_is_no_stall():
+    # a hard IRQ reads ticks_ms(), then the tick it interrupted stamps a newer pulse:
+    # a negative age is a running tick
+    assert not guard_opens(True, False, -3, LIMIT)
+
