@@ -48,3 +48,48 @@ def test_a_pulse_newer_than_the_reading_is_no_stall():
     # a negative age is a running tick
     assert not guard_opens(True, False, -3, LIMIT)
 
+
+
+# What the charging core makes of a relay the guard (or the keep-alive) opened while the
+# control tick could not run: it sees an open output on its next step.
+
+def test_guard_opened_relay_and_vehicle_gone_is_an_ordinary_unplug():
+    from firmware.core import charger as ch
+    from firmware.core import faults
+    from rig import Rig
+    r = Rig().charge()
+    r.run(2000)
+    r.relay_dead = True  # the coil was opened under the core's feet
+    r.car = "A"
+    r.run(50)  # the pilot's change confirmed
+    assert not r.c.relay
+    assert r.c.fault != faults.NO_OUTPUT_VOLTAGE and r.c.last_fault != faults.NO_OUTPUT_VOLTAGE
+    r.relay_dead = False
+    r.run(20000)
+    assert r.c.phase == ch.IDLE and r.c.retries == 0
+
+
+def test_guard_opened_relay_and_vehicle_back_in_b_ends_charging_without_8001():
+    from firmware.core import faults
+    from rig import Rig
+    r = Rig().charge()
+    r.run(2000)
+    r.relay_dead = True
+    r.car = "B"
+    r.run(50)
+    assert not r.c.relay and r.c.fault != faults.NO_OUTPUT_VOLTAGE
+
+
+def test_relay_dropped_by_a_stall_with_the_vehicle_still_in_c_is_8001():
+    # the keep-alive dropped the coil while the interpreter was stuck: the core finds a
+    # dead output it commands live and, once that lasted the relay check time, takes
+    # the 8001 retry path
+    from firmware.core import faults
+    from rig import Rig
+    r = Rig().charge()
+    r.run(2000)
+    r.relay_dead = True
+    r.run(900)
+    assert r.c.relay and r.c.fault == 0
+    r.run(200)
+    assert r.c.fault == faults.NO_OUTPUT_VOLTAGE and not r.c.relay
