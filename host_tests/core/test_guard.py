@@ -69,6 +69,36 @@ def test_guard_opened_relay_and_vehicle_gone_is_an_ordinary_unplug():
     assert r.c.phase == ch.IDLE and r.c.retries == 0
 
 
+def test_guard_opened_relay_after_a_long_stall_and_vehicle_gone_is_an_unplug():
+    # no step ran for 2 s (the interpreter stuck in C); the guard opened the coil and
+    # the vehicle left meanwhile: the first steps after see both at once
+    from firmware.core import faults
+    from firmware.core.ticks import ticks_add
+    from rig import Rig
+    r = Rig().charge()
+    r.run(2000)
+    r.relay_dead = True
+    r.car = "A"
+    r.now = ticks_add(r.now, 2000)
+    r.run(50)
+    assert not r.c.relay and r.c.fault != faults.NO_OUTPUT_VOLTAGE
+
+
+def test_unplug_in_a_stall_right_after_closing_is_an_unplug():
+    # the step after closing found the output dead (the sense lags the coil), then the
+    # interpreter stalled 2 s, the guard opened the coil and the vehicle left meanwhile
+    from firmware.core import faults
+    from firmware.core.ticks import ticks_add
+    from rig import Rig
+    r = Rig().charge()
+    r.relay_dead = True
+    r.tick()
+    r.car = "A"
+    r.now = ticks_add(r.now, 2000)
+    r.run(50)
+    assert not r.c.relay and r.c.fault != faults.NO_OUTPUT_VOLTAGE
+
+
 def test_guard_opened_relay_and_vehicle_back_in_b_ends_charging_without_8001():
     from firmware.core import faults
     from rig import Rig
