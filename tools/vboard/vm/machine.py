@@ -115,10 +115,12 @@ def _register(f, arg):
 
 
 def _run_slot(i):
-    _st[_RAN] += 1
     e = _slots[i]
-    if e is not None:
-        e[0](e[1])
+    try:
+        if e is not None:
+            e[0](e[1])
+    finally:  # counted once done: a callback the host pauses midway is still due
+        _st[_RAN] += 1
 
 
 def _hard(i):
@@ -267,7 +269,7 @@ def _hw_thread(buf, poller):
                 if time.ticks_diff(t[0], now) < 0:  # fell behind: skip, do not burst
                     t[0] = time.ticks_add(now, t[1])
                 if t[3]:
-                    if not hold or _st[_RAN] >= _st[_SCHED]:
+                    if not hold or _st[_STALLING] or _st[_RAN] >= _st[_SCHED]:
                         _hard(t[2])
                 else:
                     _schedule(t[2])
