@@ -246,7 +246,7 @@ def keepalive(ctx):
         json.dump(cfg, f)
     with open(os.path.join(state, "prov.json"), "w") as f:
         json.dump({"serial": "WB0000000001", "board": "virtual"}, f)
-    w = World(state, code_root=OUT, vm_dir=VM_OUT, web_port=0)
+    w = World(state, heap="512k", code_root=OUT, vm_dir=VM_OUT, web_port=0)
     w.inputs.update(plugged=True)
     w.start()
     stop = threading.Event()

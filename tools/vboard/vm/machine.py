@@ -10,8 +10,8 @@ bytecodes of whatever task is busy. It then wakes the asyncio poll with a datagr
 because the unix port, unlike the boards, does not run scheduled callbacks while it
 sleeps in poll(). Hard ones (Timer and Pin.irq with hard=True, as on an RP2040) it calls
 itself, at once, even while the main thread is stuck in a call into C (a stall the
-world asks for, vlink.STALL); with VBOARD_NO_HARD_IRQ set they are refused as on an
-ESP32. The relay's keep-alive pin drives a retriggerable monostable on the board
+world asks for, vlink.STALL; hard timers only then, see _hw_thread); with
+VBOARD_NO_HARD_IRQ set they are refused as on an ESP32. The relay's keep-alive pin drives a retriggerable monostable on the board
 (vlink.KEEPALIVE): the thread drops its output when the pulses stop.
 
 Without VBOARD_LINK in the environment the pins are inert (benchmarks of the tick).
@@ -241,25 +241,23 @@ def _hw_thread(buf, poller):
     wdt_fired = False
     _ids[_HW_ID] = _thread.get_ident()
     prev = time.ticks_us()
-    hold = 0
     while True:
         now = time.ticks_us()
         wait = 1
         # Time the host withholds from the VM does not count for the monostable (a
-        # board is never paused), and hard timers wait for the soft callbacks due
-        # meanwhile (the control tick's pulse among them) to run: this loop coming round
-        # late (the host paused this thread), or soft callbacks pending outside a stall
-        # the world asked for (the host has not yet run the main thread; on a board a
-        # pending soft IRQ runs within microseconds unless the interpreter is in C, which
-        # here only the asked-for stall stands for: the firmware's own calls into C take
-        # microseconds on the host, docs/decisions.md lists their board durations).
+        # board is never paused): this loop coming round late (the host paused this
+        # thread), or soft callbacks pending outside a stall the world asked for (the
+        # host has not yet run the main thread; on a board a pending soft IRQ runs
+        # within microseconds unless the interpreter is in C, which here only the
+        # asked-for stall stands for: the firmware's own calls into C take microseconds
+        # on the host, docs/decisions.md lists their board durations). Hard timers,
+        # which read the firmware's wall clock, run only during such a stall: outside
+        # it a late tick is the host's doing (seen: ticks 40-300 ms late under a load
+        # of 15 on two cores). Hard pin IRQs run whenever their edge comes.
         dt = time.ticks_diff(now, prev)
         prev = now
         if dt > 3000 or (_st[_SCHED] != _st[_RAN] and not _st[_STALLING]):
             _st[_KA_AT] = (_st[_KA_AT] + dt) & 0x3FFFFFFF
-            hold = 5
-        elif hold:
-            hold -= 1
         for t in _timers:
             if t is None:
                 continue
@@ -269,7 +267,7 @@ def _hw_thread(buf, poller):
                 if time.ticks_diff(t[0], now) < 0:  # fell behind: skip, do not burst
                     t[0] = time.ticks_add(now, t[1])
                 if t[3]:
-                    if not hold or _st[_STALLING] or _st[_RAN] >= _st[_SCHED]:
+                    if _st[_STALLING]:
                         _hard(t[2])
                 else:
                     _schedule(t[2])
