@@ -13,7 +13,7 @@ from firmware.core import limits
 from firmware.core.charger import ChargerConfig
 from firmware.core.front import Front
 from firmware.core.sensing import dip_from_bits, dip_from_ladder, ntc_table
-from firmware.drivers.contactor import Relay, ResidualCurrentDetector
+from firmware.drivers.contactor import Guard, Relay, ResidualCurrentDetector
 from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
 from firmware.drivers.rc522 import RC522
@@ -49,7 +49,12 @@ class Hardware:
         self.timer_id = b.TIMER_ID
         coil = Pin(b.RELAY, Pin.OUT, value=0)
         sense = None if b.RELAY_SENSE is None else Pin(b.RELAY_SENSE, Pin.IN, Pin.PULL_UP)
-        self.relay = Relay(coil, sense, b.RELAY_SENSE_ACTIVE_LOW)
+        keepalive = None if b.RELAY_KEEPALIVE is None else Pin(b.RELAY_KEEPALIVE, Pin.OUT, value=0)
+        self.relay = Relay(coil, sense, b.RELAY_SENSE_ACTIVE_LOW, keepalive)
+        comparator = None if b.CP_COMPARATOR is None else Pin(b.CP_COMPARATOR, Pin.IN)
+        # the guard's timer: a virtual one like the tick's, else the next hardware timer
+        self.guard = Guard(self.relay, comparator, b.KEEPALIVE_MS,
+                           b.TIMER_ID if b.TIMER_ID < 0 else b.TIMER_ID + 1)
         cp = PWM(Pin(b.CP_PWM), freq=1000, duty_u16=65535)
         self.pilot = PilotDriver(cp, ADC(Pin(b.CP_ADC)), b.CP_ZERO_RAW, b.CP_MV_NUM, b.CP_MV_DEN)
         self.rcd = None if b.RCD_TRIP is None else ResidualCurrentDetector(

@@ -111,9 +111,13 @@ def relay(ms=300):
     if hw.rcd is not None and hw.rcd.tripped():
         print("refused: residual-current detector tripped")
         return False
+    import time
     try:
         hw.relay.set(True)
-        _sleep(min(ms, 1000))
+        end = time.ticks_add(time.ticks_ms(), min(ms, 1000))
+        while time.ticks_diff(end, time.ticks_ms()) > 0:  # the coil holds while pulsed
+            hw.relay.pulse(time.ticks_ms())
+            _sleep(5)
         live = hw.relay.output_live()
     finally:
         hw.relay.open()  # whatever happened

@@ -136,6 +136,158 @@ def reaction(ctx):
             "reaction_trials": len(every), "reaction_stamps_lost": lost}
 
 
+def _stamps(w, since, kind, ident):
+    """Values of the world's `kind` events for `ident` after `since` (monotonic s)."""
+    return [v for t, k, i, v in list(w.events) if t >= since and k == kind and i == ident]
+
+
+def _vm_us(a, b):
+    """b - a on the VM's clock (ticks_us mod 2**30), signed."""
+    d = (b - a) & 0x3FFFFFFF
+    return d - 0x40000000 if d >= 0x20000000 else d
+
+
+def _stalled_trials(ctx, n, env=None, stall_ms=2000, early=False):
+    """`n` trials: charging, the interpreter blocked in one call into C for `stall_ms`,
+    the car unplugs at a random moment inside it (`early`: as soon as the stall is seen
+    to begin, before anything else could open the relay). Per trial, on the VM's clock:
+    (unplug landing -> relay open, 0 if it was open already; stall start -> relay open,
+    None when the unplug came first). Open =
+    the coil pin written low (the hard guard) or the keep-alive monostable dropping,
+    whichever came first inside the stall (nothing else runs then)."""
+    import random
+    from firmware.boards import virtual as b
+    w = ctx.world(env=env)
+    out = []
+    tries = 0
+    try:
+        w.wait_for(lambda w: w.status() == "Idle", 20)
+        while len(out) < n:
+            tries += 1
+            if tries > 2 * n + 5:
+                raise RuntimeError("too many stalled trials lost: %d of %d" % (tries - len(out), tries))
+            w.set(plugged=True)
+            w.wait_for(charging, 30)
+            since = time.monotonic()
+            w.stall(stall_ms)
+            w.wait_for(lambda w: _stamps(w, since, "stall_at", 1), 10)
+            time.sleep(0 if early else random.uniform(0, stall_ms * 0.95 / 1000))
+            w.set(plugged=False)
+            w.wait_for(lambda w: _stamps(w, since, "stall_at", 0), stall_ms / 1000 + 10)
+            start = _stamps(w, since, "stall_at", 1)[0]
+            end = _stamps(w, since, "stall_at", 0)[0]
+            span = _vm_us(start, end)
+
+            def inside(stamps):
+                return [s for s in stamps if 0 <= _vm_us(start, s) <= span]
+            unplug = inside(_stamps(w, since, "in_at", b.CP_ADC))
+            opened = inside(_stamps(w, since, "out_at", b.RELAY) +
+                            _stamps(w, since, "out_at", b.RELAY_KEEPALIVE))
+            w.wait_for(lambda w: not w.relay_closed() and w.status() != "Charging", 20)
+            w.wait_for(lambda w: w.status() in ("Idle", "RecoverFromError"), 20)
+            if not unplug or not opened:  # unplug landed after the stall (host too slow)
+                continue
+            first = min(opened, key=lambda s: _vm_us(start, s))
+            after = _vm_us(unplug[0], first)
+            out.append((max(0, after) / 1000, None if after >= 0 else _vm_us(start, first) / 1000))
+    finally:
+        w.stop()
+    return out
+
+
+@figure
+def stalled(ctx):
+    """Unplug while the interpreter is blocked in one call into C for 2 s (a Wi-Fi scan,
+    a TLS step, a flash erase on a board): the worst time from the unplug to the relay
+    open (`reaction_ms_max_stalled`; 0 when the relay had opened already), over
+    `ctx.trials` unplugs at a random moment of the stall and 10 at its very start (which
+    the random ones seldom hit: after 25 ms the stall alone has opened the relay); and
+    from the stall's start to the relay open with the car still in C
+    (`stall_open_ms_max`). With hard IRQs (the virtual board as an RP2040: the guard) and
+    without them (as an ESP32: the keep-alive circuit alone, `..._keepalive_only`)."""
+    no_hard = {"VBOARD_NO_HARD_IRQ": "1"}
+    hard = _stalled_trials(ctx, ctx.trials) + _stalled_trials(ctx, 10, early=True)
+    ka = _stalled_trials(ctx, 10, env=no_hard) + \
+        _stalled_trials(ctx, 10, env=no_hard, early=True)
+
+    def worst(trials, k):
+        got = [t[k] for t in trials if t[k] is not None]
+        return round(max(got), 2) if got else None
+    return {"reaction_ms_max_stalled": worst(hard, 0), "stall_open_ms_max": worst(hard, 1),
+            "reaction_ms_max_stalled_keepalive_only": worst(ka, 0),
+            "stall_open_ms_max_keepalive_only": worst(ka, 1),
+            "stalled_unplug_first": sum(1 for t in hard + ka if t[1] is None),
+            "stalled_trials": len(hard) + len(ka)}
+
+
+@figure
+def keepalive(ctx):
+    """keepalive_nuisance_drops: how often the relay opened while a car charged on and
+    on, with the web interface polled by two clients, the backend connected (the central
+    system asks for the configuration every second) and a Modbus TCP meter polled: any
+    opening counts (the keep-alive monostable dropping, the hard guard, a fault). The
+    session lasts BENCH_KEEPALIVE_S seconds (3600); the virtual board has no time
+    scale, so it runs in real time."""
+    import threading
+    from ocpp.v16 import call
+    from tools.vboard.csms import CentralSystem
+    secs = int(os.getenv("BENCH_KEEPALIVE_S") or 3600)
+    cs = CentralSystem().start()
+    ctx.n += 1
+    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+    os.makedirs(state)
+    cp = "BENCHKA%d" % ctx.n
+    cfg = dict(FAST, **{"backend.enabled": True, "backend.url": cs.url(),
+                        "backend.charge_point_id": cp, "backend.retry_max_s": 2,
+                        "meter.enabled": True, "meter.transport": "tcp",
+                        "meter.model": "sdm630", "meter.host": "127.0.0.1",
+                        "meter.port": _free_port(), "house.fuse_a": 63})
+    with open(os.path.join(state, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    with open(os.path.join(state, "prov.json"), "w") as f:
+        json.dump({"serial": "WB0000000001", "board": "virtual"}, f)
+    w = World(state, heap="512k", code_root=OUT, vm_dir=VM_OUT, web_port=0)
+    w.inputs.update(plugged=True)
+    w.start()
+    stop = threading.Event()
+    fails = []
+
+    def web_busy(cookie):
+        while not stop.is_set():
+            f, _ = _web_clients(w, cookie, n=2, rounds=1)
+            fails.extend(f)
+
+    def backend_busy():
+        while not stop.is_set():
+            try:
+                cs.call(cp, call.GetConfiguration(key=["HeartbeatInterval"]), timeout=10)
+            except Exception as e:  # noqa: BLE001 - counted, the figure goes on
+                fails.append(repr(e))
+            stop.wait(1)
+    try:
+        cookie = _web_login(w)
+        cs.wait_for(lambda cs: cs.calls(cp, "StatusNotification"), 60)
+        w.wait_for(charging, 30)
+        time.sleep(2)
+        opens, drops = w.relay_opens, w.keepalive_drops
+        threads = [threading.Thread(target=web_busy, args=(cookie,)),
+                   threading.Thread(target=backend_busy)]
+        for t in threads:
+            t.start()
+        time.sleep(secs)
+        stop.set()
+        for t in threads:
+            t.join()
+        return {"keepalive_nuisance_drops": w.relay_opens - opens,
+                "keepalive_monostable_drops": w.keepalive_drops - drops,
+                "keepalive_run_s": secs, "keepalive_busy_failures": len(fails),
+                "keepalive_still_charging": charging(w)}
+    finally:
+        stop.set()
+        w.stop()
+        cs.stop()
+
+
 TICK_SCRIPT = r"""
 import gc, json, time
 import inproc_world

@@ -21,6 +21,11 @@ CP_MV_DEN = 65535
 RELAY = 26
 RELAY_SENSE = 33
 RELAY_SENSE_ACTIVE_LOW = True
+# The coil driver holds only while this toggles (docs/hardware.md); GPIO 0 is the last
+# free pin: a strap pin, but the monostable's input is AC-coupled and never pulls it.
+RELAY_KEEPALIVE = 0
+KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time
+CP_COMPARATOR = None  # no hard pin IRQs on this port: a comparator would add nothing
 
 RCD_TRIP = 4
 RCD_TEST = 12  # strap pin: idles low, which it must at boot

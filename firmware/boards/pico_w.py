@@ -18,6 +18,9 @@ CP_MV_DEN = 65535
 RELAY = 17
 RELAY_SENSE = 18
 RELAY_SENSE_ACTIVE_LOW = True
+RELAY_KEEPALIVE = 12  # the coil driver holds only while this toggles (docs/hardware.md)
+KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time (and the hard guard's limit)
+CP_COMPARATOR = None  # no pin left: the hard guard watches the keep-alive pulses only
 
 RCD_TRIP = 19
 RCD_TEST = 20

@@ -19,6 +19,9 @@ CP_MV_DEN = 65535
 RELAY = 3
 RELAY_SENSE = 4  # optocoupler on the relay's output side, active low
 RELAY_SENSE_ACTIVE_LOW = True
+RELAY_KEEPALIVE = 29  # the coil driver holds only while this toggles (docs/hardware.md)
+KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time (and the hard guard's limit)
+CP_COMPARATOR = 30  # high while the pilot's high plateau is above the C/B threshold
 
 RCD_TRIP = 5  # 6 mA DC detector trip output, active high
 RCD_TEST = 6

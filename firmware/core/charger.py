@@ -130,6 +130,7 @@ class Charger:
         # Timestamps
         self._since = now  # entry into the current phase
         self._relay_at = now  # last relay change
+        self._dead_at = -1  # first step that found the closed relay's output dead, -1: none
         self._duty_at = now  # last duty change
         self._prev_offer_da = 0
         self._mains_bad = False
@@ -234,6 +235,10 @@ class Charger:
         """Checks that apply in every phase; True if a fault was raised."""
         cfg = self.cfg
         sensed = cfg.relay_sense
+        if self.out_live or not self.relay:
+            self._dead_at = -1
+        elif self._dead_at < 0:
+            self._dead_at = now
         if not self.pe_ok:
             self._raise(faults.PROTECTIVE_EARTH, now)
             return True
@@ -261,8 +266,13 @@ class Charger:
         if (s == cp.E or s == cp.F or s == cp.INVALID) and self.phase != BOOT:
             self._raise(faults.IMPERMISSIBLE_LOAD, now)
             return True
-        if sensed and self.relay and not self.out_live and self.mains_dv != 0 and \
-                ticks_diff(now, self._relay_at) >= cfg.relay_check_ms:
+        # Found dead for relay_check_ms while the vehicle still asks, and not while the
+        # pilot is confirming a change: the relay guard's hard IRQ may have opened the
+        # coil on unplug while no step ran (the interpreter stuck in C), so the steps
+        # after see both at once.
+        if sensed and self._dead_at >= 0 and self.mains_dv != 0 and self._wants_charge() \
+                and self.pilot._count == 0 and \
+                ticks_diff(now, self._dead_at) >= cfg.relay_check_ms:
             self._raise(faults.NO_OUTPUT_VOLTAGE, now)
             return True
         return False

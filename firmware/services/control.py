@@ -2,7 +2,11 @@
 
 Why a timer and not an asyncio task: the timer callback runs between any two bytecodes
 of whatever task is busy, so unplug and fault reaction never waits for a task to yield.
-(The residual-current trip is faster still: its hard IRQ opens the coil directly.)
+It is a soft callback: while the interpreter is stuck in one call into C it does not
+run. For that the tick pulses the relay's keep-alive (the coil drops within the
+board's KEEPALIVE_MS when the pulses stop), and where the port has hard interrupts the
+relay guard (drivers/contactor.Guard) opens it without the tick.
+(The residual-current trip is faster still: its interrupt opens the coil directly.)
 The tick allocates nothing: sensor values, core inputs and outputs are ints and bools.
 """
 from time import ticks_diff, ticks_ms, ticks_us
@@ -45,12 +49,14 @@ class Control:
     def start(self):
         self._timer = Timer(self.hw.timer_id)
         self._timer.init(mode=Timer.PERIODIC, period=self.tick_ms, callback=self._tick)
+        self.hw.guard.start()
 
     def stop(self):
         """Stop ticking and leave the outputs safe: relay open, pilot at -12 V."""
         if self._timer is not None:
             self._timer.deinit()
             self._timer = None
+        self.hw.guard.stop()
         self.safe_outputs()
 
     def safe_outputs(self):
@@ -97,6 +103,7 @@ class Control:
         c.halted = self.halted
         c.step(now)
         hw.relay.set(c.relay)
+        hw.relay.pulse(now)
         hw.pilot.set_duty(c.duty)
         if hw.rcd is not None:
             hw.rcd.set_test(c.rcd_test)

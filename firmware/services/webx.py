@@ -323,6 +323,8 @@ async def scan(web, req):
     n = getattr(web.app, "net", None)
     if n is None:
         return _err(409, "this board has no Wi-Fi")
+    if web.app.control.charger.relay:  # ~2 s in C: the relay's keep-alive would drop
+        return _err(409, "no Wi-Fi scan while charging")
     try:
         nets = n.scan()
     except OSError as e:

@@ -4,7 +4,9 @@ Runs in CPython. It starts the unchanged firmware in the MicroPython VM, drives 
 virtual board's pins over a TCP link (see vm/vlink.py) and watches its outputs. The
 physics is deliberately simple but electrically honest where the firmware decides:
 pilot plateaus from the car's state and diode, the car drawing what the duty offers,
-the relay's output side, the residual-current detector and its test input.
+the relay's output side, the residual-current detector and its test input. The relay
+closes only while the coil pin is high and the keep-alive monostable (modelled on the
+VM side, machine.py) holds; `stall(ms)` blocks the VM's interpreter in one call into C.
 """
 import json
 import math
@@ -193,6 +195,8 @@ class World:
         self._reset_to = None  # reset cause of a restart the world forces (kill + boot)
         self._last_f = False
         self.rcd_test_since = None
+        self.relay_opens = 0  # the contacts opened (any cause), for the bench
+        self.keepalive_drops = 0  # the keep-alive monostable dropped the closed coil
         # RFID: cards in the reader's field (two slots: both filled = a collision)
         self.card_field = [None, None]  # UID hex per slot
         self.rfid_noise = "none"
@@ -351,7 +355,19 @@ class World:
         return 800 <= bp <= 9700
 
     def relay_closed(self):
-        return self.pins.get(board.RELAY, 0) == 1
+        """The contacts: the coil pin high and the keep-alive monostable holding."""
+        return self.pins.get(board.RELAY, 0) == 1 and self.keepalive()
+
+    def keepalive(self):
+        """The keep-alive monostable's output: pulses came within its drop-out time."""
+        return self.pins.get(board.RELAY_KEEPALIVE, 0) == 1
+
+    def stall(self, ms):
+        """Block the VM's interpreter in one call into C for `ms` (a TLS handshake step,
+        a flash erase on a board): soft callbacks, the control tick too, wait; hard IRQs
+        run. The VM reports its start and end as "stall_at" events (1, 0)."""
+        with self.lock:
+            self._write(vlink.STALL, 0, int(ms))
 
     def output_live(self):
         i = self.inputs
@@ -423,6 +439,9 @@ class World:
         t[(vlink.SET_IN, board.CP_ADC)] = self.mv_to_raw(high)
         t[(vlink.SET_ALT, board.CP_ADC)] = self.mv_to_raw(low)
         t[(vlink.SET_IN, board.RELAY_SENSE)] = 0 if self.output_live() else 1
+        # the pilot comparator: high plateau above the C/B threshold (A or B), PWM running
+        pwm = self.duty.get(board.CP_PWM, 65535) > 0
+        t[(vlink.SET_IN, board.CP_COMPARATOR)] = 1 if pwm and high > 7500 else 0
         rcd_test = self.pins.get(board.RCD_TEST, 0) == 1
         now = time.monotonic()
         if rcd_test and self.rcd_test_since is None:
@@ -471,7 +490,12 @@ class World:
         with self.lock:
             if op == vlink.OUT_PIN:
                 if self.pins.get(ident) != value:
+                    was = self.relay_closed()
+                    if ident == board.RELAY_KEEPALIVE and not value and \
+                            self.pins.get(board.RELAY, 0) == 1:
+                        self.keepalive_drops += 1
                     self.pins[ident] = value
+                    self.relay_opens += was and not self.relay_closed()
                     self.events.append((now, "pin", ident, value))
             elif op == vlink.PWM_DUTY:
                 self.duty[ident] = value
@@ -498,9 +522,9 @@ class World:
                         proc.kill()
             elif op == vlink.HELLO:
                 self.boots += 1
-            elif op in (vlink.IN_AT, vlink.OUT_AT):
-                self.events.append((now, "in_at" if op == vlink.IN_AT else "out_at",
-                                    ident, value))
+            elif op in (vlink.IN_AT, vlink.OUT_AT, vlink.STALL_AT):
+                self.events.append((now, {vlink.IN_AT: "in_at", vlink.OUT_AT: "out_at",
+                                          vlink.STALL_AT: "stall_at"}[op], ident, value))
             if len(self.events) > 5000:
                 del self.events[:1000]
             self._update_pins()
@@ -588,6 +612,7 @@ class World:
             self._update_pins()
             for pin in (board.CP_ADC,):
                 self._write(vlink.COUPLE, pin, board.CP_PWM)
+            self._write(vlink.KEEPALIVE, board.RELAY_KEEPALIVE, board.KEEPALIVE_MS * 1000)
             self._write(vlink.READY, 0, 0)
         t = threading.Thread(target=self._reader, args=(conn,), daemon=True)
         t.start()
@@ -766,7 +791,10 @@ class World:
                 "pilot": {"car_state": self.car_pilot_state(), "high_mv": high, "low_mv": low,
                           "duty_pct": bp / 100, "pwm_on": 0 < bp < 10000,
                           "state_f": bp == 0, "offered_a": da_from_duty(bp) / 10},
-                "relay": {"closed": self.relay_closed(), "output_live": self.output_live()},
+                "relay": {"closed": self.relay_closed(), "output_live": self.output_live(),
+                          "coil": self.pins.get(board.RELAY, 0) == 1,
+                          "keepalive": self.keepalive(),
+                          "keepalive_drops": self.keepalive_drops},
                 "rcd_test": self.pins.get(board.RCD_TEST, 0) == 1,
                 "car_current_a": round(self.car_current_a(), 1),
                 "leds": dict(zip(LED_NAMES, self.led_names())),

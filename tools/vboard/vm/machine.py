@@ -8,7 +8,11 @@ into preallocated arrays, and it raises timer callbacks and pin interrupts with
 micropython.schedule(), which is exactly how soft IRQs run on the boards: between two
 bytecodes of whatever task is busy. It then wakes the asyncio poll with a datagram,
 because the unix port, unlike the boards, does not run scheduled callbacks while it
-sleeps in poll(). Pin IRQs are delivered as soft IRQs here even when hard=True.
+sleeps in poll(). Hard ones (Timer and Pin.irq with hard=True, as on an RP2040) it calls
+itself, at once, even while the main thread is stuck in a call into C (a stall the
+world asks for, vlink.STALL; hard timers only then, see _hw_thread); with
+VBOARD_NO_HARD_IRQ set they are refused as on an ESP32. The relay's keep-alive pin drives a retriggerable monostable on the board
+(vlink.KEEPALIVE): the thread drops its output when the pulses stop.
 
 Without VBOARD_LINK in the environment the pins are inert (benchmarks of the tick).
 Outputs are sent from the main thread at the moment the firmware writes them.
@@ -72,9 +76,20 @@ _STALL_ON = const(12)  # 1: in an episode
 _STALL_AT = const(13)  # ticks_ms: the episode's end, or the next one's start
 _STALL_CUT = const(14)  # pilot reads before the next pause
 _STALLS = const(15)  # episodes so far
-_st = array.array("i", [0] * 16)
+_KA_PIN = const(16)  # the keep-alive pin (-1: no monostable)
+_KA_US = const(17)  # the monostable's drop-out time
+_KA_AT = const(18)  # ticks_us (mod 2**30) of the keep-alive's last rising edge
+_KA_ON = const(19)  # the monostable's output (the relay coil enabled)
+_STALL_MS = const(20)  # the stall the world asked for
+_HARD = const(21)  # 1: hard IRQs (on the hardware thread), 0: refused as on an ESP32
+_STALLING = const(22)  # 1: the main thread is in the stall the world asked for
+_HW_ID = const(0)  # _ids: the hardware thread's ident (hard IRQs send with its buffer)
+_st = array.array("i", [0] * 23)
 _st[_CAUSE] = int(os.getenv("VBOARD_RESET_CAUSE") or vlink.PWRON_RESET)
 _st[_STALL_MAX] = int(os.getenv("VBOARD_PILOT_STALL") or 0)
+_st[_KA_PIN] = -1
+_st[_HARD] = 0 if os.getenv("VBOARD_NO_HARD_IRQ") else 1
+_ids = [0]  # thread idents do not fit the array
 
 
 def _send(op, id, value, tx=_tx[0]):
@@ -106,10 +121,29 @@ def _register(f, arg):
 
 
 def _run_slot(i):
-    _st[_RAN] += 1
+    e = _slots[i]
+    try:
+        if e is not None:
+            e[0](e[1])
+    finally:  # counted once done: a callback the host pauses midway is still due
+        _st[_RAN] += 1
+
+
+def _hard(i):
+    """A hard IRQ: slot i's callback now, on the hardware thread (allocating nothing)."""
     e = _slots[i]
     if e is not None:
-        e[0](e[1])
+        try:
+            e[0](e[1])
+        except Exception as ex:  # noqa: BLE001 - a board would print it and go on
+            print("hard IRQ failed:", ex)
+
+
+def _out(i, v):
+    """Pin i's new level and when, from the main thread or from a hard IRQ."""
+    tx = _tx[1] if _thread.get_ident() == _ids[_HW_ID] else _tx[0]
+    _send(vlink.OUT_PIN, i, v, tx)
+    _send(vlink.OUT_AT, i, time.ticks_us() & 0x3FFFFFFF, tx)
 
 
 def _schedule(slot):
@@ -148,16 +182,25 @@ def _handle(op, id, value):
             _send(vlink.IN_AT, id, time.ticks_us() & 0x3FFFFFFF, _tx[1])
         h = _irq[id]
         if h is not None and old != value:
-            slot, trigger = h
+            slot, trigger, hard = h
             rising = value and not old
             if (rising and trigger & Pin.IRQ_RISING) or (not rising and trigger & Pin.IRQ_FALLING):
-                _schedule(slot)
+                if hard:
+                    _hard(slot)
+                else:
+                    _schedule(slot)
     elif op == vlink.SET_ALT:
         _alt[id] = value
     elif op == vlink.COUPLE:
         _couple[id] = value
     elif op == vlink.READY:
         _st[_READY] = 1
+    elif op == vlink.KEEPALIVE:
+        _st[_KA_US] = value
+        _st[_KA_PIN] = id
+    elif op == vlink.STALL:
+        _st[_STALL_MS] = value
+        _schedule(2)
     elif op == vlink.NET_UP:
         _net_up[id & 7] = value
     elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:  # deferred, see above
@@ -175,9 +218,18 @@ def _handle(op, id, value):
                 _st[_DQ_DRAIN] = 0  # lost: the next record tries again
 
 
-def _link_slot(lost):
-    """The link's own slots: 0 applies the deferred records, 1 reports the link closed."""
-    if lost:  # the wake-up pump ends the VM (an exception raised here is only printed)
+def _link_slot(what):
+    """The link's own slots: 0 applies the deferred records, 1 reports the link closed,
+    2 blocks the interpreter in one call into C (time.sleep(float) runs no scheduled
+    callback, as a TLS step or a flash erase on a board): only hard IRQs run meanwhile."""
+    if what == 2:
+        _st[_STALLING] = 1
+        _send(vlink.STALL_AT, 1, time.ticks_us() & 0x3FFFFFFF)
+        time.sleep(_st[_STALL_MS] / 1000)
+        _st[_STALLING] = 0
+        _send(vlink.STALL_AT, 0, time.ticks_us() & 0x3FFFFFFF)
+        return
+    if what:  # the wake-up pump ends the VM (an exception raised here is only printed)
         try:
             print("virtual board: link closed")
         except OSError:  # the world is gone, and with it the console pipe
@@ -196,9 +248,25 @@ def _hw_thread(buf, poller):
     rec = buf[0]
     got = 0
     wdt_fired = False
+    _ids[_HW_ID] = _thread.get_ident()
+    prev = time.ticks_us()
     while True:
         now = time.ticks_us()
         wait = 1
+        # Time the host withholds from the VM does not count for the monostable (a
+        # board is never paused): this loop coming round late (the host paused this
+        # thread), or soft callbacks pending outside a stall the world asked for (the
+        # host has not yet run the main thread; on a board a pending soft IRQ runs
+        # within microseconds unless the interpreter is in C, which here only the
+        # asked-for stall stands for: the firmware's own calls into C take microseconds
+        # on the host, docs/decisions.md lists their board durations). Hard timers,
+        # which read the firmware's wall clock, run only during such a stall: outside
+        # it a late tick is the host's doing (seen: ticks 40-300 ms late under a load
+        # of 15 on two cores). Hard pin IRQs run whenever their edge comes.
+        dt = time.ticks_diff(now, prev)
+        prev = now
+        if dt > 3000 or (_st[_SCHED] != _st[_RAN] and not _st[_STALLING]):
+            _st[_KA_AT] = (_st[_KA_AT] + dt) & 0x3FFFFFFF
         for t in _timers:
             if t is None:
                 continue
@@ -207,7 +275,18 @@ def _hw_thread(buf, poller):
                 t[0] = time.ticks_add(t[0], t[1])
                 if time.ticks_diff(t[0], now) < 0:  # fell behind: skip, do not burst
                     t[0] = time.ticks_add(now, t[1])
-                _schedule(t[2])
+                if t[3]:
+                    if _st[_STALLING]:
+                        _hard(t[2])
+                else:
+                    _schedule(t[2])
+        # (the main thread may stamp an edge after `now` was read: a negative age)
+        if _st[_KA_ON] and _st[_KA_US] < (now - _st[_KA_AT]) & 0x3FFFFFFF < 0x20000000:
+            # no rising edge for the drop-out time: the monostable's output falls, at
+            # that moment on the VM's clock (the reaction figures read it)
+            _st[_KA_ON] = 0
+            _send(vlink.OUT_PIN, _st[_KA_PIN], 0, _tx[1])
+            _send(vlink.OUT_AT, _st[_KA_PIN], (_st[_KA_AT] + _st[_KA_US]) & 0x3FFFFFFF, _tx[1])
         if _st[_WDT_MS] and not wdt_fired and \
                 time.ticks_diff(time.ticks_ms(), _st[_WDT_FED]) > _st[_WDT_MS]:
             # A real watchdog resets the chip whatever the CPU does; the world plays that
@@ -307,11 +386,17 @@ class Pin:
         v = 1 if v else 0
         if _level[i] != v:
             _level[i] = v
+            if i == _st[_KA_PIN]:  # into the monostable: only its output goes to the world
+                if v:
+                    _st[_KA_AT] = time.ticks_us() & 0x3FFFFFFF
+                    if not _st[_KA_ON]:
+                        _st[_KA_ON] = 1
+                        _out(i, 1)
+                return
             if _wired[i] is not None:  # wired to a part on the board, not to the world
                 _wired[i](v)
                 return
-            _send(vlink.OUT_PIN, i, v)
-            _send(vlink.OUT_AT, i, time.ticks_us() & 0x3FFFFFFF)
+            _out(i, v)
 
     __call__ = value
 
@@ -321,13 +406,15 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=3, **kw):  # kw: hard (always soft here)
+    def irq(self, handler=None, trigger=3, hard=False):
+        if hard and not _st[_HARD]:
+            raise TypeError("hard")  # as the ESP32 port: no such argument
         old = _irq[self.id]
         _irq[self.id] = None
         if old is not None:
             _slots[old[0]] = None
         if handler is not None:
-            _irq[self.id] = (_register(handler, self), trigger)
+            _irq[self.id] = (_register(handler, self), trigger, hard)
 
 
 class PWM:
@@ -426,10 +513,12 @@ class Timer:
         if kw.get("callback") is not None:
             self.init(**kw)
 
-    def init(self, mode=1, period=1000, callback=None, freq=None):
+    def init(self, mode=1, period=1000, callback=None, freq=None, hard=False):
+        if hard and not _st[_HARD]:
+            raise ValueError("hard")  # as the ESP32 port
         self.deinit()
         us = int(1000000 // freq) if freq else period * 1000
-        self._t = [time.ticks_add(time.ticks_us(), us), us, _register(callback, self)]
+        self._t = [time.ticks_add(time.ticks_us(), us), us, _register(callback, self), hard]
         _timers[_timers.index(None)] = self._t  # ValueError: more than 8 timers
         if _link[_WAKE_RX] is not None and not _st[_PUMP]:
             _st[_PUMP] = 1
@@ -536,6 +625,7 @@ def _static(cls):
 
 _register(_link_slot, 0)  # slot 0
 _register(_link_slot, 1)  # slot 1
+_register(_link_slot, 2)  # slot 2
 _pins = _static(Pin)
 _adcs = _static(ADC)
 _connect()

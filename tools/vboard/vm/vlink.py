@@ -12,6 +12,10 @@ SET_IN = 1  # id = pin, value = level (digital) or raw 0..65535 (ADC)
 SET_ALT = 2  # id = ADC pin, value = raw while its coupled PWM output is low
 COUPLE = 3  # id = ADC pin, value = PWM pin that drives what the ADC sees
 READY = 4  # initial inputs sent: the firmware may start
+KEEPALIVE = 5  # id = keep-alive pin, value = drop-out in us: the retriggerable monostable
+#                that enables the relay coil (docs/hardware.md); the VM reports its output
+#                as that pin's level (OUT_PIN, OUT_AT), the world ANDs it with the coil pin
+STALL = 6  # value = ms: the interpreter blocks in one call into C that long (time.sleep)
 # VM -> world
 OUT_PIN = 10  # id = pin, value = level
 PWM_DUTY = 11  # id = pin, value = duty_u16
@@ -22,6 +26,7 @@ RESET = 15  # value = reset cause about to take effect
 HELLO = 16  # VM connected
 IN_AT = 17  # id = pin, value = VM ticks_us (mod 2**30) when an input change landed
 OUT_AT = 18  # id = pin, value = VM ticks_us (mod 2**30) when an output was written
+STALL_AT = 19  # id = 1 stall begins, 0 ends; value = VM ticks_us (mod 2**30)
 # RFID (tools/vboard/vm/rc522_sim.py): the card field world -> VM, the firmware's view back
 CARD_BYTE = 20  # id = slot * 16 + index, value = that byte of the UID staged for the slot
 CARD_SET = 21  # id = slot (0, 1), value = UID length (0 = empty) | serial << 8: card enters
