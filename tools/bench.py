@@ -165,7 +165,8 @@ def _stalled_trials(ctx, n, env=None, stall_ms=2000, early=False):
         while len(out) < n:
             tries += 1
             if tries > 2 * n + 5:
-                raise RuntimeError("too many stalled trials lost: %d of %d" % (tries - len(out), tries))
+                raise RuntimeError("too many stalled trials lost: %d of %d"
+                                   % (tries - len(out), tries))
             w.set(plugged=True)
             w.wait_for(charging, 30)
             since = time.monotonic()

@@ -11,7 +11,8 @@ because the unix port, unlike the boards, does not run scheduled callbacks while
 sleeps in poll(). Hard ones (Timer and Pin.irq with hard=True, as on an RP2040) it calls
 itself, at once, even while the main thread is stuck in a call into C (a stall the
 world asks for, vlink.STALL; hard timers only then, see _hw_thread); with
-VBOARD_NO_HARD_IRQ set they are refused as on an ESP32. The relay's keep-alive pin drives a retriggerable monostable on the board
+VBOARD_NO_HARD_IRQ set they are refused as on an ESP32. The relay's keep-alive pin
+drives a retriggerable monostable on the board
 (vlink.KEEPALIVE): the thread drops its output when the pulses stop.
 
 Without VBOARD_LINK in the environment the pins are inert (benchmarks of the tick).
