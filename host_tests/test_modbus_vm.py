@@ -16,7 +16,7 @@ import time
 import tty
 
 import pytest
-from vmrun import ROOT, micropython
+from vmrun import ROOT, free_port, micropython
 
 from tools.vboard import meters as sim
 
@@ -109,13 +109,6 @@ def run_vm(job, env=None, timeout=60):
     assert len(lines) == len(job["requests"]), proc.stdout + proc.stderr
     return lines
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def crc16(b):

@@ -352,8 +352,9 @@ def stall(ctx):
     return {"loop_stall_ms_max": round(us / 1000, 2)}
 
 
-def scenario_passes(ctx, heap_kb, **kw):
-    w = ctx.world(heap="%dk" % heap_kb, **kw)
+def standard_session_passes(w):
+    """The standard scenario on a started board: plug, charge, unplug (fault 1, relay open);
+    False on any failure. Stops the board."""
     try:
         w.wait_for(lambda w: w.status() == "Idle", 15)
         w.set(plugged=True)
@@ -367,6 +368,10 @@ def scenario_passes(ctx, heap_kb, **kw):
         return False
     finally:
         w.stop()
+
+
+def scenario_passes(ctx, heap_kb, **kw):
+    return standard_session_passes(ctx.world(heap="%dk" % heap_kb, **kw))
 
 
 def search_kb(passes, what, lo=32, hi=256, step=2):
@@ -580,20 +585,7 @@ def _flash_root(ctx):
 
 
 def _passes32(ctx, vm, kb):
-    w = _world32(ctx, vm, kb, {}).start()
-    try:
-        w.wait_for(lambda w: w.status() == "Idle", 15)
-        w.set(plugged=True)
-        w.wait_for(charging, 15)
-        time.sleep(2)
-        w.set(plugged=False)
-        w.wait_for(lambda w: w.fault() == 1, 5)
-        time.sleep(1)
-        return w.running and w.status() == "RecoverFromError" and not w.relay_closed()
-    except (TimeoutError, RuntimeError):
-        return False
-    finally:
-        w.stop()
+    return standard_session_passes(_world32(ctx, vm, kb, {}).start())
 
 
 CARD = "04AABBCCDDEEFF001122"  # in RFID_CARDS' whitelist

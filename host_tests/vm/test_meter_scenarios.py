@@ -6,18 +6,11 @@ Time bounds below are the firmware's promises, not speed measurements: a load ch
 acted on at the next poll (1 s) and reaches the car with the next allowed duty change
 (at most one per 5 s).
 """
-import socket
 import time
+from vmrun import free_port
 
 PROMISED_S = 1 + 5 + 2  # poll + duty-change interval + the world's own latency
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def fw(w):

@@ -1,16 +1,8 @@
 """The virtual board's simulated meters follow config.json as the firmware saves it (a
 checksummed record, services/config.save_json), read with the firmware's own reader."""
-import socket
 
 from tools.provision import record
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from vmrun import free_port
 
 
 def test_meter_from_the_firmwares_checksummed_config(start_board):
