@@ -44,6 +44,7 @@ settings.extend({
     "time.utc_offset_min": (INT, 60, -720, 840),
     "update.healthy_s": (INT, 60, 5, 3600),  # normal running that confirms a new version
     "update.trial_boots": (INT, 3, 1, 10),  # boots a new version gets to become healthy
+    "update.url": (settings.WEB, "", 0, 200),  # the release record (services/release.py)
 })
 
 

@@ -278,15 +278,7 @@ class Updater:
             return
         if not signed:
             raise UpdateError("unsigned bundle: this device accepts signed ones only")
-        from firmware.core import ed25519
-        g = ed25519.steps(self.key, self._mdigest, self.sig)
-        try:
-            while True:
-                next(g)
-                await asyncio.sleep_ms(0)
-        except StopIteration as e:
-            ok = e.value
-        if not ok:
+        if not await signature_ok(self.key, self._mdigest, self.sig):
             raise UpdateError("bad signature")
 
     def abort(self, reason):
@@ -302,59 +294,92 @@ class Updater:
         self.log.add(ERROR, "update refused: " + reason)
 
     # ------------------------------------------------------------------ download
-    async def install_from_url(self, url, force=False, timeout_s=30):
-        """Download a bundle over HTTP or HTTPS and install it; returns the version."""
-        for _ in range(4):  # the URL and up to three redirects
-            proto, _, hostport, path = (url + "/").split("/", 3)
-            if proto not in ("http:", "https:"):
-                raise UpdateError("unsupported URL " + url)
-            host, _, port = hostport.partition(":")
-            port = int(port) if port else (443 if proto == "https:" else 80)
-            try:
-                r, w = await asyncio.wait_for(asyncio.open_connection(
-                    host, port, ssl=True if proto == "https:" else None), timeout_s)
-            except (OSError, asyncio.TimeoutError) as e:
-                raise UpdateError("cannot reach %s: %r" % (host, e))
-            try:
-                w.write(("GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path[:-1], host)).encode())
-                await w.drain()
-                status = (await asyncio.wait_for(r.readline(), timeout_s)).split()
-                code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
-                length = None
-                url = None
-                while True:
-                    line = await asyncio.wait_for(r.readline(), timeout_s)
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-                    k, _, v = line.decode().partition(":")
-                    k = k.lower()
-                    if k == "content-length":
-                        length = int(v)
-                    elif k == "location":
-                        url = v.strip()
-                if code in (301, 302, 303, 307, 308) and url:
-                    continue
-                if code != 200:
-                    raise UpdateError("download failed: HTTP %d" % code)
-                if length is None:
-                    raise UpdateError("download failed: no Content-Length")
-                self.begin(length, force)
-                buf = bytearray(1024)
-                while self.progress < length:
-                    n = await asyncio.wait_for(r.readinto(buf), timeout_s)
-                    if not n:
-                        break
-                    self.write(memoryview(buf)[:n])
-                return await self.finish()
-            except (asyncio.TimeoutError, OSError) as e:
-                why = "download stalled" if isinstance(e, asyncio.TimeoutError) else \
-                    "download failed: %r" % e
-                if self.busy:
-                    self.abort(why)
-                raise UpdateError(why)
-            finally:
-                w.close()
-        raise UpdateError("too many redirects")
+    async def install_from_url(self, url, force=False, timeout_s=30, size=None):
+        """Download a bundle over HTTP or HTTPS and install it; returns the version.
+        The bytes go through begin/write/finish exactly as an upload's do. `size`: the
+        length a release record announced (a different Content-Length is refused)."""
+        s, length = await http_get(url, timeout_s * 1000)
+        try:
+            if size is not None and length != size:
+                raise UpdateError("download is %d bytes, the release says %d" % (length, size))
+            self.begin(length, force)
+            buf = bytearray(1024)
+            while self.progress < length:
+                n = await asyncio.wait_for_ms(s.readinto(buf), timeout_s * 1000)
+                if not n:
+                    break  # closed early: finish() says "bundle truncated"
+                self.write(memoryview(buf)[:n])
+            return await self.finish()
+        except (asyncio.TimeoutError, OSError) as e:
+            why = "download stalled at %d of %d bytes" % (self.progress, length) \
+                if isinstance(e, asyncio.TimeoutError) else \
+                "connection lost at %d of %d bytes (%s)" % (self.progress, length, e)
+            if self.busy:
+                self.abort(why)
+            raise UpdateError(why)
+        finally:
+            from firmware.services.websocket import close_stream
+            await close_stream(s)
+
+
+async def http_get(url, timeout_ms=30000):
+    """GET `url` (http:// or https://, up to three redirects): (stream, Content-Length)
+    with the stream at the body. The name is resolved without blocking (the backend's
+    DNS query); HTTPS does not check the certificate: the bundle's signature is what is
+    trusted. UpdateError with the reason."""
+    from firmware.services.websocket import close_stream, open_stream, read_head
+    for _ in range(4):  # the URL and up to three redirects
+        proto, _, hostport, path = (url + "/").split("/", 3)
+        if proto not in ("http:", "https:"):
+            raise UpdateError("unsupported URL " + url)
+        host, _, port = hostport.partition(":")
+        port = int(port) if port.isdigit() else (443 if proto == "https:" else 80)
+        try:
+            s = await open_stream(host, port, proto == "https:", timeout_ms=timeout_ms)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise UpdateError("cannot reach %s: %s" % (host, e))
+        try:
+            s.write(("GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path[:-1], host)).encode())
+            await s.drain()
+            code, head = await asyncio.wait_for_ms(read_head(s), timeout_ms)
+        except (OSError, asyncio.TimeoutError) as e:
+            await close_stream(s)
+            raise UpdateError("cannot reach %s: %s" % (host, e or "no answer"))
+        if code in (301, 302, 303, 307, 308) and head.get("location"):
+            await close_stream(s)
+            url = absolute(url, head["location"])
+            continue
+        length = head.get("content-length", "")
+        if code != 200 or not length.isdigit():
+            await close_stream(s)
+            raise UpdateError("download failed: HTTP %d" % code if code != 200 else
+                              "download failed: no Content-Length")
+        return s, int(length)
+    raise UpdateError("too many redirects")
+
+
+def absolute(base, ref):
+    """`ref` (a full URL, a path from the root, or a name) seen from the page `base`."""
+    if "://" in ref:
+        return ref
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    if ref.startswith("/"):
+        return "%s://%s%s" % (scheme, host, ref)
+    return base.rsplit("/", 1)[0] + "/" + ref if "/" in rest else \
+        "%s://%s/%s" % (scheme, host, ref)
+
+
+async def signature_ok(key, digest, sig):
+    """Ed25519 over `digest` (SHA-256 of a manifest), yielding to other tasks."""
+    from firmware.core import ed25519
+    g = ed25519.steps(key, digest, sig)
+    try:
+        while True:
+            next(g)
+            await asyncio.sleep_ms(0)
+    except StopIteration as e:
+        return e.value
 
 
 # ---------------------------------------------------------------------- after a boot

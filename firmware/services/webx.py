@@ -439,7 +439,8 @@ async def update(web, req):
     n = req.content_length
     if not n:
         return _err(411, "send the bundle as the body, with its Content-Length")
-    if web.updating:
+    job = getattr(web, "install", None)
+    if web.updating or (job is not None and job.state == "downloading"):
         return _err(409, "an update is already running")
     web.updating = True
     u = web.app.updater()
@@ -467,3 +468,41 @@ async def update(web, req):
         return _err(400, why)
     asyncio.create_task(later(web, "software update to " + version))
     return {"ok": True, "version": version, "restart": True}
+
+
+async def update_check(web, req):
+    """Fetch and verify the release record at update.url (services/release.py)."""
+    from firmware.services import release
+    from firmware.services.update import UpdateError
+    a = web.app
+    if a.control.charger.relay:
+        return _err(409, release.NOT_WHILE_CHARGING)
+    try:
+        r = await release.check(a.config.get("update.url"), a.updater().key, a.board.NAME)
+    except UpdateError as e:
+        web.log.add(ERROR, "update check: " + str(e))
+        return _err(400, str(e))
+    web.release = r
+    return r
+
+
+async def update_install(web, req):
+    """Download & Install the release the last check found, in the background; the
+    progress comes from GET /api/update/status."""
+    from firmware.services import release
+    r = getattr(web, "release", None)
+    job = getattr(web, "install", None)
+    if r is None:
+        return _err(409, "check for an update first")
+    if web.updating or (job is not None and job.state == "downloading"):
+        return _err(409, "an update is already running")
+    if web.app.control.charger.relay:
+        return _err(409, release.NOT_WHILE_CHARGING)
+    job = web.install = release.Install(web.app, r)
+    asyncio.create_task(job.run())
+    return job.status()
+
+
+async def update_status(web, req):
+    job = getattr(web, "install", None)
+    return job.status() if job is not None else {"state": "idle"}
