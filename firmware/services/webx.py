@@ -392,6 +392,16 @@ async def log_all(web, req):
     return res
 
 
+async def log_all_gz(web, req):
+    """Download All as gzip, compressed while it is sent (core/gzip.py: constant RAM)."""
+    from firmware.core.gzip import gzip_chunks
+    web.app.datalog.flush()
+    return Response(gzip_chunks(web.app.datalog.chunks()), 200, {
+        "Content-Type": "application/gzip",
+        "Content-Disposition": 'attachment; filename="wallbox-%s-log.txt.gz"'
+                               % web.prov.get("serial")})
+
+
 async def restart(web, req):
     asyncio.create_task(later(web, "restart from the web interface"))
     return {"ok": True}

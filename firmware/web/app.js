@@ -108,7 +108,8 @@
     "mqtt.discovery_prefix": ["Discovery prefix", "text", "", 64],
     "mqtt.interval_s": ["Interval (s)", "int", "The state is also sent at once on each change.", [1, 3600]],
     "mqtt.card": ["Publish the card", "bool", "The UID of the card that authorized the session."],
-    "device.showroom": ["Showroom mode", "bool", "Charging is disabled; everything else works."]
+    "device.showroom": ["Showroom mode", "bool", "Charging is disabled; everything else works."],
+    "update.url": ["Update address", "text", "http:// or https:// address of the release record (latest.wbr) that Check for Update reads.", 200]
   };
   var SECTIONS = {
     network: ["Network connection", ["net.wifi", "net.wifi_ssid", "net.wifi_password", "net.lan_dhcp"]],
@@ -120,7 +121,8 @@
     proxy: ["Proxy", ["proxy.enabled", "proxy.host", "proxy.port", "proxy.user", "proxy.password"]],
     backend: ["Backend", ["backend.enabled", "backend.url", "backend.charge_point_id", "backend.key"]],
     mqtt: ["MQTT", ["mqtt.enabled", "mqtt.host", "mqtt.port", "mqtt.tls", "mqtt.user", "mqtt.password", "mqtt.base", "mqtt.discovery", "mqtt.discovery_prefix", "mqtt.interval_s", "mqtt.card"]],
-    device: ["Showroom mode", ["device.showroom"]]
+    device: ["Showroom mode", ["device.showroom"]],
+    system: ["System", ["update.url"]]
   };
 
   function field(k, cfg) {
@@ -432,9 +434,11 @@
           msg(note, "Uploading...");
           x.send(f);
         }}), bar, note]),
+      online(),
       h("section", {}, [h("h2", {text: "Data logging"}), logbox,
         h("button", {type: "button", "class": "alt", text: "Refresh", onclick: loadLog}),
-        h("a", {"class": "btn", href: "/api/log/all", download: "", id: "download", text: "Download All"})]),
+        h("a", {"class": "btn", href: "/api/log/all", download: "", id: "download", text: "Download All"}),
+        h("a", {"class": "btn alt", href: "/api/log/all.gz", download: "", id: "download-gz", text: "Download All (gzip)"})]),
       h("section", {}, [h("h2", {text: "Restart"}), h("button", {type: "button", "class": "warn", id: "restart", text: "Restart System", onclick: restart})]),
       h("section", {}, [h("h2", {text: "Factory reset"}),
         h("p", {"class": "hint", text: "Deletes every setting, the password (back to the serial number), the API tokens, the RFID card list and the backend's records, then restarts. Kept: the configuration label's passwords, the software version and the data log."}),
@@ -450,12 +454,43 @@
     ]);
     loadLog();
   }
+  function online() {
+    var note = h("div", {"class": "msg", hidden: true}), info = h("div", {});
+    var bar = h("progress", {max: 100, value: 0, hidden: true});
+    var install = h("button", {type: "button", id: "install", text: "Download & Install", hidden: true, onclick: function () {
+      install.disabled = true;
+      api("POST", "update/install", {}).then(function (r) {
+        if (r.code !== 200) { install.disabled = false; msg(note, r.error, true); return; }
+        bar.hidden = false;
+        (function poll() {
+          api("GET", "update/status").then(function (s) {
+            if (s.total) bar.value = 100 * s.progress / s.total;
+            if (s.state === "downloading") { msg(note, "Downloading " + Math.round(s.progress / 1024) + " of " + Math.round(s.total / 1024) + " KB..."); setTimeout(poll, 500); }
+            else if (s.state === "installed") { msg(note, "Version " + s.version + " verified and installed."); waitBack("Restarting into " + s.version + "..."); }
+            else { install.disabled = false; msg(note, "Not installed, the running version stays: " + s.error, true); }
+          });
+        })();
+      });
+    }});
+    return h("section", {}, [h("h2", {text: "Online update"}),
+      h("p", {"class": "hint", text: "Checks the update address (Configuration, System). Not while charging: the download ends a session."}),
+      h("button", {type: "button", "class": "alt", id: "check", text: "Check for Update", onclick: function () {
+        msg(note, "Checking...");
+        api("POST", "update/check", {}).then(function (r) {
+          info.textContent = "";
+          if (r.code !== 200) { msg(note, r.error, true); return; }
+          msg(note, r.newer ? "Version " + r.version + " is available (running " + r.running + ")." : "Up to date: version " + r.running + " (newest " + r.version + ").");
+          if (r.notes) info.appendChild(h("pre", {text: r.notes}));
+          install.hidden = !r.newer;
+        });
+      }}), note, info, install, bar]);
+  }
   function config() {
     api("GET", "config").then(function (cfg) {
       if (cfg.code !== 200) return;
       page("Configuration", ["network", "auth"].map(function (n) { return sectionForm(n, cfg); }));
       main.appendChild(cards());
-      ["hotspot", "limits", "meter", "solar", "proxy", "backend", "mqtt", "device"].forEach(function (n) { main.appendChild(sectionForm(n, cfg)); });
+      ["hotspot", "limits", "meter", "solar", "proxy", "backend", "mqtt", "device", "system"].forEach(function (n) { main.appendChild(sectionForm(n, cfg)); });
       main.appendChild(transfer());
     });
   }
