@@ -14,7 +14,7 @@ from micropython import const
 
 from microdot.microdot import Response
 
-from firmware.core import limits, settings, webauth
+from firmware.core import limits, webauth
 from firmware.services import datalog
 from firmware.services.config import save_json
 from firmware.services.log import ERROR, INFO
@@ -23,11 +23,6 @@ from firmware.services.web import ACCOUNT, _body, _err
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
 _TOKENS = const(8)
-_SECRET = ("net.hotspot_password", "net.wifi_password", "proxy.password", "backend.key",
-           "mqtt.password")
-# Settings that the running services pick up only at the next start
-_AT_RESTART = ("net.hotspot_ssid", "net.hotspot_password", "net.channel", "net.hostname",
-               "net.lan_dhcp", "backend.", "proxy.", "web.port", "time.ntp")
 
 
 def save(web, acct):
@@ -124,9 +119,10 @@ async def session(web, req):
 
 
 async def config_get(web, req):
+    from firmware.services.configdoc import SECRET
     v = dict(web.app.config.values)
     is_set = []
-    for k in _SECRET:
+    for k in SECRET:
         if v.get(k):
             is_set.append(k)
         v[k] = ""
@@ -134,33 +130,8 @@ async def config_get(web, req):
 
 
 def apply(web, changes):
-    """Validate and save `changes` (atomically, all or nothing), then make the running
-    services follow. Returns ({key: reason}, restart needed)."""
-    a = web.app
-    errors = {}
-    v = changes.get("charging.max_current_a") if isinstance(changes, dict) else None
-    dip = limits.DIP_DA[a.dip]
-    if isinstance(v, int) and not isinstance(v, bool) and a.dip and v * 10 > dip:
-        errors["charging.max_current_a"] = \
-            "must not exceed the installation maximum of %d A (DIP switches)" % (dip // 10)
-    try:
-        errors.update(settings.validate(changes)[1] if errors else a.config.update(changes))
-    except OSError as e:
-        return {"": "not saved: flash error %s" % e}, False
-    if errors:
-        return errors, False
-    cfg = a.config
-    a.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
-    a.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
-    a.apply_modes()
-    cc = a.control.cfg
-    cc.ventilation = cfg.get("charging.ventilation")
-    cc.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
-    cc.selftest_ms = cfg.get("charging.selftest_s") * 1000
-    cc.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
-    datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
-    web.log.add(INFO, "web: settings changed: " + ", ".join(changes))
-    return {}, any(k.startswith(_AT_RESTART) for k in changes)
+    from firmware.services import configdoc
+    return configdoc.apply(web.app, changes, "web")
 
 
 async def config(web, req):
@@ -265,42 +236,21 @@ async def wizard(web, req):
 
 
 async def export(web, req):
-    v = dict(web.app.config.values)
-    if req.args.get("secrets") != "1":
-        for k in _SECRET:
-            v.pop(k, None)
-    doc = {"format": "wallbox-config", "serial": web.prov.get("serial"),
-           "version": web.version, "settings": v, "cards": web.app.rfid.entries()}
-    res = Response(doc)
+    from firmware.services import configdoc
+    res = Response(configdoc.export_doc(web.app, web.version, req.args.get("secrets") == "1"))
     res.headers["Content-Disposition"] = \
         'attachment; filename="wallbox-%s-config.json"' % web.prov.get("serial")
     return res
 
 
 async def config_import(web, req):
-    from firmware.core import auth
+    from firmware.services import configdoc
     doc = _body(req)
-    s = doc.get("settings")
-    if doc.get("format") != "wallbox-config" or not isinstance(s, dict):
-        raise ValueError(400, "not a configuration file of this charger")
-    known = {k: s[k] for k in s if k in settings.SCHEMA}
-    ignored = [k for k in s if k not in settings.SCHEMA]
-    cards = doc.get("cards")
-    if cards is not None:
-        try:
-            auth.check_doc(cards)
-        except ValueError as e:
-            return _err(400, "card list: %s" % e, errors={"cards": str(e)})
-    errors, restart = apply(web, known) if known else ({}, False)
-    if errors:
-        return _err(400, "nothing imported: %d setting(s) refused" % len(errors),
-                    errors=errors)
-    if cards is not None:
-        rf = web.app.rfid
-        cards["version"] = rf.auth.version + 1
-        save_json(rf.path, cards)
-        rf.auth.use(cards)
-    web.log.add(INFO, "web: configuration imported")
+    try:
+        restart, ignored = configdoc.import_doc(web.app, doc, "web")
+    except ValueError as e:
+        reason, errors = e.args
+        return _err(400, reason, errors=errors) if errors else _err(400, reason)
     return {"ok": True, "restart": restart, "ignored": ignored}
 
 
