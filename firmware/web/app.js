@@ -109,7 +109,9 @@
     "mqtt.interval_s": ["Interval (s)", "int", "The state is also sent at once on each change.", [1, 3600]],
     "mqtt.card": ["Publish the card", "bool", "The UID of the card that authorized the session."],
     "device.showroom": ["Showroom mode", "bool", "Charging is disabled; everything else works."],
-    "update.url": ["Update address", "text", "http:// or https:// address of the release record (latest.wbr) that Check for Update reads.", 200]
+    "update.url": ["Update address", "text", "http:// or https:// address of the release record (latest.wbr) that Check for Update reads.", 200],
+    "sd.allow_init": ["Allow USB init", "bool", "An empty SD card inserted gets the configuration (without passwords) and the data log."],
+    "sd.allow_config": ["Allow USB config", "bool", "An SD card with CFG/config.json gets it applied, checked like an import (restart to switch the slot on or off)."]
   };
   var SECTIONS = {
     network: ["Network connection", ["net.wifi", "net.wifi_ssid", "net.wifi_password", "net.lan_dhcp"]],
@@ -122,7 +124,7 @@
     backend: ["Backend", ["backend.enabled", "backend.url", "backend.charge_point_id", "backend.key"]],
     mqtt: ["MQTT", ["mqtt.enabled", "mqtt.host", "mqtt.port", "mqtt.tls", "mqtt.user", "mqtt.password", "mqtt.base", "mqtt.discovery", "mqtt.discovery_prefix", "mqtt.interval_s", "mqtt.card"]],
     device: ["Showroom mode", ["device.showroom"]],
-    system: ["System", ["update.url"]]
+    system: ["System", ["update.url", "sd.allow_init", "sd.allow_config"]]
   };
 
   function field(k, cfg) {

@@ -5,6 +5,7 @@ a card's CFG/config.json is applied, or refused with the reason and nothing chan
 full card and a card pulled out mid-write are logged and leave the charger running."""
 import json
 import os
+import time
 
 from sdimage import insert, make, read, remove
 
@@ -100,4 +101,17 @@ def test_card_pulled_out_mid_write_then_a_new_card_works(start_board, tmp_path):
     assert w.status() == "Idle" and not w.fault()
     os.remove(tmp_path / "card.img.pull")
     make(img)  # another, empty card
+    w.wait_for(lambda w: said(w, SAVED), timeout=20)
+
+
+def test_nothing_happens_on_the_card_while_charging(start_board, tmp_path):
+    img = tmp_path / "card.img"
+    make(img)
+    remove(img)
+    w = start_board({"sd.allow_init": True}, env={"VBOARD_SD": str(img)}, plugged=True)
+    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=30)
+    insert(img)
+    time.sleep(5)  # two polls of the slot: nothing while the relay is closed
+    assert not said(w, "SD card inserted")
+    w.set(plugged=False)
     w.wait_for(lambda w: said(w, SAVED), timeout=20)
