@@ -4,7 +4,7 @@ Ours, not micropython-lib's `sdcard` (docs/decisions.md): every wait is bounded 
 deadline, a write the card rejects or a card that vanishes raises OSError(EIO) instead
 of being ignored, and the start-up (ACMD41, up to a second) is a generator the caller
 steps with asyncio sleeps in between, not `time.sleep_ms` loops. Each SPI call moves at
-most 512 bytes (~3 ms at 1.3 MHz), so the control tick runs between them.
+most 512 bytes (~4 ms at 1 MHz), so the control tick runs between them.
 
     card = SDCard(spi, cs)
     for _ in card.start(): await asyncio.sleep_ms(10)   # OSError if no usable card
