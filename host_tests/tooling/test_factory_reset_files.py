@@ -4,7 +4,7 @@ import ast
 import os
 import re
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = {"web.py": ["ACCOUNT"], "rfid.py": ["PATH"],
          "backend.py": ["STATE", "LIST", "QUEUE", "ACKS"]}
 
