@@ -76,9 +76,12 @@ def _run(args, stdin=""):
 def make(path, files=None, units=1):
     """A formatted card image of `units` × 512 KB with `files` ({name: text, or a size
     in bytes of zeros}); returns the free bytes left."""
-    with open(path, "wb") as f:
+    new = str(path) + ".new"  # made beside it, then in at once: a card inserted whole
+    with open(new, "wb") as f:
         f.truncate(units * 512 * 1024)
-    return _run(["make", str(path)], json.dumps(files or {}))["free"]
+    free = _run(["make", new], json.dumps(files or {}))["free"]
+    os.replace(new, path)
+    return free
 
 
 def read(path):

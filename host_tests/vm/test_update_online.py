@@ -191,7 +191,7 @@ def test_web_check_and_install_refused_while_charging_then_installed(
     assert st == 409 and r["error"] == "not while charging: stop the session first"
     assert c.post("/api/update/install")[0] == 409
     w.set(plugged=False)
-    w.wait_for(lambda w: not w.relay_closed(), timeout=20)
+    w.wait_for(lambda w: w.status() == "Idle" and not w.relay_closed(), timeout=20)
     st, r, _ = c.post("/api/update/check")
     assert st == 200 and r["version"] == "9.9.9" and r["newer"] and r["notes"] == NOTES, r
     st, r, _ = c.post("/api/update/install")
