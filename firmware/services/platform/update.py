@@ -20,8 +20,8 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
-from firmware.services.config import load_json, save_json
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform.config import load_json, save_json
+from firmware.services.platform.log import ERROR, INFO
 
 STATE = "update.json"  # {"active": slot, "version"} or on trial also "prev", "boots", "max"
 MAGIC = b"WBX1"

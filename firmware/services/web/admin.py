@@ -2,7 +2,7 @@
 API: login, session, password and recovery, settings, API tokens, the wizard flag,
 configuration export and import, browser time, Wi-Fi scan, meter test, the card list,
 the data log, restart, factory reset and software update. Imported when one of them
-comes and dropped again when the pages are idle (services/web.py), so a box nobody
+comes and dropped again when the pages are idle (services/web/server.py), so a box nobody
 looks at does not pay for it. Each function takes the Web object and the request (and a
 path argument)."""
 import asyncio
@@ -15,10 +15,10 @@ from micropython import const
 from microdot.microdot import Response
 
 from firmware.core import limits, settings, webauth
-from firmware.services import datalog
-from firmware.services.config import save_json
-from firmware.services.log import ERROR, INFO
-from firmware.services.web import ACCOUNT, _body, _err
+from firmware.services.platform import datalog
+from firmware.services.platform.config import save_json
+from firmware.services.platform.log import ERROR, INFO
+from firmware.services.web.server import ACCOUNT, _body, _err
 
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
@@ -310,7 +310,7 @@ async def set_time(web, req):
             not 1735689600 <= t < 4102444800:
         raise ValueError(400, "epoch_s: the browser's time in Unix seconds")
     try:
-        from firmware.services.network import set_clock
+        from firmware.services.net.network import set_clock
         set_clock(int(t), "browser")
     except ImportError:  # a port without networking: keep an offset for the log
         import time
@@ -435,7 +435,7 @@ async def later(web, reason):
 
 async def update(web, req):
     """A software update bundle as the raw request body (streamed to flash)."""
-    from firmware.services.update import UpdateError
+    from firmware.services.platform.update import UpdateError
     n = req.content_length
     if not n:
         return _err(411, "send the bundle as the body, with its Content-Length")

@@ -16,7 +16,7 @@ from micropython import const
 
 from firmware.core import settings
 from firmware.core.settings import BOOL, INT, KEY, NAME, STR
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform.log import ERROR, INFO
 
 PATH = "config.json"
 PROV = "prov.json"
