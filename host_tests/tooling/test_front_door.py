@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PANEL, WEB = 8800, 8080  # README.md and docs/virtual-board.md
 NEW_PASSWORD = "front-door-pass-1"
 BAD = ("MemoryError", "Traceback", "not started", "memory allocation failed")

@@ -4,7 +4,7 @@ import ast
 import os
 import re
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = {"web/server.py": ["ACCOUNT"], "rfid/service.py": ["PATH"],
          "ocpp/backend.py": ["STATE", "LIST", "QUEUE", "ACKS"]}
 

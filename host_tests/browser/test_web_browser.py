@@ -13,10 +13,10 @@ import tempfile
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "vm"))
+sys.path.insert(0, os.path.join(HERE, "..", "vm"))
 from webclient import HEAP, PASSWORD, PROV, SERIAL, charging, wait_web  # noqa: E402
 
-ARTIFACTS = os.path.join(HERE, "artifacts")
+ARTIFACTS = os.path.join(HERE, "..", "artifacts")
 CHROMIUM = next((p for p in (os.getenv("CHROMIUM"), "/usr/bin/chromium",
                              shutil.which("chromium"), shutil.which("chromium-browser"))
                  if p and os.path.exists(p)), None)
@@ -40,7 +40,7 @@ def test_first_setup_change_a_limit_and_see_it_on_the_status_page(tmp_path):
     _browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
 
-    sys.path.insert(0, os.path.join(HERE, ".."))
+    sys.path.insert(0, os.path.join(HERE, "..", ".."))
     from tools.build import build
     from tools.vboard.world import World
     import json
