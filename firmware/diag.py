@@ -180,7 +180,7 @@ def net():
             print(line)
     else:
         print("network service not running")
-    from firmware.services.datalog import stamp
+    from firmware.services.platform.datalog import stamp
     print("clock      ", stamp())
 
 
@@ -285,9 +285,10 @@ def selftest():
 def update(url, force=False):
     """Download and install an update bundle, then reset into it."""
     a = _a()
-    from firmware.services.update import UpdateError
+    from firmware.services.platform.update import UpdateError
     try:
-        v = _run(a.updater().install_from_url(url, force))
+        from firmware.services.net.download import install_from_url
+        v = _run(install_from_url(a.updater(), url, force))
     except UpdateError as e:
         print("refused:", e)
         return False

@@ -65,7 +65,7 @@ def make(files, version, boards=(), key=None):
 
 
 def make_release(version, bundle, size, notes="", boards=(), key=None):
-    """A release record (services/release.py): a bundle's head without files, its
+    """A release record (firmware/services/net/release.py): a bundle's head without files, its
     manifest naming the version, the notes and the bundle's address (relative to the
     record's) and size; signed like a bundle."""
     manifest = json.dumps({"format": 1, "version": version, "boards": list(boards),

@@ -1,16 +1,16 @@
 """Every file a service keeps for the user is in the factory reset's own list
-(services/config._USER), so that it is deleted even when that service does not run."""
+(services/platform/config._USER), so that it is deleted even when that service does not run."""
 import ast
 import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FILES = {"web.py": ["ACCOUNT"], "rfid.py": ["PATH"],
-         "backend.py": ["STATE", "LIST", "QUEUE", "ACKS"]}
+FILES = {"web/server.py": ["ACCOUNT"], "rfid/service.py": ["PATH"],
+         "ocpp/backend.py": ["STATE", "LIST", "QUEUE", "ACKS"]}
 
 
 def test_every_service_file_is_deleted_by_a_factory_reset():
-    with open(os.path.join(ROOT, "firmware", "services", "config.py")) as f:
+    with open(os.path.join(ROOT, "firmware", "services", "platform", "config.py")) as f:
         user = ast.literal_eval(re.search(r"^_USER = (\(.*\))$", f.read(), re.M).group(1))
     for module, names in FILES.items():
         with open(os.path.join(ROOT, "firmware", "services", module)) as f:

@@ -22,8 +22,8 @@ OTHER_KEY = bytes(range(1, 33))
 
 FEED = r"""
 import asyncio, json, os, random, sys
-from firmware.services.log import Log
-from firmware.services import update
+from firmware.services.platform.log import Log
+from firmware.services.platform import update
 path, key, board, force, seed = sys.argv[1:6]
 class Charger:
     updating = False
@@ -255,13 +255,14 @@ def test_new_version_in_safe_mode_rolls_itself_back(start_board):
 
 INSTALL = r"""
 import asyncio, json, sys
-from firmware.services.log import Log
-from firmware.services import update
+from firmware.services.platform.log import Log
+from firmware.services.platform import update
+from firmware.services.net.download import install_from_url
 class Charger:
     updating = False
 u = update.Updater(Log(echo=False), Charger(), "virtual", None)
 try:
-    out = {"ok": True, "version": asyncio.run(u.install_from_url(sys.argv[1]))}
+    out = {"ok": True, "version": asyncio.run(install_from_url(u, sys.argv[1]))}
 except update.UpdateError as e:
     out = {"ok": False, "reason": str(e)}
 print(json.dumps(out))

@@ -25,8 +25,9 @@ NOTES = "Fixes the solar start delay.\nFaster web pages."
 
 CHECK = r"""
 import asyncio, json, sys
-from firmware.services.log import Log
-from firmware.services import release, update
+from firmware.services.platform.log import Log
+from firmware.services.net import release
+from firmware.services.platform import update
 url, key, timeout_s = sys.argv[1], sys.argv[2], int(sys.argv[3])
 class Charger:
     updating = False

@@ -28,9 +28,9 @@ from microdot.microdot import Microdot, NoCaseDict, Request, Response
 
 from firmware.core import charger as ch
 from firmware.core import faults, limits, webauth
-from firmware.services import datalog
-from firmware.services.config import load_json
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform import datalog
+from firmware.services.platform.config import load_json
+from firmware.services.platform.log import ERROR, INFO
 
 ACCOUNT = "web.json"
 _OPEN = const(8)  # connections open at once (sockets are few on a board)
@@ -278,7 +278,7 @@ class Web:
         Request.max_content_length = 1 << 30  # limits are checked in Server._request
         Response.send_file_buffer_size = 512
         self.server = s
-        # "METHOD path" -> a method here, or the name of a function in webx.py (the whole
+        # "METHOD path" -> a method here, or the name of a function in admin.py (the whole
         # path also keeps each key longer than the 10 characters MicroPython interns)
         self.routes = {
             "GET /api/v1/status": self._status, "POST /api/v1/start": self._start,
@@ -301,7 +301,7 @@ class Web:
             "POST /api/update/install": "update_install",
             "GET /api/update/status": "update_status",
             "POST /api/factory-reset": "factory_reset"}
-        self.x_busy = 0  # webx requests running
+        self.x_busy = 0  # admin.py requests running
         self.x_at = ticks_ms()  # the last one
 
     # ------------------------------------------------------------------ running
@@ -328,7 +328,7 @@ class Web:
             self._every_second(ticks_ms())
 
     def _every_second(self, now):
-        """The session's chart, and the expiry of logins and of webx."""
+        """The session's chart, and the expiry of logins and of web/admin.py."""
         a = self.app
         se = a.sessions.now
         if se.count != self._charted:  # a new session
@@ -352,11 +352,11 @@ class Web:
                 self.chart_n = n + 1
         self.sessions = [s for s in self.sessions if ticks_diff(s[2], now) > 0]
         if not self.x_busy and ticks_diff(now, self.x_at) > 30000 and \
-                "firmware.services.webx" in sys.modules:  # idle: give its RAM back
-            del sys.modules["firmware.services.webx"]
-            import firmware.services
+                "firmware.services.web.admin" in sys.modules:  # idle: give its RAM back
+            del sys.modules["firmware.services.web.admin"]
+            import firmware.services.web
             try:
-                delattr(firmware.services, "webx")
+                delattr(firmware.services.web, "admin")
             except AttributeError:
                 pass
 
@@ -467,9 +467,9 @@ class Web:
         lazy = isinstance(h, str)
         try:
             if lazy:
-                from firmware.services import webx
+                from firmware.services.web import admin
                 self.x_busy += 1
-                h = getattr(webx, h)
+                h = getattr(admin, h)
                 out = await (h(self, req) if arg is None else h(self, req, arg))
             else:
                 out = await (h(req) if arg is None else h(req, arg))

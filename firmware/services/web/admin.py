@@ -2,7 +2,7 @@
 API: login, session, password and recovery, settings, API tokens, the wizard flag,
 configuration export and import, browser time, Wi-Fi scan, meter test, the card list,
 the data log, restart, factory reset and software update. Imported when one of them
-comes and dropped again when the pages are idle (services/web.py), so a box nobody
+comes and dropped again when the pages are idle (services/web/server.py), so a box nobody
 looks at does not pay for it. Each function takes the Web object and the request (and a
 path argument)."""
 import asyncio
@@ -15,10 +15,10 @@ from micropython import const
 from microdot.microdot import Response
 
 from firmware.core import limits, webauth
-from firmware.services import datalog
-from firmware.services.config import save_json
-from firmware.services.log import ERROR, INFO
-from firmware.services.web import ACCOUNT, _body, _err
+from firmware.services.platform import datalog
+from firmware.services.platform.config import save_json
+from firmware.services.platform.log import ERROR, INFO
+from firmware.services.web.server import ACCOUNT, _body, _err
 
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
@@ -119,7 +119,7 @@ async def session(web, req):
 
 
 async def config_get(web, req):
-    from firmware.services.configdoc import SECRET
+    from firmware.services.platform.configdoc import SECRET
     v = dict(web.app.config.values)
     is_set = []
     for k in SECRET:
@@ -130,7 +130,7 @@ async def config_get(web, req):
 
 
 def apply(web, changes):
-    from firmware.services import configdoc
+    from firmware.services.platform import configdoc
     return configdoc.apply(web.app, changes, "web")
 
 
@@ -236,7 +236,7 @@ async def wizard(web, req):
 
 
 async def export(web, req):
-    from firmware.services import configdoc
+    from firmware.services.platform import configdoc
     res = Response(configdoc.export_doc(web.app, web.version, req.args.get("secrets") == "1"))
     res.headers["Content-Disposition"] = \
         'attachment; filename="wallbox-%s-config.json"' % web.prov.get("serial")
@@ -244,7 +244,7 @@ async def export(web, req):
 
 
 async def config_import(web, req):
-    from firmware.services import configdoc
+    from firmware.services.platform import configdoc
     doc = _body(req)
     try:
         restart, ignored = configdoc.import_doc(web.app, doc, "web")
@@ -260,7 +260,7 @@ async def set_time(web, req):
             not 1735689600 <= t < 4102444800:
         raise ValueError(400, "epoch_s: the browser's time in Unix seconds")
     try:
-        from firmware.services.network import set_clock
+        from firmware.services.net.network import set_clock
         set_clock(int(t), "browser")
     except ImportError:  # a port without networking: keep an offset for the log
         import time
@@ -395,7 +395,7 @@ async def later(web, reason):
 
 async def update(web, req):
     """A software update bundle as the raw request body (streamed to flash)."""
-    from firmware.services.update import UpdateError
+    from firmware.services.platform.update import UpdateError
     n = req.content_length
     if not n:
         return _err(411, "send the bundle as the body, with its Content-Length")
@@ -431,9 +431,9 @@ async def update(web, req):
 
 
 async def update_check(web, req):
-    """Fetch and verify the release record at update.url (services/release.py)."""
-    from firmware.services import release
-    from firmware.services.update import UpdateError
+    """Fetch and verify the release record at update.url (net/release.py)."""
+    from firmware.services.net import release
+    from firmware.services.platform.update import UpdateError
     a = web.app
     if a.control.charger.relay:
         return _err(409, release.NOT_WHILE_CHARGING)
@@ -449,7 +449,7 @@ async def update_check(web, req):
 async def update_install(web, req):
     """Download & Install the release the last check found, in the background; the
     progress comes from GET /api/update/status."""
-    from firmware.services import release
+    from firmware.services.net import release
     r = getattr(web, "release", None)
     job = getattr(web, "install", None)
     if r is None:

@@ -3,7 +3,7 @@
 - "Allow USB init" (`sd.allow_init`): a card inserted empty gets the configuration
   (CFG/config.json, the web's export without secrets) and the data log (LOG/log.txt).
 - "Allow USB config" (`sd.allow_config`): a card with CFG/config.json has it applied,
-  checked like the web's import (services/configdoc.py): all or nothing, a bad file
+  checked like the web's import (platform/configdoc.py): all or nothing, a bad file
   changes nothing and the log says why.
 
 The slot is polled every 2 s; a card is started, mounted at /sd, and unmounted when
@@ -19,7 +19,7 @@ import os
 from micropython import const
 
 from firmware.drivers.sdcard import SDCard
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform.log import ERROR, INFO
 
 MOUNT = "/sd"
 CONFIG = "CFG/config.json"
@@ -97,8 +97,8 @@ class SdSlot:
     async def _save(self):
         """The configuration, then the log; each to a .tmp name renamed when complete,
         so a card pulled out or full leaves no file that looks whole."""
-        from firmware.services import configdoc
-        from firmware.services.update import running_version
+        from firmware.services.platform import configdoc
+        from firmware.services.platform.update import running_version
         a = self.app
         a.datalog.flush()
         for d in ("CFG", "LOG"):
@@ -122,7 +122,7 @@ class SdSlot:
         os.rename(path + ".tmp", path)
 
     def _apply(self):
-        from firmware.services import configdoc
+        from firmware.services.platform import configdoc
         path = MOUNT + "/" + CONFIG
         try:
             if os.stat(path)[6] > _MAX_CONFIG:

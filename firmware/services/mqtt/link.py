@@ -1,4 +1,4 @@
-"""The MQTT 3.1.1 client on the event loop (docs/mqtt.md), imported by services/mqtt.py
+"""The MQTT 3.1.1 client on the event loop (docs/mqtt.md), imported by services/mqtt/service.py
 once MQTT is switched on.
 
 Why our own client: the published MicroPython clients block on DNS and connect, or
@@ -22,9 +22,9 @@ from micropython import const
 from firmware.core import charger as ch
 from firmware.core import faults, limits, mqtt
 from firmware.core import pilot as cp
-from firmware.services.config import load_json, save_json
-from firmware.services.log import ERROR, INFO
-from firmware.services.websocket import close_stream, open_stream
+from firmware.services.platform.config import load_json, save_json
+from firmware.services.platform.log import ERROR, INFO
+from firmware.services.net.websocket import close_stream, open_stream
 
 STATE = "mqtt.json"  # the total energy register
 _KEEPALIVE_S = const(30)

@@ -1,6 +1,6 @@
 """Energy meters, domestic connection monitoring and solar surplus (docs/meters.md):
 the settings, always registered so a stored configuration is kept, and the supervised
-task. The work is in services/metering.py, imported once a meter or a solar mode is
+task. The work is in services/metering/polling.py, imported once a meter or a solar mode is
 switched on: a box without meters does not pay its RAM (nor the Modbus driver's).
 """
 import asyncio
@@ -40,7 +40,7 @@ settings.extend({
 class Meters:
     def __init__(self, app):
         self.app = app
-        self.impl = None  # services.metering.Metering once needed
+        self.impl = None  # services.metering.polling.Metering once needed
 
     async def _load(self):
         # One module per step, yielding in between: loading code holds the event loop.
@@ -53,7 +53,7 @@ class Meters:
             await asyncio.sleep_ms(0)
             from firmware.drivers import modbus  # noqa: F401
             await asyncio.sleep_ms(0)
-            from firmware.services.metering import Metering
+            from firmware.services.metering.polling import Metering
             if self.impl is None:
                 self.impl = Metering(self.app)
         return self.impl

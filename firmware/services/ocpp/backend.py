@@ -6,7 +6,7 @@ Two supervised tasks: `run()` follows the charging core twice a second (transact
 meter values, status, smart charging limits, indicators) whether or not the backend is
 reachable; `link()` keeps the connection (backoff with jitter), boots, and sends: the
 transaction queue first, then other messages, then heartbeats, one CALL at a time.
-The connection's reader task answers the backend's CALLs with backend_calls.py, which
+The connection's reader task answers the backend's CALLs with calls.py, which
 is loaded for each CALL and dropped afterwards.
 
 The charging core is touched only through its inputs: the BACKEND arbiter slot (smart
@@ -30,9 +30,9 @@ from firmware.core import charger as ch
 from firmware.core import front, limits, ocpp
 from firmware.core.faults import GREEN, OFF, ORANGE, WHITE
 from firmware.core.ocpp import CallError
-from firmware.services import websocket
-from firmware.services.config import load_json, save_json
-from firmware.services.log import ERROR, INFO, SESSION
+from firmware.services.net import websocket
+from firmware.services.platform.config import load_json, save_json
+from firmware.services.platform.log import ERROR, INFO, SESSION
 
 VENDOR_ID = "org.openwallbox"  # DataTransfer vendorId of this project's extensions
 STATE = "ocpp.json"
@@ -40,7 +40,7 @@ LIST = "ocpplist.json"
 QUEUE = "txq/queue"  # in a directory of its own, see TxQueue
 ACKS = "txq.ack"  # its acknowledgement record
 CA = "backend_ca.der"  # the backend's CA certificate (DER): TLS is verified if present
-_CALLS = "firmware.services.backend_calls"
+_CALLS = "firmware.services.ocpp.calls"
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 _CLOCK_OK = const(1735689600)  # 2025-01-01: a clock before this was never set
 _LOW_DA = const(60)  # "starts with a low charging current" while waiting for a schedule
@@ -62,12 +62,12 @@ STATES = ("Disabled", "Connecting", "Online", "Reachable", "Offline")
 
 
 def _calls():
-    """backend_calls, loaded for one CALL."""
+    """calls.py, loaded for one CALL."""
     return __import__(_CALLS, None, None, ("handle",))
 
 
 def _drop_calls():
-    for name in (_CALLS, "firmware.services.backend_mgmt", "firmware.core.ocpp_calls",
+    for name in (_CALLS, "firmware.services.ocpp.mgmt", "firmware.core.ocpp_calls",
                  "firmware.core.ocpp_keys", "firmware.core.smartcharging"):
         if name in sys.modules:
             del sys.modules[name]
@@ -277,7 +277,7 @@ class Backend:
         st.pop("boot", None)
         # the update's outcome, kept until the central system has it: an update restarted
         # the box (into the new version?), or the new version was rolled back later
-        rolled = getattr(app, "rolled_back", None)  # services/update.after_boot
+        rolled = getattr(app, "rolled_back", None)  # services/platform/update.after_boot
         if st.get("fw") == "Installing":
             new = _calls().version() != st.get("fw_from")
             _drop_calls()
@@ -323,7 +323,7 @@ class Backend:
         local = int(time.time()) + _EPOCH
         if abs(t - local - self.skew) > 2:
             try:  # the platform's clock (RTC, data log), where the platform has one
-                from firmware.services.network import set_clock
+                from firmware.services.net.network import set_clock
                 set_clock(t, "backend")
                 local = int(time.time()) + _EPOCH
             except ImportError:
@@ -668,8 +668,8 @@ class Backend:
             fw = self.fw
             if fw is not None and t is not None and t >= fw[1]:
                 self.fw = None
-                from firmware.services import backend_mgmt
-                asyncio.create_task(backend_mgmt.update(self, fw))
+                from firmware.services.ocpp import mgmt
+                asyncio.create_task(mgmt.update(self, fw))
                 _drop_calls()
             try:
                 await asyncio.wait_for_ms(self.tick.wait(), period_ms)

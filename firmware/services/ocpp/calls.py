@@ -2,7 +2,7 @@
 that follows some of them (reset, Authorize of a remote start). Loaded by the backend
 when a CALL arrives and dropped after it: these run minutes or hours apart, and the
 heap is better spent on the rest in between. The local list, diagnostics and software
-update are in backend_mgmt.py, the key table and profile parsing in core modules, each
+update are in mgmt.py, the key table and profile parsing in core modules, each
 loaded only by the CALLs that need it.
 
 `handle(b, action, payload)` returns the CALLRESULT payload or raises CallError; a
@@ -16,9 +16,9 @@ from firmware.core import front, limits, ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp import CallError
 from firmware.core.ocpp_calls import need
-from firmware.services.backend import VENDOR_ID
-from firmware.services.config import load_json
-from firmware.services.log import ERROR, INFO
+from firmware.services.ocpp.backend import VENDOR_ID
+from firmware.services.platform.config import load_json
+from firmware.services.platform.log import ERROR, INFO
 
 _ACCEPTED = {"status": "Accepted"}
 _REJECTED = {"status": "Rejected"}
@@ -40,8 +40,8 @@ def handle(b, action, p):
     oc.check_call(action, p)
     f = globals().get(action)
     if f is None:  # the less frequent ones
-        from firmware.services import backend_mgmt
-        f = getattr(backend_mgmt, action)
+        from firmware.services.ocpp import mgmt
+        f = getattr(mgmt, action)
     return f(b, p)
 
 

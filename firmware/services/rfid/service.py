@@ -19,8 +19,8 @@ from micropython import const
 
 from firmware.core import auth
 from firmware.core.front import FALLING, RISING
-from firmware.services.config import load_json
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform.config import load_json
+from firmware.services.platform.log import ERROR, INFO
 
 PATH = "cards.json"
 _POLL_MS = const(200)
@@ -61,11 +61,11 @@ class Rfid:
         config.user_files.append(path)
 
     # ------------------------------------------------------------- whitelist
-    # The editing lives in services/cards.py, imported on first use: not resident while
+    # The editing lives in services/rfid/cards.py, imported on first use: not resident while
     # nobody edits the list.
     def entries(self):
         """The whitelist object {"version", "master", "cards": {uid: label}} from flash."""
-        from firmware.services import cards
+        from firmware.services.rfid import cards
         return cards.entries(self)
 
     def add(self, uid, label="", master=False):
@@ -78,13 +78,13 @@ class Rfid:
         return self._edit(uid, "", 2)
 
     def _edit(self, uid, label, how, master=False):
-        from firmware.services import cards
+        from firmware.services.rfid import cards
         return cards.edit(self, uid, label, how, master)
 
     def clear(self):
         """Delete all cards (the service button's ~6 s hold); the next restart opens the
         master card window."""
-        from firmware.services import cards
+        from firmware.services.rfid import cards
         return cards.clear(self)
 
     # -------------------------------------------------------------- the task

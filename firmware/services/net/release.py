@@ -18,9 +18,11 @@ import json
 
 from micropython import const
 
-from firmware.services.log import INFO
-from firmware.services.update import UpdateError, absolute, http_get, running_version, \
-    signature_ok, version_key
+from firmware.services.net.download import absolute, http_get, install_from_url
+from firmware.services.net.websocket import close_stream
+from firmware.services.platform.log import INFO
+from firmware.services.platform.update import UpdateError, running_version, signature_ok, \
+    version_key
 
 MAGIC = b"WBR1"
 _SIG = const(64)
@@ -37,7 +39,6 @@ async def check(url, key, board=None):
     """Fetch and verify the release record at `url`. Returns {"version", "notes",
     "bundle" (absolute), "size", "running", "newer", "signed"}; UpdateError if it cannot
     be fetched, is not a release record or its signature is bad."""
-    from firmware.services.websocket import close_stream
     if not url:
         raise UpdateError("no update address configured")
     s, length = await http_get(url, _NET_MS)
@@ -99,8 +100,9 @@ class Install:
 
     async def run(self, restart_ms=500):
         try:
-            version = await self.updater.install_from_url(
-                self.release["bundle"], size=self.release["size"], timeout_s=self.timeout_s)
+            version = await install_from_url(self.updater, self.release["bundle"],
+                                             size=self.release["size"],
+                                             timeout_s=self.timeout_s)
         except Exception as e:  # noqa: BLE001 - UpdateError; anything else: nothing kept
             if self.updater.busy:
                 self.updater.abort(repr(e))

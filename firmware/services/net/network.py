@@ -10,7 +10,7 @@ DNS query (`websocket.resolve`; getaddrinfo would block the event loop for the w
 lookup). Nothing here waits on the network without yielding.
 
 LAN: a DHCP client, or with net.lan_dhcp the fixed address 192.168.5.1/24 and a DHCP
-server for the devices on that cable (services/dhcpd, imported only then). Such a LAN is
+server for the devices on that cable (services/net/dhcpd, imported only then). Such a LAN is
 a local island, not an uplink: it does not count as online (no NTP through it).
 """
 import asyncio
@@ -21,8 +21,8 @@ import time
 import network
 from micropython import const
 
-from firmware.services import datalog
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform import datalog
+from firmware.services.platform.log import ERROR, INFO
 
 _NTP_DELTA = const(2208988800)  # 1900 -> 1970
 _BACKOFF_MIN_S = const(5)
@@ -49,7 +49,7 @@ def set_clock(epoch_s, source):
 
 async def ntp_query(server, timeout_ms=2000):
     """Unix seconds from an NTP server ("host" or "host:port"); OSError on failure."""
-    from firmware.services.websocket import resolve  # a name: by a query that yields
+    from firmware.services.net.websocket import resolve  # a name: by a query that yields
     host, _, port = server.partition(":")
     addr = socket.getaddrinfo(await resolve(host), int(port or 123), 0,
                               socket.SOCK_DGRAM)[0][-1]
@@ -129,7 +129,7 @@ class Net:
     def _serve_lan(self):
         """The fixed address on the LAN port and the DHCP server for it."""
         try:  # a failure here costs the server, never the network task (nor charging)
-            from firmware.services.dhcpd import Dhcpd
+            from firmware.services.net.dhcpd import Dhcpd
             self.lan.ifconfig((_LAN_IP, "255.255.255.0", "0.0.0.0", "0.0.0.0"))
             # a board may move the ports and the answers (the virtual board: loopback)
             d = Dhcpd(self.log, _LAN_IP, *(getattr(self.board, "DHCP_PORTS", None) or ()))

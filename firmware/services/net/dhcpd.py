@@ -11,7 +11,7 @@ from time import ticks_diff, ticks_ms
 from micropython import const
 
 from firmware.core.dhcp import Server
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform.log import ERROR, INFO
 
 _POLL_MS = const(100)
 _BURST = const(4)  # datagrams per poll

@@ -2,7 +2,7 @@
 meter and turns their readings into the arbiter's LOAD, METER_FALLBACK and SOLAR claims,
 the meter-lost indicator (S1+S2 slow orange) and log entries; "Test Connection".
 
-Imported by services/meter.py only once a meter or a solar mode is switched on, with
+Imported by services/metering/service.py only once a meter or a solar mode is switched on, with
 the Modbus driver and the load logic: a box without meters does not pay their RAM.
 Settings are read on every poll, so a change on the web pages applies within a poll.
 """
@@ -13,7 +13,7 @@ from firmware.core import limits
 from firmware.core import loadmgmt as _lm
 from firmware.core import meters as _mt
 from firmware.drivers import modbus as _mb
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform.log import ERROR, INFO
 
 
 class Meter:

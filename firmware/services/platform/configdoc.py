@@ -1,10 +1,10 @@
 """The configuration as a document (export and import) and the one way settings are
 applied to the running charger: the web's settings forms, its Export/Import and the SD
-card's CFG folder (services/sdslot.py) all go through here. Imported on use."""
+card's CFG folder (services/storage/slot.py) all go through here. Imported on use."""
 from firmware.core import limits, settings
-from firmware.services import datalog
-from firmware.services.config import save_json
-from firmware.services.log import INFO
+from firmware.services.platform import datalog
+from firmware.services.platform.config import save_json
+from firmware.services.platform.log import INFO
 
 FORMAT = "wallbox-config"
 SECRET = ("net.hotspot_password", "net.wifi_password", "proxy.password", "backend.key",

@@ -1,12 +1,12 @@
 """The whitelist file (`cards.json`): list it, change it, delete all cards.
 
 Imported on first use (a web page, the backend, card programming, delete-all) through
-the methods of services/rfid.Rfid, so it is not resident while nobody edits the list;
+the methods of services/rfid/service.Rfid, so it is not resident while nobody edits the list;
 the running authorization needs only the index in core/auth.Auth.
 """
 from firmware.core import auth
-from firmware.services.config import load_json, save_json
-from firmware.services.log import ERROR, INFO
+from firmware.services.platform.config import load_json, save_json
+from firmware.services.platform.log import ERROR, INFO
 
 
 def entries(rfid):

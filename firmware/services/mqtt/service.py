@@ -1,5 +1,5 @@
 """MQTT for home automation (docs/mqtt.md): the settings, always registered so a stored
-configuration is kept, and the supervised task. The client is services/mqtt_link.py,
+configuration is kept, and the supervised task. The client is services/mqtt/link.py,
 imported once MQTT is switched on: a box without MQTT does not pay its RAM.
 """
 import asyncio
@@ -7,7 +7,7 @@ import gc
 
 from firmware.core import settings
 from firmware.core.settings import BOOL, INT, NAME, STR, TOPIC
-from firmware.services.log import ERROR
+from firmware.services.platform.log import ERROR
 
 settings.extend({
     "mqtt.enabled": (BOOL, False, None, None),
@@ -27,12 +27,12 @@ settings.extend({
 class Mqtt:
     def __init__(self, app):
         self.app = app
-        self.link = None  # services.mqtt_link.Link once switched on
+        self.link = None  # services.mqtt.link.Link once switched on
 
     def _load(self):
         if self.link is None:
             gc.collect()  # room for the code in one piece rather than in the gaps
-            from firmware.services.mqtt_link import Link
+            from firmware.services.mqtt.link import Link
             self.link = Link(self.app)
         return self.link
 

@@ -14,7 +14,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
-from firmware.services.log import INFO, SESSION
+from firmware.services.platform.log import INFO, SESSION
 
 _FLUSH_MS = const(30000)  # an info entry waits at most this long for its write
 _URGENT_MS = const(1000)  # faults, errors and sessions

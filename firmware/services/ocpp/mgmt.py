@@ -8,10 +8,10 @@ from time import ticks_diff, ticks_ms
 from firmware.core import ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp_calls import need
-from firmware.services import websocket
-from firmware.services.backend import LIST
-from firmware.services.config import save_json
-from firmware.services.log import ERROR, INFO
+from firmware.services.net import websocket
+from firmware.services.ocpp.backend import LIST
+from firmware.services.platform.config import save_json
+from firmware.services.platform.log import ERROR, INFO
 
 _ACCEPTED = {"status": "Accepted"}
 
@@ -113,12 +113,13 @@ async def update(b, fw):
         b.st["fw"] = s
         b.save()
         b.push("FirmwareStatusNotification", {"status": s})
-    from firmware.services.backend_calls import version
+    from firmware.services.ocpp.calls import version
     b.st["fw_from"] = version()  # what runs now; after the restart: did it change?
     for _ in range(fw[2] + 1):
         status("Downloading")
         try:
-            await b.app.updater().install_from_url(fw[0])
+            from firmware.services.net.download import install_from_url
+            await install_from_url(b.app.updater(), fw[0])
             status("Installing")
             t0 = ticks_ms()  # let the notification go out, then start the new version
             while b.out and b.connected and ticks_diff(ticks_ms(), t0) < 5000:

@@ -11,7 +11,7 @@ import asyncio
 import io
 import sys
 
-from firmware.services.log import ERROR
+from firmware.services.platform.log import ERROR
 
 
 def describe(exc):
