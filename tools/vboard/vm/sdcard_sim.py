@@ -198,8 +198,8 @@ CARD = None
 
 
 def attach(machine, board):
-    """Wire a card slot on the board's SPI bus if the board has one and VBOARD_SD names
-    an image path."""
+    """Wire a card slot on the board's SPI bus (imported only when VBOARD_SD names an
+    image path: other runs of the virtual board do not pay for the model's code)."""
     global CARD
     path = os.getenv("VBOARD_SD")
     cs = getattr(board, "SD_CS", None)
