@@ -83,10 +83,23 @@ def test_full_card_is_reported_and_leaves_no_whole_looking_file(start_board, tmp
     make(img, {"System Volume Information/fill": free - 1024})  # counts as empty
     w, _ = board(start_board, tmp_path, {"sd.allow_init": True}, image=img)
     w.wait_for(lambda w: said(w, "[error] SD card: the card is full"), timeout=20)
+    time.sleep(5)  # two more polls: the failed card is left alone, not retried
+    assert sum("the card is full" in line for line in w.console) == 1
     remove(img)
+    w.wait_for(lambda w: said(w, "SD card removed"), timeout=20)
     files = read(img.with_name("card.img.out"))
     assert "CFG/config.json" not in files and "LOG/log.txt" not in files, sorted(files)
     assert w.status() == "Idle" and not w.fault()
+
+
+def test_unformatted_card_is_reported_once(start_board, tmp_path):
+    img = tmp_path / "card.img"
+    img.write_bytes(bytes(512 * 1024))
+    w, _ = board(start_board, tmp_path, {"sd.allow_init": True}, image=img)
+    w.wait_for(lambda w: said(w, "[error] SD card: no FAT file system on it"), timeout=20)
+    remove(img)
+    w.wait_for(lambda w: said(w, "SD card removed"), timeout=20)
+    assert sum("no FAT file system" in line for line in w.console) == 1
 
 
 def test_card_pulled_out_mid_write_then_a_new_card_works(start_board, tmp_path):

@@ -7,7 +7,8 @@
   changes nothing and the log says why.
 
 The slot is polled every 2 s; a card is started, mounted at /sd, and unmounted when
-it stops answering. Nothing happens while the relay is closed: an import saves the
+it stops answering. A card that fails (full, unformatted, an error) is logged once and
+left alone until it is taken out. Nothing happens while the relay is closed: an import saves the
 settings to flash, and the card can wait for the session's end. Every card error is
 logged and the card dropped; it never reaches the charging tasks. Imported only on a
 board with a slot (`SD_CS`) and with one of the two settings on.
@@ -42,6 +43,7 @@ class SdSlot:
         self.log = app.log
         self.card = SDCard(app.hw.spi, app.hw.sd_cs)
         self.mounted = False
+        self.failed = False  # a card that failed stays in the slot: wait for its removal
         self.state = "empty"  # or "busy", "ready", "error: ..." (for the status)
 
     async def run(self):
@@ -50,16 +52,24 @@ class SdSlot:
             if self.app.control.charger.relay:
                 continue
             try:
-                if not self.mounted:
+                if self.mounted or self.failed:
+                    if not self.card.present():
+                        self._unmount()
+                        self.failed = False
+                        self.state = "empty"
+                        self.log.add(INFO, "SD card removed")
+                else:
                     await self._insert()
-                elif not self.card.present():
-                    self._unmount()
-                    self.state = "empty"
-                    self.log.add(INFO, "SD card removed")
             except Exception as e:  # noqa: BLE001 - a card must not stop the charger
-                self._unmount()
-                self.state = "error: %s" % _reason(e)
-                self.log.add(ERROR, "SD card: %s" % _reason(e))
+                self._fail(_reason(e))
+
+    def _fail(self, reason):
+        """Drop the card and leave it alone until it is taken out (one message, not one
+        every poll)."""
+        self._unmount()
+        self.failed = True
+        self.state = "error: " + reason
+        self.log.add(ERROR, "SD card: " + reason)
 
     async def _insert(self):
         try:
@@ -68,7 +78,11 @@ class SdSlot:
         except OSError:
             return  # no card (or not one that starts): try again at the next poll
         import vfs
-        vfs.mount(vfs.VfsFat(self.card), MOUNT)
+        try:
+            vfs.mount(vfs.VfsFat(self.card), MOUNT)
+        except OSError:
+            self._fail("no FAT file system on it (format it as FAT32)")
+            return
         self.mounted = True
         self.state = "busy"
         self.log.add(INFO, "SD card inserted (%d MB)" % (self.card.sectors // 2048))
