@@ -172,6 +172,14 @@ def test_interrupted_download_keeps_the_running_version(tmp_path, server, files,
     unchanged(flash)
 
 
+def test_truncated_release_record_is_refused(tmp_path, server, files):
+    publish(server, files)
+    server.cuts["/fw/latest.wbr"] = (40, "close")
+    r, flash = run_check(tmp_path, server)
+    assert r["check"] == "release record truncated (connection closed)", r
+    unchanged(flash)
+
+
 def test_unreachable_address_is_a_clear_message(tmp_path, server):
     server.stop()  # nothing listens there any more
     r, flash = run_check(tmp_path, server)

@@ -62,7 +62,7 @@ async def http_get(url, timeout_ms=30000):
             code, head = await asyncio.wait_for_ms(read_head(s), timeout_ms)
         except (OSError, asyncio.TimeoutError) as e:
             await close_stream(s)
-            raise UpdateError("cannot reach %s: %s" % (host, e or "no answer"))
+            raise UpdateError("cannot reach %s: %s" % (host, str(e) or "no answer"))
         if code in (301, 302, 303, 307, 308) and head.get("location"):
             await close_stream(s)
             url = absolute(url, head["location"])

@@ -52,7 +52,8 @@ async def check(url, key, board=None):
         raw = await _read_exactly(s, n)
         sig = await _read_exactly(s, _SIG)
     except (OSError, asyncio.TimeoutError, EOFError) as e:
-        raise UpdateError("release record truncated (%s)" % (e or "connection lost"))
+        raise UpdateError("release record truncated (%s)" % (
+            "stalled" if isinstance(e, asyncio.TimeoutError) else str(e) or "connection closed"))
     finally:
         await close_stream(s)
     signed = sig != bytes(_SIG)
@@ -68,7 +69,7 @@ async def check(url, key, board=None):
         bundle = absolute(url, m["bundle"])
         notes = str(m.get("notes", ""))
         boards = m.get("boards") or ()
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise UpdateError("corrupt release record")
     if m.get("format") != 1 or not isinstance(size, int):
         raise UpdateError("unknown release record format")
