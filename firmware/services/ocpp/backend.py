@@ -31,12 +31,11 @@ from firmware.core import front, limits, ocpp
 from firmware.core.faults import GREEN, OFF, ORANGE, WHITE
 from firmware.core.ocpp import CallError
 from firmware.services.net import websocket
+from firmware.services.ocpp.common import LIST, VENDOR_ID, version
 from firmware.services.platform.config import load_json, save_json
 from firmware.services.platform.log import ERROR, INFO, SESSION
 
-VENDOR_ID = "org.openwallbox"  # DataTransfer vendorId of this project's extensions
 STATE = "ocpp.json"
-LIST = "ocpplist.json"
 QUEUE = "txq/queue"  # in a directory of its own, see TxQueue
 ACKS = "txq.ack"  # its acknowledgement record
 CA = "backend_ca.der"  # the backend's CA certificate (DER): TLS is verified if present
@@ -279,8 +278,7 @@ class Backend:
         # the box (into the new version?), or the new version was rolled back later
         rolled = getattr(app, "rolled_back", None)  # services/platform/update.after_boot
         if st.get("fw") == "Installing":
-            new = _calls().version() != st.get("fw_from")
-            _drop_calls()
+            new = version() != st.get("fw_from")
             st["fw_report"] = "Installed" if new and not rolled else "InstallationFailed"
             st["fw"] = None
         elif rolled:

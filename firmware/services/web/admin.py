@@ -18,7 +18,7 @@ from firmware.core import limits, settings, webauth
 from firmware.services.platform import datalog
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import ERROR, INFO
-from firmware.services.web.server import ACCOUNT, _body, _err
+from firmware.services.web.common import ACCOUNT, _body, _err
 
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
