@@ -159,8 +159,8 @@ def test_package_init_files_import_nothing():
 
 
 def test_the_graph_sees_imports_inside_functions_and_by_name():
-    """The scan itself: app.py imports the backend inside a method, the backend loads
+    """The scan itself: app.py imports the backend inside a method, its link loads
     its CALL handlers with __import__ and a module-level name."""
     graph, _, _ = _graph()
     assert "firmware.services.ocpp.backend" in graph["firmware.app"]
-    assert "firmware.services.ocpp.calls" in graph["firmware.services.ocpp.backend"]
+    assert "firmware.services.ocpp.calls" in graph["firmware.services.ocpp.link"]
