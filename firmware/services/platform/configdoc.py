@@ -2,7 +2,6 @@
 applied to the running charger: the web's settings forms, its Export/Import and the SD
 card's CFG folder (services/storage/slot.py) all go through here. Imported on use."""
 from firmware.core import limits, settings
-from firmware.services.platform import datalog
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import INFO
 
@@ -38,16 +37,7 @@ def apply(app, changes, who):
         return {"": "not saved: flash error %s" % e}, False
     if errors:
         return errors, False
-    cfg = app.config
-    app.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
-    app.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
-    app.apply_modes()
-    cc = app.control.cfg
-    cc.ventilation = cfg.get("charging.ventilation")
-    cc.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
-    cc.selftest_ms = cfg.get("charging.selftest_s") * 1000
-    cc.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
-    datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
+    app.apply_settings()
     app.log.add(INFO, who + ": settings changed: " + ", ".join(changes))
     return {}, any(k.startswith(AT_RESTART) for k in changes)
 

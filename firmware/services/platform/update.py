@@ -22,6 +22,7 @@ from micropython import const
 
 from firmware.services.platform.config import load_json, save_json
 from firmware.services.platform.log import ERROR, INFO
+from firmware.services.platform.supervisor import stepwise
 
 STATE = "update.json"  # {"active": slot, "version"} or on trial also "prev", "boots", "max"
 MAGIC = b"WBX1"
@@ -295,15 +296,10 @@ class Updater:
 
 
 async def signature_ok(key, digest, sig):
-    """Ed25519 over `digest` (SHA-256 of a manifest), yielding to other tasks."""
+    """Ed25519 over `digest` (SHA-256 of a manifest), yielding to other tasks: bundles
+    and release records (net/release.py) alike."""
     from firmware.core import ed25519
-    g = ed25519.steps(key, digest, sig)
-    try:
-        while True:
-            next(g)
-            await asyncio.sleep_ms(0)
-    except StopIteration as e:
-        return e.value
+    return await stepwise(ed25519.steps(key, digest, sig))
 
 
 # ---------------------------------------------------------------------- after a boot

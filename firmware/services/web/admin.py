@@ -18,7 +18,8 @@ from firmware.core import limits, webauth
 from firmware.services.platform import datalog
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import ERROR, INFO
-from firmware.services.web.server import ACCOUNT, _body, _err
+from firmware.services.platform.supervisor import stepwise
+from firmware.services.web.common import ACCOUNT, _body, _err
 
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
@@ -44,13 +45,7 @@ def new_session(web, must_change):
 
 
 async def hash_pw(web, pw, salt, n):
-    g = webauth.steps(pw, salt, n)
-    try:
-        while True:
-            next(g)
-            await asyncio.sleep_ms(0)
-    except StopIteration as e:
-        return e.value
+    return await stepwise(webauth.steps(pw, salt, n))
 
 
 async def guarded(web, fn):
