@@ -8,9 +8,10 @@ the virtual board.
   by these tests: axe-core finds no serious or critical violation, nothing scrolls
   sideways; the keyboard reaches every control; the status page names showroom mode.
 
-Screenshots of every page at both sizes go to docs/web/ (shown in docs/web.md) when
-WEB_SCREENSHOTS=1 is set or in the full tier (WALLBOX_FULL=1); pngquant, where
-installed, makes them small. The first-setup walk's go to host_tests/artifacts/.
+Screenshots of every page at both sizes go to docs/web/ (shown in docs/web.md) with
+WEB_SCREENSHOTS=1, and in the full tier (WALLBOX_FULL=1) to host_tests/artifacts/pages/
+(git-ignored); pngquant, where installed, makes them small. The first-setup walk's go to
+host_tests/artifacts/.
 
 Needs Debian's chromium (.ci/run installs it), the playwright package and axe-core
 (package.json; `npm ci`, which tools/dev.py setup and .ci/run run); without them the test
@@ -32,13 +33,16 @@ from tier import FULL  # noqa: E402
 from webclient import HEAP, PASSWORD, PROV, SERIAL, Client, charging, wait_web  # noqa: E402
 
 ARTIFACTS = os.path.join(HERE, "artifacts")
-SHOTS = os.path.join(ROOT, "docs", "web")
+# the pictures in docs/web.md when asked for; the full tier makes them too, beside the others
+SHOTS = os.path.join(ROOT, "docs", "web") if os.getenv("WEB_SCREENSHOTS") else \
+    os.path.join(ARTIFACTS, "pages")
 AXE = os.path.join(ROOT, "node_modules", "axe-core", "axe.min.js")
 CHROMIUM = next((p for p in (os.getenv("CHROMIUM"), "/usr/bin/chromium",
                              shutil.which("chromium"), shutil.which("chromium-browser"))
                  if p and os.path.exists(p)), None)
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
+SHOOT = FULL or bool(os.getenv("WEB_SCREENSHOTS"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 # Every page: (name, #fragment, the heading it shows, a selector that is there once loaded)
@@ -186,6 +190,8 @@ def board(tmp_path_factory):
         assert c.post("/api/wizard", {"done": True})[0] == 200
         w.set(plugged=True)
         w.wait_for(charging, 30)
+        if SHOOT:  # a chart with some points in the pictures
+            w.wait_for(lambda w: len(c.get("/api/v1/status")[1]["chart"]["a"]) >= 4, 90)
         yield w
     finally:
         w.stop()
@@ -243,16 +249,20 @@ def _violations(page):
 
 
 def _sideways(page):
-    return page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    return page.evaluate("[document.documentElement.scrollWidth,"
+                         " document.documentElement.clientWidth]")
 
 
 def _screenshot(page, name, size):
-    if not (FULL or os.getenv("WEB_SCREENSHOTS")):
+    if not SHOOT:
         return
     os.makedirs(SHOTS, exist_ok=True)
     path = os.path.join(SHOTS, "%s-%d.png" % (name, size["width"]))
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=path, full_page=True)
+    # the Save bar sticks to the window's bottom: in a whole-page picture, at the form's end
+    page.evaluate("document.querySelectorAll('.bar').forEach(b => b.style.position = 'static')")
+    # the long static texts: their first screen shows how they look
+    page.screenshot(path=path, full_page=name not in ("help", "licence"))
     if shutil.which("pngquant"):  # a palette of 64 colours: a page's flat colours fit
         subprocess.run(["pngquant", "--force", "--skip-if-larger", "--output", path, "64",
                         path], check=False)

@@ -1131,6 +1131,9 @@ def web(ctx):
     return out
 
 
+figure(__import__("tools.bench_web", fromlist=["*"]).http_status)  # http_status_ms_p95
+
+
 WEB_RESIDENT = r"""
 import gc, json, sys
 sys.path.append(%r)  # lib/ is on a board's import path

@@ -220,6 +220,14 @@
     if (name === "limits") box.appendChild(h("p", {"class": "hint", text: "The DIP switches allow at most " + cfg.dip_a + " A."}));
     if (name === "meter" || name === "solar") box.appendChild(meterTest(name === "meter" ? "grid" : "solar"));
     if (name === "mqtt") box.appendChild(mqttTest());
+    if (name === "meter") {  // show what the chosen connection needs
+      var tr = box.querySelector("[data-k='meter.transport']"), only = {"meter.host": "tcp", "meter.port": "tcp", "meter.baud": "rtu"};
+      var fit = function () {
+        Object.keys(only).forEach(function (k) { box.querySelector("[data-k='" + k + "']").parentNode.hidden = tr.value !== only[k]; });
+      };
+      tr.addEventListener("change", fit);
+      fit();
+    }
     if (s[2]) box.appendChild(h("details", {"class": "adv"}, [h("summary", {text: "Advanced"})].concat(s[2].map(function (k) { return field(k, cfg); }))));
     return box;
   }
@@ -436,7 +444,7 @@
     if (n > 1) {
       el("polyline", {"class": "a", points: amps.map(function (v, i) { return x(i).toFixed(1) + "," + y(v, atop).toFixed(1); }).join(" ")});
       el("polyline", {"class": "p", points: kw.map(function (v, i) { return x(i).toFixed(1) + "," + y(v, ktop).toFixed(1); }).join(" ")});
-    } else el("text", {x: L + 10, y: H / 2}, "The chart starts when a vehicle is plugged in.");
+    } else el("text", {x: L + 10, y: H / 2}, c.plugged ? "The first points come within a minute." : "The chart starts when a vehicle is plugged in.");
     return h("div", {"class": "chart"}, [svg, h("ul", {"class": "legend"}, [
       h("li", {}, [h("span", {"class": "key a"}), "Current (A, left axis)"]),
       h("li", {}, [h("span", {"class": "key p"}), "Power (kW, right axis)"])])]);
@@ -482,7 +490,7 @@
     return h("div", {"class": "tile"}, [h("span", {"class": "t", text: title}), h("b", {id: id, text: value}), extra]);
   }
   function status() {
-    var box = h("div", {id: "live"}), ctl = h("section"), note = h("div", {"class": "msg", role: "status", hidden: true});
+    var box = h("div", {id: "live"}), more = h("div"), ctl = h("section"), note = h("div", {"class": "msg", role: "status", hidden: true});
     var cur = h("input", {type: "number", id: "app-current", min: 6, step: 1, value: 16});
     var edited = false;  // until the user types, the field follows the session
     cur.oninput = function () { edited = true; };
@@ -496,7 +504,7 @@
     function act(p, b) {
       api("POST", p, b || {}).then(function (r) { msg(note, r.code === 200 ? "Done." : r.error, r.code !== 200); poll(); });
     }
-    page("Status", [box, ctl]);
+    page("Status", [box, ctl, more]);
     function row(t, v, id) { return h("tr", {}, [h("th", {scope: "row", text: t}), h("td", {id: id, text: v == null ? "-" : String(v)})]); }
     function poll() {
       clearTimeout(timer);
@@ -509,6 +517,7 @@
         var others = ips.filter(function (ip) { return ip !== me.ip; });
         var b = s.backend, st = STATES[s.status] || [s.status, "", "blue"], word = st[0], why = st[1], colour = st[2];
         if (s.showroom && s.status !== "Charging") { word = "Showroom mode"; why = "Charging is disabled; everything else works (Configuration, System)."; colour = "white"; }
+        if (s.status === "Suspended" && BY[s.limit_by] && s.limit_a < 6) why = "Paused by " + BY[s.limit_by] + ".";
         if (s.status === "Degraded") why = "Limited to " + num(s.limit_a, "A") + " by " + (BY[s.limit_by] || s.limit_by) + ".";
         if (s.fault) why = "Fault " + s.fault + ": " + faultText(s.fault, s.fault_text);
         cur.max = s.max_a;
@@ -517,7 +526,7 @@
         var phases = h("span", {"class": "phases", id: "phases"}, s.current_a.map(function (x, i) {
           return h("span", {}, ["L" + (i + 1) + " ", h("b", {text: num(x, "A")})]);
         }));
-        box.textContent = "";
+        box.textContent = more.textContent = "";
         box.appendChild(h("section", {"class": "hero led-" + colour.split(" ")[0] + (/ on/.test(colour) ? " pulse" : "")}, [
           h("div", {"class": "leds", "aria-hidden": "true"}, [h("i"), h("i"), h("i"), h("i")]),
           h("div", {}, [h("p", {"class": "state", id: "st", text: word}), h("p", {"class": "why", id: "st-why", text: why})]),
@@ -528,12 +537,13 @@
           tile("Session duration", "duration", s.vehicle || s.energy_wh ? duration(s.session_s) : "-"),
           tile("Offered to the vehicle", "offered", num(s.offered_a, "A")),
           tile("Limit", "limit", num(s.limit_a, "A"), h("span", {"class": "t", id: "limit-by", text: "set by " + (BY[s.limit_by] || s.limit_by)}))]));
-        var c = h("section", {}, h("h2", {text: "This session"}));
-        box.appendChild(c);
-        c.appendChild(chart(s.chart, c.clientWidth - 24));
         if (s.safe_mode) box.appendChild(h("p", {"class": "msg bad", text: "Safe mode: charging stopped until a restart (see the data log)."}));
         if (s.not_started && s.not_started.length) box.appendChild(h("p", {"class": "msg bad", text: "Not started for want of memory: " + s.not_started.join(", ") + ". The charger tries again by itself; a board with more RAM, or fewer features switched on, cures it (see the manual: RAM)."}));
-        box.appendChild(h("section", {}, [h("h2", {text: "Details"}), h("table", {}, [
+        var c = h("section", {}, h("h2", {text: "This session"}));
+        more.appendChild(c);
+        s.chart.plugged = s.vehicle;
+        c.appendChild(chart(s.chart, c.clientWidth - 24));
+        more.appendChild(h("section", {}, [h("h2", {text: "Details"}), h("table", {}, [
           row("Vehicle", s.vehicle ? "connected" : "not connected"),
           row("Session current set here", s.app_a == null ? "none" : s.app_a ? num(s.app_a, "A") : "stopped", "app"),
           row("Last fault", s.last_fault ? s.last_fault + ": " + faultText(s.last_fault) : "none", "fault"),
@@ -617,7 +627,7 @@
       var tabs = h("nav", {"class": "tabs", "aria-label": "Configuration sections"}, Object.keys(GROUPS).map(function (g) {
         return h("a", {href: "#config/" + g, "aria-current": g === part ? "page" : null, text: GROUPS[g][0]});
       }));
-      page("Configuration", [tabs, h("h2", {"class": "part", text: GROUPS[part][0]}), sectionForm(GROUPS[part][1], cfg)]);
+      page("Configuration", [tabs, sectionForm(GROUPS[part][1], cfg)]);
       if (part === "auth") main.appendChild(cards());
       if (part === "system") main.appendChild(transfer());
     });
