@@ -314,15 +314,20 @@ FOCUSABLE = """() => [...document.querySelectorAll(
   .map((e, i) => { e.dataset.kb = i; return e.dataset.kb; })"""
 
 
-@pytest.mark.parametrize("fragment,heading,ready", [
-    ("#status", "Status", "#limit-by"), ("#config/meters", "Configuration", "#sec-meter"),
-    ("#system", "System", "#log"), ("#user", "User", "#recovery-shown")])
-def test_keyboard_reaches_every_control(board, browser, fragment, heading, ready):
+def test_keyboard_reaches_every_control(board, browser):
+    """Tab, from the top of each page, reaches every link, button, field and Advanced."""
     page = browser
     page.set_viewport_size(DESKTOP)
+    missed = []
+    for name, fragment, heading, ready in PAGES:
+        missed += ["%s: %s" % (name, m) for m in _tab_through(page, fragment, heading, ready)]
+    assert not missed, "\n".join(missed)
+
+
+def _tab_through(page, fragment, heading, ready):
     _open(page, fragment, heading, ready)
     wanted = set(page.evaluate(FOCUSABLE))
-    assert len(wanted) > 5
+    assert len(wanted) > 5  # the menu's links at least
     page.evaluate("document.activeElement && document.activeElement.blur()")
     reached = set()
     for _ in range(len(wanted) + 10):
@@ -330,23 +335,40 @@ def test_keyboard_reaches_every_control(board, browser, fragment, heading, ready
         k = page.evaluate("document.activeElement && document.activeElement.dataset.kb")
         if k is not None:
             reached.add(k)
-    missed = page.evaluate("ks => ks.map(k => document.querySelector('[data-kb=\"' + k + '\"]'))"
-                           ".map(e => e.outerHTML.slice(0, 80))", sorted(wanted - reached))
-    assert not missed, missed
+    return page.evaluate("ks => ks.map(k => document.querySelector('[data-kb=\"' + k + '\"]'))"
+                         ".map(e => e.outerHTML.slice(0, 80))", sorted(wanted - reached))
 
 
-def test_status_names_showroom_mode(board, browser):
+def test_status_names_the_modes_and_explains_a_fault(board, browser):
+    """Showroom, commissioning and degraded mode by their names; a fault with the
+    manual's meaning and what to do; then charging again."""
     from playwright.sync_api import expect
     page = browser
     c = Client(board)
     assert c.login()[0] == 200
     _open(page, "#status", "Status", "#limit-by")
+    st, why = page.locator("#st"), page.locator("#st-why")
     expect(page.locator("#power")).not_to_have_text("0.0")  # the car charges
-    assert c.post("/api/config", {"device.showroom": True})[0] == 200
+    for key, word, reason in (("device.showroom", "Showroom mode", "Charging is disabled"),
+                              ("device.commissioning", "Commissioning mode", "installer")):
+        assert c.post("/api/config", {key: True})[0] == 200
+        try:
+            expect(st).to_have_text(word, timeout=20000)
+            expect(why).to_contain_text(reason)
+            board.wait_for(lambda w: not w.relay_closed(), 20)
+        finally:
+            assert c.post("/api/config", {key: False})[0] == 200
+        expect(st).to_have_text("Charging", timeout=30000)
     try:
-        expect(page.locator("#st")).to_have_text("Showroom mode", timeout=20000)
-        expect(page.locator("#st-why")).to_contain_text("Charging is disabled")
-        board.wait_for(lambda w: not w.relay_closed(), 20)
+        board.set(temp_c=68.0)  # thermal derating
+        expect(st).to_have_text("Reduced power (degraded mode)", timeout=20000)
+        expect(why).to_contain_text("by the wallbox's temperature")
+        expect(page.locator("#limit-by")).to_have_text("set by the wallbox's temperature")
+        board.set(temp_c=80.0)  # shut-off: fault 3
+        expect(st).to_have_text("Fault", timeout=20000)
+        expect(why).to_contain_text("Fault 3: Temperature shut-off")
+        expect(why).to_contain_text("resumes by itself once it has cooled down")
     finally:
-        assert c.post("/api/config", {"device.showroom": False})[0] == 200
-    expect(page.locator("#st")).to_have_text("Charging", timeout=30000)
+        board.set(temp_c=25.0)
+    expect(st).to_have_text("Charging", timeout=30000)
+    expect(page.locator("#fault")).to_contain_text("3: Temperature shut-off")

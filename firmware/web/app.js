@@ -458,7 +458,7 @@
     RecoverFromError: ["Fault", "The wallbox tries again by itself.", "red"],
     UnrecoverableError: ["Fault", "Restart the wallbox from the mains (its circuit breaker).", "red"],
     ServiceMode: ["Commissioning mode", "Charging is disabled while the installer sets the wallbox up (DIP switches or the setting under Configuration, System).", "orange"],
-    Degraded: ["Charging at reduced power", "A safety-related reduction is in force.", "orange"],
+    Degraded: ["Reduced power (degraded mode)", "A safety-related reduction is in force.", "orange"],
     TokenProgrammingMode: ["Programming cards", "Hold the cards to add or remove to the reader.", "white"]
   };
   var BY = {installation: "the installation (DIP switches)", cable: "the charging cable", configured: "the configured maximum",
