@@ -166,7 +166,7 @@
     meters: ["Meters & load management", ["limits", "meter"]],
     solar: ["Solar", ["solar"]],
     backend: ["Backend", ["backend", "proxy", "mqtt"]],
-    system: ["System", ["device"]]
+    system: ["System", ["device", "system"]]  // "system": the update address, the SD card slot
   };
   function label(k) { return F[k] ? F[k][0] : k; }
 
@@ -573,7 +573,7 @@
   }
   function system() {
     var file = h("input", {type: "file", id: "bundle", accept: ".wbx"});
-    var bar = h("progress", {max: 100, value: 0, hidden: true}), note = h("div", {"class": "msg", hidden: true});
+    var bar = h("progress", {max: 100, value: 0, hidden: true, "aria-label": "Upload progress"}), note = h("div", {"class": "msg", hidden: true});
     var logbox = h("pre", {id: "log", tabindex: 0, role: "region", "aria-label": "Data log", text: "loading..."});
     var resetPw = h("input", {type: "password", id: "reset-password", autocomplete: "current-password"});
     var resetNote = h("div", {"class": "msg", hidden: true});
@@ -627,7 +627,7 @@
       var tabs = h("nav", {"class": "tabs", "aria-label": "Configuration sections"}, Object.keys(GROUPS).map(function (g) {
         return h("a", {href: "#config/" + g, "aria-current": g === part ? "page" : null, text: GROUPS[g][0]});
       }));
-      page("Configuration", [tabs, sectionForm(GROUPS[part][1], cfg)]);
+      page("Configuration", [tabs, sectionForm(GROUPS[part][1].filter(function (n) { return SECTIONS[n]; }), cfg)]);
       if (part === "auth") main.appendChild(cards());
       if (part === "system") main.appendChild(transfer());
     });
