@@ -30,7 +30,9 @@ TESTS = os.path.dirname(HERE)
 ROOT = os.path.dirname(TESTS)
 sys.path.insert(0, os.path.join(TESTS, "vm"))
 sys.path.insert(0, os.path.join(TESTS, "core"))
+sys.path.insert(0, TESTS)
 from tier import FULL  # noqa: E402
+from vmrun import free_port  # noqa: E402
 from webclient import HEAP, PASSWORD, PROV, SERIAL, Client, charging, wait_web  # noqa: E402
 
 ARTIFACTS = os.path.join(TESTS, "artifacts")
@@ -185,7 +187,11 @@ def board(tmp_path_factory):
     """One board for the page tests: set up (password, wizard done), a car charging."""
     _browser_or_skip(axe=True)
     sys.path.insert(0, ROOT)
-    w = _board(tmp_path_factory.mktemp("pages"), {"charging.selftest_s": 1})
+    # a solar meter (pymodbus, served by the virtual board) for Test Connection; in
+    # immediate charging mode it sets no limit
+    w = _board(tmp_path_factory.mktemp("pages"),
+               {"charging.selftest_s": 1, "solar.enabled": True, "solar.model": "sdm630",
+                "solar.host": "127.0.0.1", "solar.port": free_port()})
     try:
         c = Client(w).set_up()
         assert c.post("/api/wizard", {"done": True})[0] == 200
@@ -373,3 +379,23 @@ def test_status_names_the_modes_and_explains_a_fault(board, browser):
         board.set(temp_c=25.0)
     expect(st).to_have_text("Charging", timeout=30000)
     expect(page.locator("#fault")).to_contain_text("3: Temperature shut-off")
+
+
+def test_test_connection_answers_in_words(board, browser):
+    """The solar meter's Test Connection: its reading in words with units, or what to
+    check; never raw register names."""
+    from playwright.sync_api import expect
+    page = browser
+    _open(page, "#config/solar", "Configuration", "#sec-solar")
+    note = page.locator("#sec-solar [role=status]")
+    page.click("#sec-solar >> text=Test connection")
+    expect(note).to_contain_text("Connected. Voltage: 230 V / 230 V / 230 V", timeout=20000)
+    expect(note).to_contain_text("Power: ")
+    expect(note).to_contain_text(" kW")
+    assert "v1" not in note.inner_text() and "{" not in note.inner_text()
+    board.set(solar_meter_mode="off")  # the meter's port closed
+    try:
+        page.click("#sec-solar >> text=Test connection")
+        expect(note).to_contain_text("No connection to that IP address and port", timeout=20000)
+    finally:
+        board.set(solar_meter_mode="ok")
