@@ -303,7 +303,7 @@
   function meterWhy(e) {
     e = e || "";
     if (/^wrong model/.test(e)) return "The meter answered, but its values do not fit the chosen model: check Manufacturer / model.";
-    if (/timeout|short/.test(e)) return "No answer: check the address, the port or wiring, and the Modbus address.";
+    if (/timeout|short|no answer/.test(e)) return "No answer: check the address, the port or wiring, and the Modbus address.";
     if (/refused|closed|net /.test(e)) return "No connection to that IP address and port: check them and that the meter or gateway is on the same network.";
     if (/^exception/.test(e)) return "The meter refused the request (Modbus " + e + "): check the model and the Modbus address.";
     if (/crc|frame|length|address|tid/.test(e)) return "Garbled answers: check the wiring, the baud rate and that no other device uses the Modbus address.";
