@@ -1,4 +1,4 @@
-"""The status API under load, for tools/bench.py (registered there as a figure).
+"""The status API under load, a figure of tools/bench (registered in its __main__.py).
 
 http_status_ms_p95: the round trip of `GET /api/v1/status` (what the status page polls
 every 2 s) while 4 clients poll it at once, each as fast as it gets answers, against the
