@@ -61,8 +61,8 @@
   var MODELS = ["sdm630", "sdm72", "sdm120", "sdm230", "b23", "b24", "em330", "em340", "custom"];
   // what a choice's values are called on the page
   var NAMES = {
-    model: {sdm630: "Eastron SDM630", sdm72: "Eastron SDM72", sdm120: "Eastron SDM120", sdm230: "Eastron SDM230",
-      b23: "ABB B23", b24: "ABB B24", em330: "Carlo Gavazzi EM330", em340: "Carlo Gavazzi EM340", custom: "Other (register map under Advanced)"},
+    model: {sdm630: "SDM630 (3 phases)", sdm72: "SDM72 (3 phases)", sdm120: "SDM120 (1 phase)", sdm230: "SDM230 (1 phase)",
+      b23: "B23 (3 phases)", b24: "B24 (3 phases)", em330: "EM330 (3 phases)", em340: "EM340 (3 phases)", custom: "Other (register map under Advanced)"},
     "meter.transport": {rtu: "RS485, wired to the wallbox", tcp: "Modbus TCP (meter or gateway on the network)"},
     "charging.mode": {immediate: "Immediate", solar: "Solar surplus only", "min+solar": "Minimum current plus solar surplus"},
     "charging.phases": {1: "1 phase", 3: "3 phases"}
