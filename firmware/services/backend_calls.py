@@ -12,6 +12,8 @@ import asyncio
 import json
 from time import ticks_diff, ticks_ms
 
+from micropython import const
+
 from firmware.core import front, limits, ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp import CallError
@@ -20,6 +22,7 @@ from firmware.services.backend import VENDOR_ID
 from firmware.services.config import load_json
 from firmware.services.log import ERROR, INFO
 
+_KEYS_PER_STEP = const(8)  # configuration keys answered per step (GetConfiguration)
 _ACCEPTED = {"status": "Accepted"}
 _REJECTED = {"status": "Rejected"}
 _SENDING = ("BootNotification", "DiagnosticsStatusNotification",
@@ -112,11 +115,14 @@ def DataTransfer(b, p):
 
 
 def GetConfiguration(b, p):
+    """A generator (backend._steps): every key is many lookups, a few keys a step."""
     kt = keys()
     want = p.get("key") or [row[0] for row in kt.rows()]
     known = []
     unknown = []
-    for k in want[:50]:
+    for i, k in enumerate(want[:50]):
+        if i % _KEYS_PER_STEP == _KEYS_PER_STEP - 1:
+            yield
         row = kt.key_row(k)  # a text: ocpp_calls checked it
         if row is None:
             unknown.append(k[:50])
