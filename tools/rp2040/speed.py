@@ -63,7 +63,7 @@ def main():
     for name, fn, n in KERNELS:
         fn()  # warm up: first-call allocations
         best = None
-        for _ in range(3):  # the best of three: the host's interruptions left out
+        for _ in range(5):  # the best of five: a busy host's interruptions left out
             t0 = time.ticks_us()
             for _ in range(n):
                 fn()
