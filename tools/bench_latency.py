@@ -51,9 +51,10 @@ def vm_speed():
     return json.loads(out.stdout.split("SPEED ", 1)[1])
 
 
-def board_scale(vm_us):
-    """How many times longer the RP2040 takes than this VM for the same code."""
-    logs = [math.log(RP2040_US[k] / vm_us[k]) for k in RP2040_US]
+def ratio(slow, fast):
+    """How many times longer `slow` takes than `fast` over speed.py's kernels (the
+    geometric mean of the ratios)."""
+    logs = [math.log(slow[k] / fast[k]) for k in RP2040_US]
     return math.exp(sum(logs) / len(logs))
 
 
@@ -338,7 +339,8 @@ def latency(ctx):
     finally:
         cs.stop()
     after = vm_speed()
-    scale = board_scale({k: (before[k] + after[k]) / 2 for k in RP2040_US})
+    vm = {k: (before[k] + after[k]) / 2 for k in RP2040_US}
+    scale = ratio(RP2040_US, vm)
     out = {"board_scale_rp2040": round(scale, 1),
            "board_scale_esp32": round(scale * ESP32_PER_RP2040, 1)}
     out.update(latency_figures(sc, per, scale))
