@@ -118,7 +118,7 @@ asyncio.create_task = asyncio.core.create_task = create_task
 
 def label_services():
     """Name the supervised services' steps (called once the firmware is importable)."""
-    from firmware.services import supervisor
+    from firmware.services.platform import supervisor
     add = supervisor.Supervisor.add
 
     def labelled_add(self, name, factory):
