@@ -319,11 +319,12 @@ def latency(ctx):
     with everything on: loop_stall_ms_max_all, the longest step of any task (the CPU
     time it computed; loop_stall_all_by: the task and the scenario), loop_hold_ms_<
     scenario>; http_status_ms_p99_all, the status round trip with 4 clients at once
-    (wall clock over loopback, the host's network and load included); the control
-    tick's mean and maximum (tick_us_*, as the `tick` figure); board_scale_rp2040, how
-    many times longer the RP2040 takes for the same code (the emulated chip against
-    this VM), each latency figure times it as *_board_est_ms, and the tick's share of
-    one core on the RP2040 and the ESP32 (docs/hardware.md: the scale and its limits)."""
+    (wall clock over loopback, the host's network and load included); board_scale_
+    rp2040, how many times longer the RP2040 takes for the same code (the emulated chip
+    against this VM), each latency figure (and the `tick` figure's mean and maximum)
+    times it as *_board_est_ms; the control tick measured on the emulated RP2040, and
+    its share of one core there and on an ESP32 (docs/hardware.md: the scale and its
+    limits)."""
     from tools.bench import TICK_SCRIPT, _free_port
     from tools.build import OUT
     from tools.vboard.csms import CentralSystem
@@ -345,10 +346,38 @@ def latency(ctx):
            "board_scale_esp32": round(scale * ESP32_PER_RP2040, 1)}
     out.update(latency_figures(sc, per, scale))
     tick = ctx.vm(TICK_SCRIPT)
-    out["tick_us_mean"] = round(tick["us_mean"], 1)
-    out["tick_us_max"] = tick["us_max"]
     out["tick_mean_board_est_ms"] = board_est_ms(tick["us_mean"] / 1000, scale)
     out["tick_max_board_est_ms"] = board_est_ms(tick["us_max"] / 1000, scale)
-    for board, k in (("rp2040", 1), ("esp32", ESP32_PER_RP2040)):  # of the 5 ms period
-        out["tick_core_share_pct_" + board] = round(tick["us_mean"] * scale * k / 50, 1)
+    out.update(rp2040_tick(ctx))
     return out
+
+
+def rp2040_tick(ctx):
+    """The control tick on the emulated RP2040 (tools/rp2040/session.mjs, the Pico W
+    image named by WALLBOX_PICO_UF2): its mean while charging and its longest, and its
+    share of one core (5 ms period) there and, by the published ratio, on an ESP32."""
+    image = os.getenv("WALLBOX_PICO_UF2")
+    harness = os.path.join(os.path.dirname(SPEED), "session.mjs")
+    if not image or not os.path.exists(image):
+        return {"tick_rp2040_skipped": "WALLBOX_PICO_UF2 names no Pico W image "
+                                       "(docs/hardware.md builds it)"}
+    from tools.vboard.world import find_micropython
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    fs = os.path.join(ctx.tmp, "picow-fs.img")
+    subprocess.run([find_micropython(), os.path.join(os.path.dirname(SPEED), "flashfs.py"),
+                    root, fs], check=True, capture_output=True, timeout=120)
+    run = subprocess.run(["node", harness, image, fs], capture_output=True, text=True,
+                         timeout=1200)
+    means, longest = [], 0
+    for line in run.stdout.splitlines():  # HARNESS ... tick_us_max M tick_us_mean N ...
+        f = line.split()
+        if "HARNESS" in f and f[-1] == "2":  # status 2: charging
+            longest = max(longest, int(f[f.index("tick_us_max") + 1]))
+            means.append(int(f[f.index("tick_us_mean") + 1]))
+    if run.returncode or not means:
+        raise RuntimeError("the emulated session failed:\n" + run.stdout[-2000:])
+    mean = sum(means) / len(means)
+    return {"tick_ms_mean_rp2040": round(mean / 1000, 2),
+            "tick_ms_max_rp2040": round(longest / 1000, 2),
+            "tick_core_share_pct_rp2040": round(mean / 50, 1),
+            "tick_core_share_pct_esp32": round(mean * ESP32_PER_RP2040 / 50, 1)}
