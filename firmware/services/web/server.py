@@ -465,6 +465,7 @@ class Web:
             if lazy:
                 from firmware.services.web import admin
                 self.x_busy += 1
+                await asyncio.sleep_ms(0)  # loading admin.py (on first use) was a step's work
                 h = getattr(admin, h)
                 out = await (h(self, req) if arg is None else h(self, req, arg))
             else:
