@@ -12,7 +12,7 @@ import sys
 from vmrun import ROOT, free_port
 
 sys.path.insert(0, ROOT)
-from tools.bench_latency import BUDGET_MS, PROFILE_ENV, Scenarios, board_setup  # noqa: E402
+from tools.bench_latency import BUDGET_MS, PROFILE_ENV, Scenarios, board_setup, holds  # noqa: E402
 from tools.vboard.csms import CentralSystem  # noqa: E402
 
 MARGIN = 4
@@ -31,6 +31,7 @@ def test_no_scenario_holds_the_event_loop_long(start_board, built):
     print("seconds per scenario:", sc.took)
     assert not sc.fails, sc.fails
     assert set(per) == set(Scenarios.ORDER)
+    assert holds(w), "the profiler reported no step at all (it reports those over 1 ms)"
     over = {name: hold for name, hold in per.items() if hold[0] > MARGIN * BUDGET_MS * 1000}
     assert not over, "held the event loop longer than %d ms (us, task): %s" % (
         MARGIN * BUDGET_MS, over)
