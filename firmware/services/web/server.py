@@ -105,6 +105,7 @@ class Server(Microdot):
                 h["Retry-After"] = "2"
             if req is not None and req.method == "HEAD":
                 res.is_head = True
+            await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
             out = _Out(writer)
             await res.write(out)
             await out.flush()
