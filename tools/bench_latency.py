@@ -7,13 +7,14 @@ VBOARD_PROFILE): every step of every task longer than PROFILE_US is printed with
 task's name, and each scenario keeps its longest. The budget is BUDGET_MS per step on
 the 64-bit VM; `board_est_ms` turns a VM figure into an RP2040's (docs/hardware.md).
 
-Used by tools/bench.py (the figures) and host_tests/vm/test_loop_holds.py (the budget,
+Used by tools/bench (the figures) and host_tests/vm/test_loop_holds.py (the budget,
 with a wide margin).
 """
 import http.client
 import json
 import math
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -60,6 +61,14 @@ def ratio(slow, fast):
 
 def board_est_ms(vm_ms, scale):
     return round(vm_ms * scale, 1)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def board_setup(cs_url, meter_port, update_key=UPDATE_KEY):
@@ -325,13 +334,12 @@ def latency(ctx):
     times it as *_board_est_ms; the control tick measured on the emulated RP2040, and
     its share of one core there and on an ESP32 (docs/hardware.md: the scale and its
     limits)."""
-    from tools.bench import TICK_SCRIPT, _free_port
     from tools.build import OUT
     from tools.vboard.csms import CentralSystem
     before = vm_speed()  # the VM's speed around the scenarios: a busy host slows both
     cs = CentralSystem().start()
     try:
-        w = _bench_world(ctx, cs, _free_port())
+        w = _bench_world(ctx, cs, free_port())
         try:
             sc = Scenarios(w, cs, OUT, 50)
             per = sc.run()
@@ -345,7 +353,7 @@ def latency(ctx):
     out = {"board_scale_rp2040": round(scale, 1),
            "board_scale_esp32": round(scale * ESP32_PER_RP2040, 1)}
     out.update(latency_figures(sc, per, scale))
-    tick = ctx.vm(TICK_SCRIPT)
+    tick = ctx.vm("tick")  # the `tick` figure's script
     out["tick_mean_board_est_ms"] = board_est_ms(tick["us_mean"] / 1000, scale)
     out["tick_max_board_est_ms"] = board_est_ms(tick["us_max"] / 1000, scale)
     out.update(rp2040_tick(ctx))

@@ -8,6 +8,7 @@ computed from the primes, as the standard defines them, rather than typed in. Th
 derived constants are computed on first use, a piece per step (`_constants`): at import
 they would hold the event loop for a long while on a board.
 """
+from firmware.core.steps import finish
 
 _P = (1 << 255) - 19
 _L = (1 << 252) + 27742317777372353535851937790883648493
@@ -180,9 +181,4 @@ def steps(public_key, message, signature, every=8):
 
 def verify(public_key, message, signature):
     """True if `signature` is `public_key`'s Ed25519 signature of `message`."""
-    g = steps(public_key, message, signature)
-    try:
-        while True:
-            next(g)
-    except StopIteration as e:
-        return bool(e.value)
+    return bool(finish(steps(public_key, message, signature)))

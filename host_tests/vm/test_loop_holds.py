@@ -5,7 +5,7 @@ configuration key), RFID with a failing reader, meter polls and data-log writes.
 
 The profiler in the VM (tools/vboard/vm/vboard_profile.py) reports every task step that
 computed longer than 1 ms. The budget is BUDGET_MS per step; this test fails only beyond
-MARGIN times it, so a busy host does not make it flaky: `tools/bench.py --only latency`
+MARGIN times it, so a busy host does not make it flaky: `python tools/bench --only latency`
 holds the exact figure (loop_stall_ms_max_all)."""
 import sys
 

@@ -11,7 +11,7 @@ from firmware.core import ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp_calls import need
 from firmware.services.net import websocket
-from firmware.services.ocpp.backend import LIST
+from firmware.services.ocpp.common import LIST, version
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import ERROR, INFO
 
@@ -20,7 +20,7 @@ _ACCEPTED = {"status": "Accepted"}
 
 
 def SendLocalList(b, p):
-    """A generator (backend._steps): a few entries checked per step."""
+    """A generator (link._steps): a few entries checked per step."""
     kind = p["updateType"]
     need(kind in ("Full", "Differential"), "updateType")
     if not b.keys["LocalAuthListEnabled"]:
@@ -120,7 +120,6 @@ async def update(b, fw):
         b.st["fw"] = s
         b.save()
         b.push("FirmwareStatusNotification", {"status": s})
-    from firmware.services.ocpp.calls import version
     b.st["fw_from"] = version()  # what runs now; after the restart: did it change?
     for _ in range(fw[2] + 1):
         status("Downloading")
