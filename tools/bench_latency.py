@@ -369,6 +369,10 @@ def rp2040_tick(ctx):
     if not image or not os.path.exists(image):
         return {"tick_rp2040_skipped": "WALLBOX_PICO_UF2 names no Pico W image "
                                        "(docs/hardware.md builds it)"}
+    here = os.path.dirname(harness)
+    if not all(os.path.exists(os.path.join(here, n)) for n in ("node_modules", "bootrom.mjs")):
+        return {"tick_rp2040_skipped": "tools/rp2040 lacks rp2040js (npm install) or "
+                                       "bootrom.mjs (docs/hardware.md)"}
     from tools.vboard.world import find_micropython
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     fs = os.path.join(ctx.tmp, "picow-fs.img")
@@ -382,8 +386,8 @@ def rp2040_tick(ctx):
         if "HARNESS" in f and f[-1] == "2":  # status 2: charging
             longest = max(longest, int(f[f.index("tick_us_max") + 1]))
             means.append(int(f[f.index("tick_us_mean") + 1]))
-    if run.returncode or not means:
-        raise RuntimeError("the emulated session failed:\n" + run.stdout[-2000:])
+    if run.returncode or not means:  # the other latency figures still count
+        return {"tick_rp2040_failed": (run.stdout + run.stderr)[-500:]}
     mean = sum(means) / len(means)
     return {"tick_ms_mean_rp2040": round(mean / 1000, 2),
             "tick_ms_max_rp2040": round(longest / 1000, 2),
