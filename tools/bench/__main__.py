@@ -987,6 +987,7 @@ def web(ctx):
     return out
 
 
+figure(__import__("tools.bench.web_status", fromlist=["*"]).http_status)  # http_status_ms_p95
 
 
 def _ocpp_world(ctx, cs, heap="256k", env=None, **extra):

@@ -250,6 +250,8 @@ class Web:
         self.chart_n = 0
         self.chart_s = 10  # seconds between two chart points (doubles when full)
         self._charted = 0  # the session the chart is of (Session.count)
+        self._session_at = 0  # ticks_ms at its plug-in
+        self.session_s = 0  # its duration (frozen at the unplug)
         self._count = 0
         app.web_ready = False
         s = Server(self)
@@ -315,7 +317,9 @@ class Web:
             self._charted = se.count
             self.chart_n = self._count = 0
             self.chart_s = 10
+            self._session_at = now
         if se.plugged:
+            self.session_s = ticks_diff(now, self._session_at) // 1000
             self._count += 1
             if self._count >= self.chart_s:
                 self._count = 0
@@ -487,6 +491,7 @@ class Web:
             "relay": c.relay, "authorized": c.authorized, "auth": a.rfid.auth.enabled,
             "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
             "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
+            "session_s": self.session_s, "showroom": c.showroom,
             "limit_a": arb.limit / 10, "limit_by": limits.NAMES[arb.source],
             "max_a": self.app.max_app_da() / 10,
             "app_a": None if app_da >= limits.NO_LIMIT else app_da / 10,
