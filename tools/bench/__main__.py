@@ -1253,6 +1253,9 @@ def size(ctx):
     return {"mpy_kb": round(total / 1024, 1)}
 
 
+figure(__import__("tools.bench_latency", None, None, ["latency"]).latency)  # issue 21
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object at the end")

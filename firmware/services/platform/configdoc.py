@@ -1,6 +1,8 @@
 """The configuration as a document (export and import) and the one way settings are
 applied to the running charger: the web's settings forms, its Export/Import and the SD
 card's CFG folder (services/storage/slot.py) all go through here. Imported on use."""
+import asyncio
+
 from firmware.core import limits, settings
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import INFO
@@ -42,9 +44,11 @@ def apply(app, changes, who):
     return {}, any(k.startswith(AT_RESTART) for k in changes)
 
 
-def import_doc(app, doc, who):
+async def import_doc(app, doc, who):
     """Check and apply an exported document: all or nothing. Returns (restart needed,
-    ignored keys); ValueError(reason, {key: reason}) if anything is refused."""
+    ignored keys); ValueError(reason, {key: reason}) if anything is refused. Parsing,
+    checking the cards, saving the settings and saving the cards are a step each:
+    together they would hold the event loop too long."""
     from firmware.core import auth
     s = doc.get("settings") if isinstance(doc, dict) else None
     if not isinstance(s, dict) or doc.get("format") != FORMAT:
@@ -52,15 +56,18 @@ def import_doc(app, doc, who):
     known = {k: s[k] for k in s if k in settings.SCHEMA}
     ignored = [k for k in s if k not in settings.SCHEMA]
     cards = doc.get("cards")
+    await asyncio.sleep_ms(0)
     if cards is not None:
         try:
             auth.check_doc(cards)
         except ValueError as e:
             raise ValueError("card list: %s" % e, {"cards": str(e)})
+        await asyncio.sleep_ms(0)
     errors, restart = apply(app, known, who) if known else ({}, False)
     if errors:
         raise ValueError("nothing imported: %d setting(s) refused" % len(errors), errors)
     if cards is not None:
+        await asyncio.sleep_ms(0)
         rf = app.rfid
         cards["version"] = rf.auth.version + 1
         save_json(rf.path, cards)

@@ -94,7 +94,7 @@ class SdSlot:
             else:
                 self.log.add(INFO, "SD card empty: nothing saved (Allow USB init is off)")
         elif "CFG" in names and cfg.get("sd.allow_config"):
-            self._apply()
+            await self._apply()
         else:
             self.log.add(INFO, "SD card not empty: nothing saved, nothing applied")
         self.state = "ready"
@@ -135,7 +135,7 @@ class SdSlot:
             f.write(text)
         os.rename(path + ".tmp", path)
 
-    def _apply(self):
+    async def _apply(self):
         from firmware.services.platform import configdoc
         path = MOUNT + "/" + CONFIG
         try:
@@ -143,7 +143,7 @@ class SdSlot:
                 raise ValueError("larger than %d bytes" % _MAX_CONFIG, {})
             with open(path) as f:
                 doc = json.load(f)
-            restart, ignored = configdoc.import_doc(self.app, doc, "SD card")
+            restart, ignored = await configdoc.import_doc(self.app, doc, "SD card")
         except OSError as e:
             if e.args and e.args[0] == 2:  # ENOENT
                 self.log.add(ERROR, "SD card: %s not found, nothing applied" % CONFIG)

@@ -242,7 +242,7 @@ async def config_import(web, req):
     from firmware.services.platform import configdoc
     doc = _body(req)
     try:
-        restart, ignored = configdoc.import_doc(web.app, doc, "web")
+        restart, ignored = await configdoc.import_doc(web.app, doc, "web")
     except ValueError as e:
         reason, errors = e.args
         return _err(400, reason, errors=errors) if errors else _err(400, reason)

@@ -99,6 +99,7 @@ class Server(Microdot):
                 h["Retry-After"] = "2"
             if req is not None and req.method == "HEAD":
                 res.is_head = True
+            await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
             out = _Out(writer)
             await res.write(out)
             await out.flush()
@@ -456,6 +457,7 @@ class Web:
             if lazy:
                 from firmware.services.web import admin
                 self.x_busy += 1
+                await asyncio.sleep_ms(0)  # loading admin.py (on first use) was a step's work
                 h = getattr(admin, h)
                 out = await (h(self, req) if arg is None else h(self, req, arg))
             else:
