@@ -232,6 +232,9 @@ class Scenarios:
         st, data = self.web.request("POST", "/api/update", raw=_update_bundle(self.code_root))
         if st != 400 or "SHA-256 mismatch" not in data.get("error", ""):
             self.fails.append("update: %s %s" % (st, data))
+        # the refused slot is removed in steps after the answer: inside this scenario
+        self.w.wait_for(lambda w: not any(os.path.exists(os.path.join(w.state_dir, slot))
+                                          for slot in ("s0", "s1")), 60)
 
     def ocpp_burst(self):
         from ocpp.v16 import call

@@ -34,8 +34,8 @@ data = open(path, "rb").read()
 total = int(sys.argv[6]) if len(sys.argv) > 6 else len(data)
 random.seed(int(seed))
 during = []
-async def run():
-    u.begin(total, force == "1")
+async def stream():
+    await u.begin(total, force == "1")
     during.append(c.updating)
     i = 0
     while i < len(data):
@@ -43,6 +43,11 @@ async def run():
         u.write(data[i:i + n])
         i += n
     return await u.finish()
+async def run():
+    try:
+        return await stream()
+    finally:
+        await update.cleared()  # a refused slot is removed in steps, after the refusal
 try:
     v = asyncio.run(run())
     out = {"ok": True, "version": v}
@@ -178,6 +183,60 @@ def test_older_version_is_refused_unless_forced(tmp_path, files):
 
 def test_not_a_bundle_is_refused(tmp_path, files):
     refused(tmp_path, os.urandom(5000), "not an update bundle")
+
+
+AGAIN = r"""
+import asyncio, json, os
+from firmware.services.platform.log import Log
+from firmware.services.platform import update
+bad, good = open("bad.wbx", "rb").read(), open("good.wbx", "rb").read()
+out = {}
+steps = [0]  # how often another task ran
+async def other_task():
+    while True:
+        steps[0] += 1
+        await asyncio.sleep_ms(0)
+async def run():
+    asyncio.create_task(other_task())
+    u = update.Updater(Log(echo=False), None, "virtual", None)
+    await u.begin(len(bad))
+    try:
+        u.write(bad)
+    except update.UpdateError as e:
+        out["refused"] = str(e)
+    out["slot_after_refusal"] = sorted(os.listdir("s1"))
+    before = steps[0]
+    v = update.Updater(Log(echo=False), None, "virtual", None)
+    await v.begin(len(good))  # while the refused slot is still being cleared
+    out["steps_during_begin"] = steps[0] - before
+    v.write(good)
+    out["version"] = await v.finish()
+    await update.cleared()
+asyncio.run(run())
+print(json.dumps(out))
+"""
+
+
+def test_refused_slot_is_cleared_in_steps_and_a_new_upload_waits_for_it(tmp_path, files):
+    """A refusal answers before its slot is gone; the removal yields to the other tasks;
+    the next begin() waits for it, so the new bundle's files all stay."""
+    good = bundle.make(files, "1.2.0")
+    bad = bytearray(good)
+    bad[-10] ^= 0xFF  # the last file's hash: refused with the slot nearly full
+    (tmp_path / "bad.wbx").write_bytes(bytes(bad))
+    (tmp_path / "good.wbx").write_bytes(good)
+    (tmp_path / "again.py").write_text(AGAIN)
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+    out = subprocess.run([micropython(), "again.py"], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["refused"].endswith("SHA-256 mismatch"), r
+    assert "manifest.json" in r["slot_after_refusal"]  # not removed in the refusal's step
+    assert r["steps_during_begin"] > len(files)  # one file per step, the others ran between
+    assert r["version"] == "1.2.0"
+    for rel, content in files.items():
+        assert (tmp_path / "s1" / rel).read_bytes() == content
 
 
 # --------------------------------------------------------------- on the virtual board

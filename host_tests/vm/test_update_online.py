@@ -57,6 +57,7 @@ async def run():
             await asyncio.sleep_ms(5)
     asyncio.create_task(watch())
     await job.run(restart_ms=0)
+    await update.cleared()  # a refused slot is removed in steps, after the refusal
     out["status"] = job.status()
     out["seen"] = seen
 asyncio.run(run())

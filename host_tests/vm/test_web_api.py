@@ -272,7 +272,8 @@ def test_software_update_upload_installs_and_restarts(start_board, firmware_buil
     st, r, _ = c.post("/api/update", b"ZIP! this is not a bundle at all" + bytes(200),
                       headers={"Content-Type": "application/octet-stream"})
     assert st == 400 and "bundle" in r["error"]
-    assert not os.path.exists(os.path.join(w.state_dir, "s1"))
+    # the refused slot is removed in steps after the answer
+    w.wait_for(lambda w: not os.path.exists(os.path.join(w.state_dir, "s1")), timeout=30)
     data = bundle.make(bundle.collect(firmware_build), "9.9.9")
     st, r, _ = c.post("/api/update", data, headers={"Content-Type": "application/octet-stream"},
                       timeout=120)

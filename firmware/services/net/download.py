@@ -22,7 +22,7 @@ async def install_from_url(updater, url, force=False, timeout_s=30, size=None):
     try:
         if size is not None and length != size:
             raise UpdateError("download is %d bytes, the release says %d" % (length, size))
-        updater.begin(length, force)
+        await updater.begin(length, force)
         buf = bytearray(1024)
         while updater.progress < length:
             n = await asyncio.wait_for_ms(s.readinto(buf), timeout_s * 1000)

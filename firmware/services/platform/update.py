@@ -3,11 +3,12 @@ switches to it at the next start, and the new version confirms itself once healt
 is rolled back (see docs/update.md for the bundle format and key handling).
 
     u = Updater(log, charger, board_name, key)   # key: 32-byte Ed25519 public key or None
-    u.begin(total_size); u.write(chunk) ...; version = await u.finish()
+    await u.begin(total_size); u.write(chunk) ...; version = await u.finish()
     await net.download.install_from_url(u, "http://host/wallbox-1.2.0.wbx")
 
 Every refusal raises UpdateError with the reason and leaves the running slot, its files
-and update.json untouched. Imported only when an update runs or a new version is on
+and update.json untouched; the refused slot is removed in the background, in steps
+(`cleared()` waits for it). Imported only when an update runs or a new version is on
 trial, so it costs no RAM otherwise.
 """
 import asyncio
@@ -60,7 +61,10 @@ def running_version(st=None):
         return "0.0.0"  # a development install (copied, no manifest)
 
 
-def _rmtree(path):
+def _removal(path):
+    """Remove the tree at `path`, one file or directory per step (a stepping generator
+    for supervisor.stepwise): a slot of a few hundred files is not removed in one hold
+    of the event loop."""
     try:
         entries = list(os.ilistdir(path))
     except OSError:
@@ -68,10 +72,42 @@ def _rmtree(path):
     for e in entries:
         p = path + "/" + e[0]
         if e[1] == 0x4000:
-            _rmtree(p)
+            yield from _removal(p)
         else:
             os.remove(p)
+            yield
     os.rmdir(path)
+    yield
+
+
+# The clearing of a refused slot (a Task), started by abort() and awaited by the next
+# begin(): an upload never starts into a slot still being cleared. The slot being cleared
+# is never the active one in update.json, so boot.py never starts a half-cleared slot.
+_clearing = None
+
+
+async def _clear_after(before, path):
+    if before is not None:
+        await before  # one clearing at a time
+    try:
+        await stepwise(_removal(path))
+    except OSError:
+        pass  # the next begin() clears the slot again, from what is left
+
+
+def _clear_later(path):
+    global _clearing
+    _clearing = asyncio.create_task(_clear_after(_clearing, path))
+
+
+async def cleared():
+    """Wait (yielding) until no refused slot is being cleared."""
+    global _clearing
+    while _clearing is not None:
+        job = _clearing
+        await job
+        if _clearing is job:
+            _clearing = None
 
 
 def _makedirs(path):
@@ -102,9 +138,12 @@ class Updater:
         self.progress = 0  # bytes received of `total`
         self.total = 0
         self.force = False
+        self.slot = None
 
     # ------------------------------------------------------------------ streaming
-    def begin(self, total, force=False):
+    async def begin(self, total, force=False):
+        """Announce a bundle of `total` bytes: the spare slot is cleared (step by step,
+        after any clearing still under way) and opened for write()."""
         room = min(_free() - _ROOM, _MAX_BUNDLE)
         why = "an update is already running" if self.busy else \
             "not an update bundle (%d bytes)" % total if total <= len(MAGIC) + 4 + _SIG else \
@@ -112,12 +151,17 @@ class Updater:
         if why:
             self.log.add(ERROR, "update refused: " + why)
             raise UpdateError(why)
-        st = state()
-        self.old = st.get("active", "")
-        self.slot = "s0" if self.old == "s1" else "s1"
-        _rmtree(self.slot)  # an older staged or rolled-back version
-        os.mkdir(self.slot)
-        self.busy = True
+        self.busy = True  # from here on: a second begin() is refused
+        try:
+            await cleared()
+            st = state()
+            self.old = st.get("active", "")
+            self.slot = "s0" if self.old == "s1" else "s1"
+            await stepwise(_removal(self.slot))  # an older staged or rolled-back version
+            os.mkdir(self.slot)
+        except Exception:
+            self.busy = False
+            raise
         self.force = force
         self.total = total
         self.progress = 0
@@ -288,7 +332,8 @@ class Updater:
             if f is not None:
                 f.close()
                 setattr(self, a, None)
-        _rmtree(self.slot)
+        if self.slot:
+            _clear_later(self.slot)  # in steps: abort() itself does not hold the event loop
         self.busy = False
         if self.charger is not None:
             self.charger.updating = False

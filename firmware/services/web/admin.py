@@ -401,7 +401,7 @@ async def update(web, req):
     u = web.app.updater()
     reader = req.sock[0]
     try:
-        u.begin(n)
+        await u.begin(n)
         left = n
         data = req.g.rest[:n]
         req.g.rest = None
