@@ -141,22 +141,19 @@ def wait_web(w, timeout=60):
 
 def status_clients(w, cookie, n=4, rounds=10):
     """`n` clients at once polling the status and loading the page like a browser;
-    returns (failures, status round trips in ms)."""
-    fails, times = [], []
+    returns the failures."""
+    fails = []
 
     def client():
         web = Web(w)
         web.cookie = cookie
         for _ in range(rounds):
             for path in ("/api/v1/status", "/", "/app.js", "/style.css"):
-                t0 = time.monotonic()
                 try:
                     st, _ = web.request("GET", path)
                 except OSError as e:
                     fails.append(repr(e))
                     continue
-                if path == "/api/v1/status":
-                    times.append((time.monotonic() - t0) * 1000)
                 if st != 200:
                     fails.append(st)
 
@@ -165,7 +162,7 @@ def status_clients(w, cookie, n=4, rounds=10):
         t.start()
     for t in ts:
         t.join()
-    return fails, times
+    return fails
 
 
 def _update_bundle(code_root):
@@ -188,7 +185,6 @@ class Scenarios:
         self.code_root = code_root
         self.status_rounds = status_rounds
         self.web = Web(w)
-        self.status_ms = []
         self.fails = []
         self.took = {}  # scenario: seconds
 
@@ -210,10 +206,8 @@ class Scenarios:
         self._ok(self.web.request("POST", "/api/login", {"user": "admin",
                                                          "password": PASSWORD}), "login")
 
-    def status(self):
-        fails, times = status_clients(self.w, self.web.cookie, 4, self.status_rounds)
-        self.fails += fails
-        self.status_ms += times
+    def status(self):  # the load; its round trips are tools/bench/web_status.py's figure
+        self.fails += status_clients(self.w, self.web.cookie, 4, self.status_rounds)
 
     def config(self):
         cfg = self._ok(self.web.request("GET", "/api/config"), "config")
@@ -297,13 +291,10 @@ def latency_figures(sc, per, scale):
                                                        if v == worst][0])
     for name, (us, task) in per.items():
         out["loop_hold_ms_" + name] = round(us / 1000, 2)
-    t = sorted(sc.status_ms)
-    out["http_status_ms_p99_all"] = round(t[max(0, int(len(t) * 0.99) - 1)], 2)
-    out["http_status_ms_median_all"] = round(t[len(t) // 2], 2)
     if sc.fails:
         out["latency_scenario_failures"] = sc.fails
-    for k in ("loop_stall_ms_max_all", "http_status_ms_p99_all"):
-        out[k + "_board_est_ms"] = board_est_ms(out[k], scale)
+    out["loop_stall_ms_max_all_board_est_ms"] = board_est_ms(out["loop_stall_ms_max_all"],
+                                                             scale)
     return out
 
 
@@ -330,8 +321,8 @@ def latency(ctx):
     """Event-loop holds (issue 21) over every scenario of Scenarios.ORDER on one board
     with everything on: loop_stall_ms_max_all, the longest step of any task (the CPU
     time it computed; loop_stall_all_by: the task and the scenario), loop_hold_ms_<
-    scenario>; http_status_ms_p99_all, the status round trip with 4 clients at once
-    (wall clock over loopback, the host's network and load included); board_scale_
+    scenario> (http_status_ms_p99, the status round trip with 4 clients at once, is
+    tools/bench/web_status.py's figure); board_scale_
     rp2040, how many times longer the RP2040 takes for the same code (the emulated chip
     against this VM), each latency figure (and the `tick` figure's mean) times it as
     *_board_est_ms; the control tick measured on the emulated RP2040, and

@@ -1,10 +1,13 @@
-"""The status API under load, a figure of tools/bench (registered in its __main__.py).
+"""The status API under load, a figure of tools/bench (registered in its __main__.py):
+the bench's one measurement of it.
 
-http_status_ms_p95: the round trip of `GET /api/v1/status` (what the status page polls
-every 2 s) while 4 clients poll it at once, each as fast as it gets answers, against the
-compiled firmware in the VM on the virtual board with a car charging. Wall clock over
-loopback at the VM's own speed: a board is slower. Each client sends a bounded number of
-requests; only 127.0.0.1 is addressed.
+http_status_ms_p95 and http_status_ms_p99 (issue 21's budget: <= 20 ms): the round trip
+of `GET /api/v1/status` (what the status page polls every 2 s) while 4 clients poll it at
+once, each as fast as it gets answers, against the compiled firmware in the VM on the
+virtual board with a car charging. Wall clock over loopback at the VM's own speed: a
+board is slower (http_status_ms_p99_board_est_ms, by the board scale of
+tools/bench_latency.py; an upper bound, docs/hardware.md). Each client sends a bounded
+number of requests; only 127.0.0.1 is addressed.
 """
 import http.client
 import json
@@ -106,8 +109,9 @@ def percentile(values, p):
 
 
 def http_status(ctx):
-    """http_status_ms_p95 (and the median, the worst, the failures) of GET /api/v1/status
-    with 4 clients polling at once, a car charging."""
+    """http_status_ms_p95 and _p99 (and the median, the worst, the failures, the p99's
+    board estimate) of GET /api/v1/status with 4 clients polling at once, a car charging."""
+    from tools.bench_latency import RP2040_US, board_est_ms, ratio, vm_speed
     w = _board(ctx)
     try:
         cookie = _log_in(w)
@@ -118,8 +122,12 @@ def http_status(ctx):
         w.stop()
     if not times:
         raise RuntimeError("no status answered: %s" % fails[:3])
+    p99 = round(percentile(times, 99), 2)
     return {"http_status_ms_p95": round(percentile(times, 95), 2),
+            "http_status_ms_p99": p99,
             "http_status_ms_p50": round(percentile(times, 50), 2),
             "http_status_ms_max": round(max(times), 2),
             "http_status_requests": len(times) + len(fails),
-            "http_status_failures": len(fails)}
+            "http_status_failures": len(fails),
+            "http_status_ms_p99_board_est_ms": board_est_ms(p99, ratio(RP2040_US,
+                                                                       vm_speed()))}
