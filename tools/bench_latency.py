@@ -85,12 +85,12 @@ def board_setup(cs_url, meter_port, update_key=UPDATE_KEY):
 
 
 def holds(w, since=0):
-    """[(hold_us, task)] the profiler printed from console line `since` on."""
+    """[(hold_us, task)] the profiler printed from its line `since` on (World.profile:
+    all of them, where the console keeps only its last lines)."""
     out = []
-    for line in w.console[since:]:
-        if line.startswith("vboard: hold "):
-            f = line.split()
-            out.append((int(f[2]), f[3]))
+    for line in w.profile[since:]:
+        f = line.split()
+        out.append((int(f[2]), f[3]))
     return out
 
 
@@ -272,7 +272,7 @@ class Scenarios:
         """{scenario: (longest hold in us, its task)}; the failures are in self.fails."""
         out = {}
         for name in self.ORDER:
-            since = len(self.w.console)
+            since = len(self.w.profile)
             t0 = time.monotonic()
             getattr(self, name)()
             self.took[name] = round(time.monotonic() - t0, 1)

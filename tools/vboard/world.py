@@ -178,6 +178,7 @@ class World:
         self.leds = [(0, 0, 0)] * board.LED_COUNT
         self.telemetry = [None] * vlink.T_KEYS
         self.console = []  # last lines the VM printed
+        self.profile = []  # every line of the loop-hold profiler (VBOARD_PROFILE)
         self.sim_heap = None  # bytes the virtual board itself holds in the VM's heap
         self.events = []  # (monotonic s, what) of output changes, for tests and the bench
         self.boots = 0
@@ -564,6 +565,8 @@ class World:
             if line.startswith("vboard: simulation heap "):
                 self.sim_heap = World.last_sim_heap = int(line.split()[3])
             with self.lock:
+                if line.startswith("vboard: hold "):
+                    self.profile.append(line)  # all kept: the console drops old lines
                 self.console.append(line)
                 if len(self.console) > 500:
                     del self.console[:100]
