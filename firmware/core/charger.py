@@ -271,7 +271,7 @@ class Charger:
         # coil on unplug while no step ran (the interpreter stuck in C), so the steps
         # after see both at once.
         if sensed and self._dead_at >= 0 and self.mains_dv != 0 and self._wants_charge() \
-                and self.pilot._count == 0 and \
+                and not self.pilot.confirming() and \
                 ticks_diff(now, self._dead_at) >= cfg.relay_check_ms:
             self._raise(faults.NO_OUTPUT_VOLTAGE, now)
             return True
