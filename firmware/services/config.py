@@ -16,6 +16,7 @@ from micropython import const
 
 from firmware.core import settings
 from firmware.core.settings import BOOL, INT, KEY, NAME, STR
+from firmware.services import flashgate
 from firmware.services.log import ERROR, INFO
 
 PATH = "config.json"
@@ -62,8 +63,21 @@ def _remove(path):
 
 
 def save_json(path, obj):
-    """Save `obj` atomically with a checksum; the previous content stays in path.bak."""
+    """Save `obj` atomically with a checksum; the previous content stays in path.bak.
+    While the relay is closed the record waits in RAM (and in the flash journal) until
+    it opens (services/flashgate.py); load_json returns it meanwhile."""
     text = json.dumps(obj)
+    if not flashgate.begin():
+        flashgate.hold(path, text)
+        return
+    try:
+        write_json(path, text)
+    finally:
+        flashgate.end()
+
+
+def write_json(path, text):
+    """save_json's writer: the JSON `text` as a record, now."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write('%s%08x","data":' % (_HEAD, crc32(text.encode())))
@@ -93,6 +107,9 @@ def _read(path):
 def load_json(path, default=None, log=None):
     """The file's object, `default` if it does not exist; ValueError if it is corrupt
     and no good `.bak` copy exists (then the copy's object is returned, and logged)."""
+    text = flashgate.held_text(path)
+    if text is not None:
+        return json.loads(text)
     try:
         return _read(path)
     except OSError:
