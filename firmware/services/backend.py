@@ -103,6 +103,10 @@ class TxQueue:
         self.held = []
         self.held_bytes = 0
         flashgate.on_open.append(self._settle)
+        try:  # (an existing one: EEXIST before anything is written)
+            os.mkdir(path.rpartition("/")[0])
+        except OSError:
+            pass
         self.dropped = 0
         try:
             st = load_json(acks, None, log) or {}
@@ -142,12 +146,12 @@ class TxQueue:
 
     def _write(self, text):
         """Append to the file now (the relay is open: flashgate.begin() said so)."""
-        d = self.path.rpartition("/")[0]
         try:
-            os.stat(d)
-        except OSError:
-            os.mkdir(d)
-        with open(self.path, "a") as f:
+            f = open(self.path, "a")
+        except OSError:  # a new queue: its directory first
+            os.mkdir(self.path.rpartition("/")[0])
+            f = open(self.path, "a")
+        with f:
             f.write(text)
         try:
             os.sync()

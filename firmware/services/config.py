@@ -196,6 +196,7 @@ class Config:
     def factory_reset(self):
         """Forget the settings and the services' user files; provisioning, the software
         and the data log stay (docs/web.md)."""
+        flashgate.forget(self.user_files)  # held or journalled: none of it comes back
         for p in self.user_files:
             for suffix in ("", ".bak", ".tmp"):
                 _remove(p + suffix)

@@ -91,6 +91,20 @@ def hold_line(path, size, line):
     _record(_APPEND, "%s\n%d\n%s" % (path, size, line))
 
 
+def forget(paths):
+    """A factory reset (the relay open): nothing held or journalled for `paths` may
+    come back. The journal cannot lose single records, so it is erased, and the
+    services' held lines go (the app restarts next)."""
+    for p in paths:
+        held.pop(p, None)
+    on_open[:] = []
+    if journal is not None and journal.used() and begin():
+        try:
+            journal.erase()
+        finally:
+            end()
+
+
 def settle(write_json):
     """Relay open: write everything held, then erase the journal. `write_json(path,
     text)` writes one record (config.save_json's own writer). Returns False if the relay

@@ -7,8 +7,9 @@ firmware must neither erase nor write files while the relay is closed
 `Partition` behaves like esp32.Partition / rp2.Flash(start=, len=): 4 KB blocks,
 writeblocks(block, buf) erases then writes, writeblocks(block, buf, offset) only
 programs (bits go from 1 to 0, an 0xFF byte programs nothing; a byte programmed where
-one was programmed before is a defect, reported as FLASH_OVERWRITE), ioctl(6, block) erases. Every operation reaches the host
-file at once, so a kill of the VM is a power cut.
+one was programmed before is a defect, reported as FLASH_OVERWRITE), ioctl(6, block)
+erases. Every operation reaches the host file at once, so a kill of the VM is a power
+cut.
 
 `install()` wraps `open` (modes that write) and replaces `os` for the firmware with a
 module whose rename, remove, mkdir and rmdir count too; reads are not counted.

@@ -10,20 +10,20 @@ report = None  # vflash._report
 
 
 def rename(a, b):
-    report(vlink.FLASH_FILE)
     _os.rename(a, b)
+    report(vlink.FLASH_FILE)  # done: one that fails writes nothing
 
 
 def remove(p):
-    report(vlink.FLASH_FILE)
     _os.remove(p)
+    report(vlink.FLASH_FILE)  # done: one that fails writes nothing
 
 
 def mkdir(p):
-    report(vlink.FLASH_FILE)
     _os.mkdir(p)
+    report(vlink.FLASH_FILE)  # done: one that fails writes nothing
 
 
 def rmdir(p):
-    report(vlink.FLASH_FILE)
     _os.rmdir(p)
+    report(vlink.FLASH_FILE)  # done: one that fails writes nothing
