@@ -289,6 +289,10 @@ def keepalive(ctx):
         cs.stop()
 
 
+from tools.bench_failsafe import keepalive_hour  # noqa: E402 - issue 16's figures
+figure(keepalive_hour)
+
+
 TICK_SCRIPT = r"""
 import gc, json, time
 import inproc_world

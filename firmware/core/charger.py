@@ -110,7 +110,7 @@ class Charger:
         self.updating = False
         self.programming = False
         self.halted = False  # a service crashed: keep the relay open until it is back
-        # A file is being written (services/flashgate): an erase on the way would hold
+        # A file is being written (services/platform/flashgate): an erase on the way would hold
         # the interpreter longer than the keep-alive's drop-out, so the relay waits to
         # close. Only closing waits: the flash is never written while it is closed.
         self.flash_busy = False

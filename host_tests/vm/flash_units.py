@@ -1,15 +1,15 @@
 """The flash journal (drivers/journal.py) on a NOR flash model with the boards' rules,
-and the gate that holds file writes while the relay is closed (services/flashgate.py).
+and the gate that holds file writes while the relay is closed (services/platform/flashgate.py).
 Run in the MicroPython VM (services import its time functions) by
-host_tests/test_flash_journal.py; plain functions, no fixtures (tools/vmtest.py)."""
+host_tests/vm/test_flash_journal.py; plain functions, no fixtures (tools/vmtest.py)."""
 import os
 import time
 
 import pytest
 
 from firmware.drivers.journal import Journal
-from firmware.services import config, flashgate
-from firmware.services.log import Log
+from firmware.services.platform import config, flashgate
+from firmware.services.platform.log import Log
 
 BLOCK = 4096
 

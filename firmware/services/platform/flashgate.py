@@ -23,7 +23,7 @@ import os
 
 from micropython import const
 
-from firmware.services.log import ERROR
+from firmware.services.platform.log import ERROR
 
 _SET = const(0x53)  # "S": path \n json text: the file's whole new record
 _APPEND = const(0x41)  # "A": path \n size before \n line: a line appended to a file
