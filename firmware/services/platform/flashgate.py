@@ -20,6 +20,7 @@ The core's `flash_busy` input keeps the relay from closing while a file is writt
 """
 import json
 import os
+from time import ticks_diff, ticks_ms
 
 from micropython import const
 
@@ -61,6 +62,18 @@ def end():
         _depth[0] -= 1
         if not _depth[0]:
             control.charger.flash_busy = False
+
+
+def wait_open(ms):
+    """For a writer that has just ended charging (an update sets charger.updating):
+    True once the relay is open (the tick opens it between two bytecodes of this
+    loop), False after `ms`."""
+    t0 = ticks_ms()
+    while not begin():
+        if ticks_diff(ticks_ms(), t0) > ms:
+            return False
+    end()
+    return True
 
 
 def _record(kind, text):
