@@ -195,3 +195,17 @@ def test_a_write_keeps_the_relay_from_closing_until_it_ends():
     assert not ctl.charger.flash_busy
     ctl.hw.relay.closed = True
     assert not flashgate.begin() and not ctl.charger.flash_busy
+
+
+def test_lines_delivered_while_closed_are_cut_from_the_journal():
+    ctl, dev, d = gate()
+    write(d, "q", "line0\n")
+    ctl.hw.relay.closed = True
+    flashgate.hold_line("q", 6, "sent1\n")
+    flashgate.hold_cut("q", 6)  # delivered: the queue forgot them
+    flashgate.hold_line("q", 6, "line2\n")
+    flashgate.held.clear()  # the power goes
+    ctl.hw.relay.closed = False
+    flashgate.journal = Journal(dev)
+    assert flashgate.recover(config.write_json) == 3
+    assert read(d, "q") == "line0\nline2\n"

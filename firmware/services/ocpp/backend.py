@@ -255,11 +255,26 @@ class TxQueue:
         self._head = None
         self._off += len(self._line(self._off))
         save_json(self.acks, {"n": self.done, "ids": self.ids})
-        if self.done >= self.count and flashgate.begin():  # all delivered: a fresh file
-            try:                                           # (with the relay open)
-                self._restart()
-            finally:
-                flashgate.end()
+        if self.done >= self.count:  # all delivered
+            if flashgate.begin():  # the relay open: a fresh file
+                try:
+                    self._restart()
+                finally:
+                    flashgate.end()
+            elif self.held:  # closed: the held lines need no RAM any more
+                self._forget_held()
+
+    def _forget_held(self):
+        """Every held line is delivered: forget them, so that a long session does not
+        fill the RAM for held lines; the journal forgets them too (a cut record)."""
+        n = len(self.held)
+        self.held = []
+        self.held_bytes = 0
+        self.count -= n
+        self.done -= n
+        self.size = self._off = self.flashed
+        flashgate.hold_cut(self.path, self.flashed)
+        save_json(self.acks, {"n": self.done, "ids": self.ids})
 
     def _restart(self):
         try:

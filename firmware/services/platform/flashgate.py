@@ -28,6 +28,7 @@ from firmware.services.platform.log import ERROR
 
 _SET = const(0x53)  # "S": path \n json text: the file's whole new record
 _APPEND = const(0x41)  # "A": path \n size before \n line: a line appended to a file
+_CUT = const(0x43)  # "C": path \n size: the lines appended so far are not wanted
 
 control = None  # services.control.Control (app.py); None: no relay here (tools, tests)
 journal = None  # a drivers.journal.Journal, or None: held writes live in RAM only
@@ -118,6 +119,11 @@ def forget(paths):
             end()
 
 
+def hold_cut(path, size):
+    """The lines held for `path` so far are not to be written (all delivered)."""
+    _record(_CUT, "%s\n%d\n" % (path, size))
+
+
 def settle(write_json):
     """Relay open: write everything held, then erase the journal. `write_json(path,
     text)` writes one record (config.save_json's own writer). Returns False if the relay
@@ -189,6 +195,8 @@ def recover(write_json):
             if path not in lines:
                 lines[path] = [int(size)]
             lines[path].append(line)
+        elif kind == _CUT:
+            lines[path] = [int(rest.partition("\n")[0])]
         n += 1
     for path in lines:
         _append_from(path, lines[path][0], lines[path][1:])
