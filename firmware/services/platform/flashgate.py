@@ -30,7 +30,7 @@ _SET = const(0x53)  # "S": path \n json text: the file's whole new record
 _APPEND = const(0x41)  # "A": path \n size before \n line: a line appended to a file
 _CUT = const(0x43)  # "C": path \n size: the lines appended so far are not wanted
 
-control = None  # services.control.Control (app.py); None: no relay here (tools, tests)
+control = None  # charging/control.Control (app.py); None: no relay here (tools, tests)
 journal = None  # a drivers.journal.Journal, or None: held writes live in RAM only
 log = None
 held = {}  # path -> json text of the latest record saved while the relay was closed
@@ -140,7 +140,10 @@ def settle(write_json):
                 _error("%s not saved: %s" % (path, e))
             del held[path]
         for f in on_open:
-            f()
+            try:
+                f()
+            except OSError as e:
+                _error("held lines not written: %s" % e)
         if journal is not None:
             journal.erase()
         _full[0] = False
