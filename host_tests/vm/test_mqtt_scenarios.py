@@ -101,7 +101,9 @@ def test_discovery_and_states_follow_a_charging_session(start, broker, observer)
     # a charging session
     w.set(plugged=True)
     w.wait_for(charging, 20)
-    o.wait(lambda o: state(o)["status"] == "Charging" and state(o)["power_w"] > 5000)
+    # the phase currents settle over a few samples after the relay closes: wait for them
+    o.wait(lambda o: state(o)["status"] == "Charging" and state(o)["power_w"] > 5000
+           and state(o)["l1_a"] > 10)
     s = state(o)
     assert s["vehicle"] is True and s["offered_a"] == 16.0 and s["limit_by"] == "configured"
     assert s["l1_a"] > 10 and s["mains_v"] > 200 and 0 < s["temp_c"] < 60
