@@ -9,17 +9,18 @@ loaded only by the CALLs that need it.
 coroutine function that must run after the answer is sent goes to `b.after`.
 """
 import asyncio
-import json
 from time import ticks_diff, ticks_ms
+
+from micropython import const
 
 from firmware.core import front, limits, ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp import CallError
 from firmware.core.ocpp_calls import need
-from firmware.services.ocpp.backend import VENDOR_ID
-from firmware.services.platform.config import load_json
+from firmware.services.ocpp.common import VENDOR_ID, version
 from firmware.services.platform.log import ERROR, INFO
 
+_KEYS_PER_STEP = const(8)  # configuration keys answered per step (GetConfiguration)
 _ACCEPTED = {"status": "Accepted"}
 _REJECTED = {"status": "Rejected"}
 _SENDING = ("BootNotification", "DiagnosticsStatusNotification",
@@ -112,11 +113,14 @@ def DataTransfer(b, p):
 
 
 def GetConfiguration(b, p):
+    """A generator (link._steps): every key is many lookups, a few keys a step."""
     kt = keys()
     want = p.get("key") or [row[0] for row in kt.rows()]
     known = []
     unknown = []
-    for k in want[:50]:
+    for i, k in enumerate(want[:50]):
+        if i % _KEYS_PER_STEP == _KEYS_PER_STEP - 1:
+            yield
         row = kt.key_row(k)  # a text: ocpp_calls checked it
         if row is None:
             unknown.append(k[:50])
@@ -343,15 +347,6 @@ async def authorize(b, uid):
     if e is not None:
         return ok and k["LocalAuthorizeOffline"]
     return True if k["AllowOfflineTxForUnknownId"] else None
-
-
-def version():
-    """The running software version (the update service's manifest), or None."""
-    try:
-        with open((load_json("update.json", {}).get("active") or ".") + "/manifest.json") as f:
-            return str(json.load(f).get("version"))[:50]
-    except (OSError, ValueError):
-        return None
 
 
 def boot_payload(b):

@@ -18,7 +18,6 @@ into www/ (or the running update slot's www/).
 """
 import asyncio
 import hashlib
-import json
 import os
 import sys
 from time import ticks_add, ticks_diff, ticks_ms
@@ -31,8 +30,8 @@ from firmware.core import faults, limits, webauth
 from firmware.services.platform import datalog
 from firmware.services.platform.config import load_json
 from firmware.services.platform.log import ERROR, INFO
+from firmware.services.web.common import ACCOUNT, _body, _err
 
-ACCOUNT = "web.json"
 _OPEN = const(8)  # connections open at once (sockets are few on a board)
 _CONNS = const(4)  # requests answered at once
 _HEAD_MAX = const(2048)  # request line and headers
@@ -45,11 +44,6 @@ _IO_MS = const(10000)  # each piece of an upload, each write
 _BUSY = b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n"
 _STATIC = {"html": "text/html", "js": "application/javascript", "css": "text/css",
            "txt": "text/plain", "svg": "image/svg+xml", "json": "application/json"}
-
-
-def _err(code, msg, **extra):
-    extra["error"] = msg
-    return Response(extra, code)
 
 
 class Server(Microdot):
@@ -105,6 +99,7 @@ class Server(Microdot):
                 h["Retry-After"] = "2"
             if req is not None and req.method == "HEAD":
                 res.is_head = True
+            await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
             out = _Out(writer)
             await res.write(out)
             await out.flush()
@@ -227,17 +222,6 @@ class _Out:
             await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
 
 
-def _body(req):
-    """The request's JSON object; ValueError(400, reason) if it is none."""
-    try:
-        obj = json.loads(req.body or b"{}")
-    except ValueError:
-        obj = None
-    if not isinstance(obj, dict):
-        raise ValueError(400, "the body must be a JSON object")
-    return obj
-
-
 class Web:
     def __init__(self, app):
         self.app = app
@@ -266,6 +250,8 @@ class Web:
         self.chart_n = 0
         self.chart_s = 10  # seconds between two chart points (doubles when full)
         self._charted = 0  # the session the chart is of (Session.count)
+        self._session_at = 0  # ticks_ms at its plug-in
+        self.session_s = 0  # its duration (frozen at the unplug)
         self._count = 0
         app.web_ready = False
         s = Server(self)
@@ -331,7 +317,9 @@ class Web:
             self._charted = se.count
             self.chart_n = self._count = 0
             self.chart_s = 10
+            self._session_at = now
         if se.plugged:
+            self.session_s = ticks_diff(now, self._session_at) // 1000
             self._count += 1
             if self._count >= self.chart_s:
                 self._count = 0
@@ -465,6 +453,7 @@ class Web:
             if lazy:
                 from firmware.services.web import admin
                 self.x_busy += 1
+                await asyncio.sleep_ms(0)  # loading admin.py (on first use) was a step's work
                 h = getattr(admin, h)
                 out = await (h(self, req) if arg is None else h(self, req, arg))
             else:
@@ -502,6 +491,7 @@ class Web:
             "relay": c.relay, "authorized": c.authorized, "auth": a.rfid.auth.enabled,
             "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
             "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
+            "session_s": self.session_s, "showroom": c.showroom,
             "limit_a": arb.limit / 10, "limit_by": limits.NAMES[arb.source],
             "max_a": self.app.max_app_da() / 10,
             "app_a": None if app_da >= limits.NO_LIMIT else app_da / 10,

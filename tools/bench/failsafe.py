@@ -1,5 +1,5 @@
-"""Issue 16's figures for tools/bench.py (registered there): the relay's keep-alive over
-an hour of busy charging, time-scaled.
+"""Issue 16's figures, of tools/bench (registered in its __main__.py): the relay's
+keep-alive over an hour of busy charging, time-scaled.
 
 `keepalive_hour`: one hour of charging with the web interface, the backend and the meter
 busy, compressed SCALE times (BENCH_KEEPALIVE_HOUR_SCALE, 10: six minutes). What the
@@ -31,16 +31,15 @@ _SCALED = {
 
 
 def _bench():
-    """tools/bench.py's helpers (it may run as __main__)."""
+    """tools/bench's helpers (its __main__.py, run as the program or imported)."""
     main = sys.modules.get("__main__")
     if main is not None and hasattr(main, "_web_clients"):
         return main
-    from tools import bench
-    return bench
+    return __import__("tools.bench.__main__", fromlist=["*"])
 
 
 def _scaled_build(dst, scale):
-    """The compiled firmware (tools/bench.py built it into OUT) with _SCALED divided."""
+    """The compiled firmware (tools/bench built it into OUT) with _SCALED divided."""
     if os.path.exists(dst):
         shutil.rmtree(dst)
     shutil.copytree(OUT, dst)
