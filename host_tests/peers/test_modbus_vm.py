@@ -45,13 +45,17 @@ async def ticker():
         await asyncio.sleep_ms(5)
 
 
+uart = None
+
+
 def client():
+    global uart
     # jobs that expect answers leave the timeout to this: far above a busy host's delays
     # (the peer is a thread of the test process); jobs about timeouts set their own
     if job["transport"] == "tcp":
         return modbus.Tcp("127.0.0.1", job["port"], job.get("timeout", 3000))
-    return modbus.Rtu(machine.UART(1, baudrate=job.get("baud", 9600)), RecordingPin(),
-                      job.get("baud", 9600), job.get("timeout", 3000))
+    uart = machine.UART(1, baudrate=job.get("baud", 9600))
+    return modbus.Rtu(uart, RecordingPin(), job.get("baud", 9600), job.get("timeout", 3000))
 
 
 async def main():
@@ -60,6 +64,8 @@ async def main():
     for req in job["requests"]:
         if req.get("sleep"):
             await asyncio.sleep_ms(req["sleep"])
+        while req.get("stale") and not uart.any():
+            await asyncio.sleep_ms(10)  # the peer's stale bytes are on the line first
         t0 = time.ticks_ms()
         n0 = ticks[0]
         d0 = len(de_log)
@@ -503,8 +509,11 @@ def test_rtu_bad_peer_gives_a_clear_error_then_recovers(name):
 def test_rtu_trickling_bytes_and_stale_noise_before_the_request():
     srv = ScriptedRtu([RTU_CASES["ok"][0]] * 2, trickle_s=0.01, noise_before=b"\x55\xaa")
     try:
-        out = run_vm({"transport": "rtu", "timeout": 1000,
-                      "requests": [{"unit": 3, "sleep": 200}, {"unit": 3, "sleep": 900}]},
+        # each request waits until the noise is on the line: a busy host may run the
+        # peer's thread late, and noise after the request would be part of the answer
+        out = run_vm({"transport": "rtu", "timeout": 3000,
+                      "requests": [{"unit": 3, "sleep": 200, "stale": True},
+                                   {"unit": 3, "sleep": 900, "stale": True}]},
                      env={"VBOARD_UART1": srv.path})
     finally:
         srv.close()
