@@ -18,17 +18,17 @@ from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
 from firmware.drivers.rc522 import RC522
 from firmware.drivers.sensors import DigitalInput, RoundRobinADC, TouchInput
-from firmware.services.config import Config, load_json
-from firmware.services import datalog
-from firmware.services.control import Control
-from firmware.services.datalog import DataLog
-from firmware.services.log import ERROR, INFO, Log
-from firmware.services.meter import Meters
-from firmware.services.mqtt import Mqtt
-from firmware.services.rfid import Rfid
-from firmware.services.sessions import Sessions
-from firmware.services.supervisor import Supervisor
-from firmware.services.ui import Panel
+from firmware.services.platform.config import Config, load_json
+from firmware.services.platform import datalog
+from firmware.services.charging.control import Control
+from firmware.services.platform.datalog import DataLog
+from firmware.services.platform.log import ERROR, INFO, Log
+from firmware.services.metering.service import Meters
+from firmware.services.mqtt.service import Mqtt
+from firmware.services.rfid.service import Rfid
+from firmware.services.charging.sessions import Sessions
+from firmware.services.platform.supervisor import Supervisor
+from firmware.services.charging.panel import Panel
 
 current = None  # the running App, for diag at the REPL
 
@@ -99,12 +99,9 @@ class Hardware:
             self.dip = 0
 
 
-def charger_config(cfg, hw):
+def charger_config(hw):
+    """The charger's facts about the hardware; App.apply_settings adds the settings'."""
     c = ChargerConfig()
-    c.ventilation = cfg.get("charging.ventilation")
-    c.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
-    c.selftest_ms = cfg.get("charging.selftest_s") * 1000
-    c.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
     c.rcd_present = hw.rcd is not None
     c.relay_sense = hw.board.RELAY_SENSE is not None
     c.temp_sensor = hw.has_ntc
@@ -127,16 +124,14 @@ class App:
             st = {}
         self.trial = False
         if "note" in st or "max" in st:  # boot.py rolled back, or a new version on trial
-            from firmware.services import update
+            from firmware.services.platform import update
             self.trial = update.after_boot(self)
         self.hw = hw = Hardware(self.board, cfg.get("device.led_brightness"))
         self.dip = hw.dip
         self.arbiter = limits.Arbiter()
         self.arbiter.set(limits.INSTALLATION, limits.DIP_DA[self.dip])
-        self.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
-        self.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
-        self.control = Control(hw, charger_config(cfg, hw), self.arbiter, self.board.TICK_MS)
-        self.apply_modes()
+        self.control = Control(hw, charger_config(hw), self.arbiter, self.board.TICK_MS)
+        self.apply_settings()
         self.panel = Panel(hw.leds, hw.buzzer, self.control, Front(), hw.service_button,
                            hw.touch_button, self.restart)
         self.wdt = None
@@ -173,17 +168,17 @@ class App:
         sup.add("mqtt", self.mqtt.run)
 
     def _network(self):
-        from firmware.services.network import Net
+        from firmware.services.net.network import Net
         self.net = Net(self.config, self.log, self.board)
         return (("net", self.net.run),)
 
     def _backend(self):
-        from firmware.services.backend import Backend
+        from firmware.services.ocpp.backend import Backend
         self.backend = Backend(self)
         return (("backend", self.backend.run), ("backend-link", self.backend.link))
 
     def _web(self):
-        from firmware.services.web import Web
+        from firmware.services.web.server import Web
         self.web = Web(self)
         return (("web", self.web.run),)
 
@@ -226,6 +221,20 @@ class App:
                 self.supervisor.add(task[0], task[1])
             return
 
+    def apply_settings(self):
+        """The charging settings into the running charger and arbiter: at start and after
+        every change (the web's settings, an imported configuration)."""
+        cfg = self.config
+        self.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
+        self.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
+        c = self.control.cfg
+        c.ventilation = cfg.get("charging.ventilation")
+        c.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
+        c.selftest_ms = cfg.get("charging.selftest_s") * 1000
+        c.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
+        self.apply_modes()
+        datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
+
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""
         c = self.control.charger
@@ -242,7 +251,7 @@ class App:
         self.wdt = machine.WDT(timeout=self.board.WDT_TIMEOUT_MS)
         self.supervisor.wdt = self.wdt
         if self.trial:
-            from firmware.services import update
+            from firmware.services.platform import update
             h = self.config.get("update.healthy_s")
             asyncio.create_task(update.watch(self, h, 10 * h))
 
@@ -285,7 +294,7 @@ class App:
         call restart("software update ...") to switch."""
         from binascii import unhexlify
 
-        from firmware.services.update import Updater
+        from firmware.services.platform.update import Updater
         k = self.config.prov.get("update_key")
         u = Updater(self.log, self.control.charger, self.board.NAME,
                     unhexlify(k) if k else None)

@@ -36,7 +36,7 @@ def advance(ms):
 SCRIPT = r'''
 import json, time
 from firmware.core.ocpp import CallError
-from firmware.services import backend as bk
+from firmware.services.ocpp import backend as bk
 
 
 class Queue:  # the transaction queue's head: one StartTransaction

@@ -1,4 +1,4 @@
-"""The meter service (services/meter.py) in the MicroPython VM against pymodbus: "Test
+"""The meter service (services/metering/service.py) in the MicroPython VM against pymodbus: "Test
 Connection" answers with live readings or a clear reason, impossible readings are
 refused and counted, and the claims, the indicator and the log follow a meter that goes
 away and comes back. The rest of the firmware is replaced by the few objects the
@@ -18,7 +18,7 @@ VM_SCRIPT = r"""
 import asyncio, json, sys
 import meter_app
 from firmware.core import limits
-from firmware.services.meter import Meters
+from firmware.services.metering.service import Meters
 
 with open(sys.argv[1]) as f:
     job = json.load(f)

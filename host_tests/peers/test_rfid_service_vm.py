@@ -1,4 +1,4 @@
-"""The RFID service (firmware/services/rfid.py) in the MicroPython VM: its whitelist API
+"""The RFID service (firmware/services/rfid/service.py) in the MicroPython VM: its whitelist API
 and file handling on the VM's real files, and the backend hook for unknown cards.
 
 The service runs with the real driver on the register-level chip model, the real core,
@@ -19,10 +19,10 @@ from firmware.core.front import Front
 from firmware.core.limits import Arbiter
 from firmware.core.pilot import PilotClassifier
 from firmware.drivers.rc522 import RC522
-from firmware.services.config import Config, load_json, save_json
-from firmware.services.log import Log
-from firmware.services.rfid import Rfid
-from firmware.services.ui import Panel
+from firmware.services.platform.config import Config, load_json, save_json
+from firmware.services.platform.log import Log
+from firmware.services.rfid.service import Rfid
+from firmware.services.charging.panel import Panel
 
 chip = rc522_sim.CHIP
 out = {}

@@ -1,4 +1,4 @@
-"""The firmware's WebSocket client (services/websocket.py) in the MicroPython VM against
+"""The firmware's WebSocket client (services/net/websocket.py) in the MicroPython VM against
 real servers: `websockets` (the library the central systems use), and hand-written
 misbehaving peers (wrong handshake, closing mid-frame, slow readers, a DNS server, an
 HTTP CONNECT proxy, TLS with and without the right CA)."""
@@ -22,8 +22,8 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 HEAD = r"""
 import asyncio, json, sys, time
-from firmware.services import websocket
-from firmware.services.websocket import WebSocket
+from firmware.services.net import websocket
+from firmware.services.net.websocket import WebSocket
 def out(**kw):
     print(json.dumps(kw))
 """
@@ -569,7 +569,7 @@ def chunks():
     for i in range(50):
         yield "line %%d of the data log\\n" %% i
 async def main():
-    from firmware.services.backend_mgmt import upload
+    from firmware.services.ocpp.mgmt import upload
     code = await upload("http://127.0.0.1:%d/diag/", chunks, "log-X.txt")
     out(code=code)
 asyncio.run(main())

@@ -122,7 +122,7 @@ with open(%r, "rb") as f:
     vfs.mount(vfs.VfsRom(f.read()), "/rom")
 sys.path[:0] = ["/rom", "/rom/lib"]
 from firmware import app
-from firmware.services import web
+from firmware.services.web import server as web
 import microdot
 print("RESULT " + json.dumps([app.__file__, microdot.__file__]))
 """ % image

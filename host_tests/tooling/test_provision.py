@@ -14,8 +14,8 @@ from tools import provision  # noqa: E402
 
 READ = r"""
 import json, os
-from firmware.services.log import Log
-from firmware.services import config
+from firmware.services.platform.log import Log
+from firmware.services.platform import config
 log = Log(echo=False)
 c = config.Config(log)
 c.load()

@@ -22,8 +22,8 @@ def test_a_listed_constant_that_is_gone_fails_the_copy():
 
 PROBE = """
 import asyncio, os, time
-from firmware.services.log import Log
-from firmware.services.datalog import DataLog
+from firmware.services.platform.log import Log
+from firmware.services.platform.datalog import DataLog
 log = Log(echo=False)
 dl = DataLog(log, path="probe_log")
 t0 = time.ticks_ms()

@@ -58,7 +58,7 @@ def find_micropython():
 
 
 _READ = """import json
-from firmware.services import config
+from firmware.services.platform import config
 try:
     obj = config.load_json(%r, None)
     print(json.dumps({"ok": config._migrate(obj or {}) if %r else obj}))
@@ -69,7 +69,7 @@ except ValueError as e:
 
 def read_flash(state_dir, name, settings=False):
     """A record on the board's flash as the firmware reads it: its own reader
-    (services/config.load_json: the checksummed record, else the .bak copy, or plain
+    (services/platform/config.load_json: the checksummed record, else the .bak copy, or plain
     JSON) run in the VM. `settings`: config.json's settings as {key: value}, migrated
     as the firmware does. None when the file is missing; ValueError when it is corrupt."""
     env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
@@ -142,7 +142,7 @@ def classify_rgb(rgb):
 class World:
     """The world of one virtual board. Thread-safe: tests and the web API call set()."""
 
-    last_sim_heap = None  # sim_heap of the latest VM of any world (tools/bench.py)
+    last_sim_heap = None  # sim_heap of the latest VM of any world (tools/bench)
 
     def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
                  extra_env=None, vm_dir=VMDIR, entry="vboard_main", web_port=None, vm=None):

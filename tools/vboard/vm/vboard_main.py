@@ -8,7 +8,7 @@ for the bench, VBOARD_NAMES_EVERY_MS prints the interned names' pool summary tha
 Before the firmware's first import it prints the heap the virtual board itself holds
 ("vboard: simulation heap N bytes": the hardware stand-ins, the network stand-in, the
 link to the world and its thread, this module, and in a ROMFS run the image): on a board
-all of it is C code or flash, so tools/bench.py subtracts it from every heap figure.
+all of it is C code or flash, so tools/bench subtracts it from every heap figure.
 """
 import asyncio
 import gc
@@ -31,7 +31,8 @@ asyncio.StreamReader  # the link's wake-up pump loads asyncio's stream module
 _stall = [0]  # the bench probe's longest loop stall (vboard_hooks), reported here
 vboard_hooks = None
 if any(os.getenv(k) for k in ("VBOARD_STRESS_MS", "VBOARD_PROBE", "VBOARD_HANG_AFTER_MS",
-                              "VBOARD_CRASH", "VBOARD_UPDATE_URL", "VBOARD_BALLAST")):
+                              "VBOARD_CRASH", "VBOARD_UPDATE_URL", "VBOARD_BALLAST",
+                              "VBOARD_PROFILE")):
     import vboard_hooks  # before the heap is measured: not the firmware's
 _last = [None] * (vlink.T_KEYS + vlink.R_KEYS)  # telemetry's last values sent, then RFID's
 # for the bench: how often to print the interned names' count (n_qstr), and when it last did
