@@ -264,11 +264,12 @@ INSTALL = r"""
 import asyncio, json, sys
 from firmware.services.platform.log import Log
 from firmware.services.platform import update
+from firmware.services.net.download import install_from_url
 class Charger:
     updating = False
 u = update.Updater(Log(echo=False), Charger(), "virtual", None)
 try:
-    out = {"ok": True, "version": asyncio.run(u.install_from_url(sys.argv[1]))}
+    out = {"ok": True, "version": asyncio.run(install_from_url(u, sys.argv[1]))}
 except update.UpdateError as e:
     out = {"ok": False, "reason": str(e)}
 print(json.dumps(out))
