@@ -21,6 +21,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
+from firmware.services.platform import flashgate
 from firmware.services.platform.config import load_json, save_json
 from firmware.services.platform.log import ERROR, INFO
 from firmware.services.platform.supervisor import stepwise
@@ -62,8 +63,8 @@ def running_version(st=None):
 
 
 def _removal(path):
-    """Remove the tree at `path`, one file or directory per step (a stepping generator
-    for supervisor.stepwise): a slot of a few hundred files is not removed in one hold
+    """Remove the tree at `path`, one file or directory per step (a stepping generator,
+    run by _remove): a slot of a few hundred files is not removed in one hold
     of the event loop."""
     try:
         entries = list(os.ilistdir(path))
@@ -86,11 +87,28 @@ def _removal(path):
 _clearing = None
 
 
+async def _remove(path):
+    """Remove the tree at `path` step by step, each step through the flash gate: after a
+    refusal charging may go on, and no erase happens while the relay is closed (the
+    rest waits for the session's end; the slot is not booted meanwhile)."""
+    steps = _removal(path)
+    while True:
+        while not flashgate.begin():
+            await asyncio.sleep_ms(500)
+        try:
+            next(steps)
+        except StopIteration:
+            return
+        finally:
+            flashgate.end()
+        await asyncio.sleep_ms(0)
+
+
 async def _clear_after(before, path):
     if before is not None:
         await before  # one clearing at a time
     try:
-        await stepwise(_removal(path))
+        await _remove(path)
     except OSError:
         pass  # the next begin() clears the slot again, from what is left
 
@@ -151,16 +169,23 @@ class Updater:
         if why:
             self.log.add(ERROR, "update refused: " + why)
             raise UpdateError(why)
+        if self.charger is not None:  # ends charging first: no flash erase while the
+            self.charger.updating = True  # relay is closed (platform/flashgate.py)
+            if not flashgate.wait_open(500):
+                self.charger.updating = False
+                raise UpdateError("the relay did not open")
         self.busy = True  # from here on: a second begin() is refused
         try:
             await cleared()
             st = state()
             self.old = st.get("active", "")
             self.slot = "s0" if self.old == "s1" else "s1"
-            await stepwise(_removal(self.slot))  # an older staged or rolled-back version
+            await _remove(self.slot)  # an older staged or rolled-back version
             os.mkdir(self.slot)
         except Exception:
             self.busy = False
+            if self.charger is not None:
+                self.charger.updating = False
             raise
         self.force = force
         self.total = total
@@ -170,8 +195,6 @@ class Updater:
         self._mfile = None
         self.manifest = None
         self._file = None
-        if self.charger is not None:
-            self.charger.updating = True  # ends charging, LEDs flash orange
         self.log.add(INFO, "update: receiving %d bytes" % total)
 
     def write(self, chunk):
