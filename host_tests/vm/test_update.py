@@ -240,6 +240,58 @@ def test_refused_slot_is_cleared_in_steps_and_a_new_upload_waits_for_it(tmp_path
         assert (tmp_path / "s1" / rel).read_bytes() == content
 
 
+GATED = r"""
+import asyncio, json, os
+from firmware.services.platform.log import Log
+from firmware.services.platform import flashgate, update
+class Obj:
+    pass
+control = Obj()
+control.charger = Obj()
+control.charger.flash_busy = False
+control.charger.updating = False
+control.hw = Obj()
+control.hw.relay = Obj()
+control.hw.relay.closed = False
+flashgate.control = control
+bad = open("bad.wbx", "rb").read()
+out = {}
+async def run():
+    u = update.Updater(Log(echo=False), control.charger, "virtual", None)
+    await u.begin(len(bad))
+    try:
+        u.write(bad)
+    except update.UpdateError as e:
+        out["refused"] = str(e)
+    control.hw.relay.closed = True  # charging again after the refusal
+    await asyncio.sleep_ms(1500)
+    out["left_while_closed"] = "manifest.json" in os.listdir("s1")
+    control.hw.relay.closed = False
+    await update.cleared()
+    out["left_after"] = "s1" in os.listdir()
+    out["flash_busy"] = control.charger.flash_busy
+asyncio.run(run())
+print(json.dumps(out))
+"""
+
+
+def test_refused_slot_is_not_erased_while_the_relay_is_closed(tmp_path, files):
+    """After a refusal charging may resume; the removal waits for the relay to open (no
+    flash erase while it is closed, platform/flashgate.py)."""
+    bad = bytearray(bundle.make(files, "1.2.0"))
+    bad[-10] ^= 0xFF
+    (tmp_path / "bad.wbx").write_bytes(bytes(bad))
+    (tmp_path / "gated.py").write_text(GATED)
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+    out = subprocess.run([micropython(), "gated.py"], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["refused"].endswith("SHA-256 mismatch"), r
+    assert r["left_while_closed"] is True
+    assert r["left_after"] is False and r["flash_busy"] is False
+
+
 # --------------------------------------------------------------- on the virtual board
 @pytest.fixture
 def server():
