@@ -25,6 +25,7 @@ from firmware.services.datalog import DataLog
 from firmware.services.log import ERROR, INFO, Log
 from firmware.services.meter import Meters
 from firmware.services.mqtt import Mqtt
+from firmware.services.planning import Planning
 from firmware.services.rfid import Rfid
 from firmware.services.sessions import Sessions
 from firmware.services.supervisor import Supervisor
@@ -159,13 +160,18 @@ class App:
         # Sessions: energy, and the start and end records in the data log
         self.sessions = Sessions(self.control, cfg, self.datalog, lambda: self.rfid.auth.holder)
         sup.add("sessions", self.sessions.run)
+        # Intelligent charging without a backend, the per-session limits, the touch
+        # button and the charging-mode indicator (docs/planning.md)
+        self.backend = None
+        self.planning = Planning(self)
+        sup.add("planning", self.planning.run)
+        sup.add("price feed", self.planning.feed)
         # The web interface and the local JSON API (docs/web.md): never in the way of
         # charging; first of these, so that it can show what did not start
         self.web = None
         if getattr(self.board, "WEB_PORT", 0) >= 0:  # -1: a board without web pages
             self.optional("web interface", self._web)
         # The backend (OCPP 1.6J): imported only when enabled, it costs RAM
-        self.backend = None
         if cfg.get("backend.enabled"):
             self.optional("backend", self._backend)
         # MQTT for home automation (docs/mqtt.md): its client is imported once switched on

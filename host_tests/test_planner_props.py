@@ -149,5 +149,6 @@ def test_replanning_waits_30_s_across_the_tick_wrap(t0, soon, late):
     now = DST_EDGES[0]
     plan.plan(now, now + 3600, 5000, 160, 3, 230, prices, [], 3600, t0, 0)
     assert ticks_diff(ticks_add(t0, soon), t0) == soon
-    assert not plan.due(now + 1, ticks_add(t0, soon), 0, prices.rev + 1, 100)
-    assert plan.due(now + 1, ticks_add(t0, late), 0, prices.rev + 1, 160)
+    assert not plan.due(now + 1, ticks_add(t0, soon), 0, prices.rev, 100)
+    assert plan.due(now + 1, ticks_add(t0, late), 0, prices.rev, 100)
+    assert plan.due(now + 1, ticks_add(t0, soon), 0, prices.rev + 1, 160)  # prices: at once

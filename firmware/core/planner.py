@@ -149,7 +149,8 @@ def table_match(rows, weekday, minute):
 # ------------------------------------------------------------------------- prices
 class Prices:
     """Where a slot's price comes from: the price feed where it covers the slot, else
-    the tariff table, else a flat price (0: no preference, so the plan charges early)."""
+    the tariff table, else none: the plan then takes the dearest known price for it (no
+    known price at all: no preference, so the plan charges early)."""
 
     def __init__(self):
         self.table = []  # parse_table(..., True)
@@ -234,13 +235,15 @@ class Planner:
         self.da = array("H", zeros)  # current while charging
         self.on_s = array("H", zeros)  # seconds charging from the slot start
         self._order = bytearray(MAX_SLOTS)
+        self._unknown = bytearray(MAX_SLOTS)  # the slot's price is not known
         self.need = 0
         self.missing = 0  # Wh the plan cannot deliver by the departure
         self.cost = 0  # sum of price x Wh (PRICE_SCALE x 1000 per currency unit)
         self.done_at = 0  # Unix seconds the energy is expected complete (0: never)
         self.known = True  # every planned slot had a known price
         self.made_ms = None  # ticks of the last plan
-        self.key = None  # what the plan was made for: (prices rev, max current)
+        self.rev = -1  # the prices' revision the plan was made with
+        self.max_da = 0  # ... and the limit
         self.delivered0 = 0  # Wh the session had delivered when the plan was made
 
     def slot_bounds(self, i):
@@ -264,14 +267,23 @@ class Planner:
             max_da = 0  # below the pilot's minimum nothing can be offered
         unit = volts * phases  # W per A
         self.known = True
+        dearest = None  # of the known prices
+        unknown = self._unknown
         for i in range(n):
             b, e = self.slot_bounds(i)
             p, known = prices.at(b)
             self.price[i] = p
+            unknown[i] = not known
             if not known:
                 self.known = False
+            elif dearest is None or p > dearest:
+                dearest = p
             ok = allowed(windows, b, offset_s)
             self.cap[i] = max_da * unit * (e - b) // 36000 if ok else 0
+        if dearest is not None and not self.known:
+            for i in range(n):  # a slot past the feed and the table is no bargain
+                if unknown[i]:
+                    self.price[i] = dearest
         self.need = need_wh if need_wh > 0 else 0
         self.missing = allocate(self.price, self.cap, n, self.need, self._order, self.wh)
         cost = 0
@@ -298,7 +310,8 @@ class Planner:
         self.done_at = done
         self.made_ms = now_ms
         self.delivered0 = delivered_wh
-        self.key = (prices.rev, max_da)
+        self.rev = prices.rev
+        self.max_da = max_da
         return self.missing
 
     def slot(self, t):
@@ -332,14 +345,14 @@ class Planner:
         return total
 
     def due(self, t, now_ms, delivered_wh, prices_rev, max_da):
-        """Whether to re-plan: never planned, the prices or the limit changed, a slot
-        boundary passed, or the car drew clearly less than planned. Not more often than
-        every 30 s (ticks), so a flapping input does not re-plan every call."""
-        if self.made_ms is None:
-            return True
+        """Whether to re-plan: never planned or new prices (at once); the limit changed,
+        a slot boundary passed, or the car drew clearly less than planned (not more often
+        than every 30 s (ticks), so a flapping input does not re-plan every call)."""
+        if self.made_ms is None or prices_rev != self.rev:
+            return True  # new prices are rare: at once
         if ticks_diff(now_ms, self.made_ms) < _REPLAN_MIN_MS:
             return False
-        if self.key != (prices_rev, max_da):
+        if max_da != self.max_da:
             return True
         if (t - t % SLOT_S) != (self.now - self.now % SLOT_S):
             return True

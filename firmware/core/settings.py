@@ -63,7 +63,7 @@ SCHEMA = {
     "plan.windows": (WINDOWS, "", 0, 240),  # when charging is allowed, e.g. "* 22-07"
     "plan.dst": (CHOICE, "eu", ("eu", "none"), None),  # summer time on time.utc_offset_min
     "price.url": (WEB_URL, "", 0, 200),  # price feed (JSON, docs/planning.md); "" = none
-    "price.refresh_min": (INT, 60, 5, 1440),
+    "price.refresh_min": (INT, 60, 1, 1440),
     "session.max_kwh": (INT, 0, 0, 200),  # end charging after this much (0: no limit)
     "session.max_min": (INT, 0, 0, 2880),  # ... or this long after plug-in (0: no limit)
     "capacity.enabled": (BOOL, False, None, None),  # capacity tariff (needs meter.enabled)

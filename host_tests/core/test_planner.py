@@ -114,6 +114,20 @@ def test_feed_wins_over_the_table_where_it_covers():
     assert plan.claim(THU_18 + 3600) == 160 and plan.claim(THU_18) == 0
 
 
+def test_slots_without_a_price_are_no_bargain():
+    from array import array
+    p = pl.Prices()
+    p.set_feed(THU_18, 3600, array("l", [30000, 20000]))  # two hours known, then nothing
+    plan = pl.Planner()
+    plan.plan(THU_18, THU_18 + 6 * 3600, 3000, 160, 1, 230, p, [], 0, T0, 0)
+    assert not plan.known
+    assert plan.claim(THU_18 + 3600) == 160  # the cheaper known hour, not the unknown ones
+    assert plan.price[plan.n - 1] == 30000  # unknown: the dearest known price
+    flat = pl.Planner()
+    flat.plan(THU_18, THU_18 + 6 * 3600, 3000, 160, 1, 230, pl.Prices(), [], 0, T0, 0)
+    assert flat.claim(THU_18) == 160  # nothing known: charge early
+
+
 def test_dst_night_has_the_real_number_of_slots():
     p = pl.Prices()
     p.std_offset_s, p.dst = 3600, pl.DST_EU
@@ -169,7 +183,7 @@ def test_replan_triggers_across_the_tick_wrap():
     assert not plan.due(now + 40, later, 400, p.rev, 160)
     assert plan.due(now + 40, later, 400, p.rev, 100)  # the limit changed
     p.set_table(pl.parse_table("* 0-24 0.1", True))
-    assert plan.due(now + 40, later, 400, p.rev, 160)  # prices changed
+    assert plan.due(now + 10, ticks_add(T0, 10000), 0, p.rev, 160)  # new prices: at once
     plan.plan(now, now + 4 * 3600, 8000, 160, 3, 230, p, [], 3600, T0, 0)
     assert plan.due(now + 840, ticks_add(T0, 840000), 0, p.rev, 160)  # the car lags
     assert plan.due(now + 900, ticks_add(T0, 900000), 10**6, p.rev, 160)  # next slot
