@@ -87,3 +87,45 @@ def test_a_feed_update_mid_session_moves_the_plan(start_board):
         w.wait_for(charging, timeout=40)  # the next fetch (6 s scaled) re-plans: now
     finally:
         srv.stop()
+
+
+def test_capacity_limit_with_a_house_load_step(start_board):
+    """11 kW as the 15-minute average: with an idle house the car gets ~15.9 A on three
+    phases (a little more while the minutes before its start average under the limit);
+    10 A more on L1 in the house (2.3 kW) leaves it ~12.6 A at the next polls."""
+    cfg = {"meter.enabled": True, "meter.transport": "rtu", "meter.model": "sdm630",
+           "meter.address": 1, "house.fuse_a": 63, "meter.lost_s": 10,
+           "capacity.enabled": True, "capacity.limit_w": 11000}
+    w = start_board(cfg, plugged=True)
+    w.wait_for(charging, 20)
+    w.wait_for(lambda w: fw(w)["limit_source"] == "capacity tariff" and
+               15.0 <= fw(w)["offered_a"] <= 17.0, timeout=20)
+    w.set(house_l1_a=10.0)
+    w.wait_for(lambda w: 11.5 <= fw(w)["offered_a"] <= 13.5, timeout=20)
+    assert fw(w)["limit_source"] == "capacity tariff" and charging(w)
+
+
+def test_a_backend_schedule_overrides_the_local_plan(cs, start):
+    """The backend online without a schedule: the local plan pauses for its dear hours.
+    A TxProfile arrives: the backend's schedule wins (docs/decisions.md). The clock is
+    the real one (the backend sets it), so the tariff is dear for the next two hours."""
+    from ocpp.v16 import call
+    h = time.gmtime().tm_hour
+    tariff = "* %02d-%02d 0.50; * 0-24 0.10" % (h, (h + 2) % 24)
+    w = start(planned({"backend.enabled": True, "backend.url": cs.url(),
+                       "backend.charge_point_id": "CP1", "backend.retry_max_s": 2,
+                       "backend.schedule_wait_s": 0, "plan.tariff": tariff,
+                       "time.utc_offset_min": 0, "plan.departure_min": (h + 8) % 24 * 60}))
+    cs.wait_for(lambda cs: cs.calls("CP1", "StatusNotification"), 30)
+    w.set(plugged=True)
+    w.wait_for(paused_by_plan, timeout=20)
+    tx = cs.wait_for(lambda cs: [m for m in cs.messages("CP1", "out") if m[0] == 3 and
+                                 "transactionId" in m[2]])[0][2]["transactionId"]
+    profile = {"chargingProfileId": 5, "stackLevel": 0, "transactionId": tx,
+               "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+               "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [
+                   {"startPeriod": 0, "limit": 16}]}}
+    assert cs.call("CP1", call.SetChargingProfile(
+        connector_id=1, cs_charging_profiles=profile)).status == "Accepted"
+    w.wait_for(lambda w: charging(w) and fw(w)["limit_source"] == "backend" and
+               fw(w)["offered_a"] == 16.0, timeout=20)
