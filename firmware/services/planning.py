@@ -3,7 +3,7 @@ arbiter's PLAN claim, the per-session energy and time limits (SESSION), the touc
 switching immediate <-> intelligent during a session, the charging-mode indicator, and
 the price feed.
 
-Every two seconds `run()` follows the session: at plug-in the mode comes from
+Twice a second `run()` follows the session: at plug-in the mode comes from
 `plan.mode`; in intelligent mode the plan (core/planner.py) is made once the clock is
 set, and made again when core says so (prices, limits, a slot boundary, a car drawing
 less than planned). The departure and energy may be set for the running session by the
@@ -250,7 +250,7 @@ class Planning:
         try:
             while True:
                 self.step()
-                await asyncio.sleep_ms(2000)
+                await asyncio.sleep_ms(500)  # within the self-test at plug-in
         finally:  # stopped or crashed: no stale claims
             self.app.arbiter.clear(limits.PLAN)
             self.app.arbiter.clear(limits.SESSION)

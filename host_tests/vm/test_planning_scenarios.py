@@ -129,3 +129,32 @@ def test_a_backend_schedule_overrides_the_local_plan(cs, start):
         connector_id=1, cs_charging_profiles=profile)).status == "Accepted"
     w.wait_for(lambda w: charging(w) and fw(w)["limit_source"] == "backend" and
                fw(w)["offered_a"] == 16.0, timeout=20)
+
+
+def test_the_plan_on_the_local_api(start_board):
+    from webclient import Client, start_web_board
+    w = start_web_board(start_board, planned(), env={"VBOARD_CLOCK": str(BEFORE_22 - 3600)})
+    c = Client(w).set_up()
+    token = c.post("/api/tokens", {"label": "home automation"})[1]["token"]
+    api = Client(w)
+    st, r, _ = api.post("/api/v1/plan", {"departure": "23:00"}, token=token)
+    assert st == 409 and "no vehicle" in r["error"]
+    w.set(plugged=True)
+    w.wait_for(paused_by_plan, timeout=20)  # 21:00 local: dear until 22:00
+    for bad in ({"mode": "fast"}, {"departure": "25:00"}, {"energy_kwh": -1},
+                {"departure": 1}, {"colour": "red"}, {}):
+        st, r, _ = api.post("/api/v1/plan", bad, token=token)
+        assert st == 400 and r["error"], bad
+    st, p, _ = api.post("/api/v1/plan", {"departure": "23:00", "energy_kwh": 5}, token=token)
+    assert st == 200 and p["mode"] == "intelligent" and p["state"] == "planned"
+    cheap = BEFORE_22 + 18  # 22:00 local
+    assert p["departure"] == cheap + 3600 and p["missing_wh"] == 0
+    assert p["need_wh"] == 5000 - api.get("/api/v1/status", token=token)[1]["energy_wh"]
+    # 5 kWh fit in the first cheap quarter-hour: 5000 Wh / (690 W/A x 0.25 h) = 29 A
+    assert [r for r in p["timeline"] if r[2] > 0] == [[cheap, cheap + 900, 29.0, 0.18]]
+    assert p["complete_at"] == cheap + 900
+    assert abs(p["cost"] - 5 * 0.18) < 0.01
+    assert api.get("/api/v1/status", token=token)[1]["plan"]["timeline"] == p["timeline"]
+    st, p, _ = api.post("/api/v1/plan", {"mode": "immediate"}, token=token)
+    assert st == 200 and p["mode"] == "immediate" and "timeline" not in p
+    w.wait_for(charging, timeout=15)
