@@ -9,7 +9,7 @@ _STATE = "update.json"
 
 
 def _read(name):
-    """A record saved by firmware/services/config.save_json, checked; None if unusable."""
+    """A record saved by firmware/services/platform/config.save_json, checked; None if unusable."""
     import json
 
     for path in (name, name + ".bak"):

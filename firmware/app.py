@@ -18,18 +18,18 @@ from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
 from firmware.drivers.rc522 import RC522
 from firmware.drivers.sensors import DigitalInput, RoundRobinADC, TouchInput
-from firmware.services.config import Config, load_json
-from firmware.services import datalog
-from firmware.services.control import Control
-from firmware.services.datalog import DataLog
-from firmware.services.log import ERROR, INFO, Log
-from firmware.services.meter import Meters
-from firmware.services.mqtt import Mqtt
-from firmware.services.planning import Planning
-from firmware.services.rfid import Rfid
-from firmware.services.sessions import Sessions
-from firmware.services.supervisor import Supervisor
-from firmware.services.ui import Panel
+from firmware.services.platform.config import Config, load_json
+from firmware.services.platform import datalog
+from firmware.services.charging.control import Control
+from firmware.services.platform.datalog import DataLog
+from firmware.services.platform.log import ERROR, INFO, Log
+from firmware.services.metering.service import Meters
+from firmware.services.mqtt.service import Mqtt
+from firmware.services.rfid.service import Rfid
+from firmware.services.charging.sessions import Sessions
+from firmware.services.platform.supervisor import Supervisor
+from firmware.services.charging.panel import Panel
+from firmware.services.charging.planning import Planning
 
 current = None  # the running App, for diag at the REPL
 
@@ -128,7 +128,7 @@ class App:
             st = {}
         self.trial = False
         if "note" in st or "max" in st:  # boot.py rolled back, or a new version on trial
-            from firmware.services import update
+            from firmware.services.platform import update
             self.trial = update.after_boot(self)
         self.hw = hw = Hardware(self.board, cfg.get("device.led_brightness"))
         self.dip = hw.dip
@@ -179,17 +179,17 @@ class App:
         sup.add("mqtt", self.mqtt.run)
 
     def _network(self):
-        from firmware.services.network import Net
+        from firmware.services.net.network import Net
         self.net = Net(self.config, self.log, self.board)
         return (("net", self.net.run),)
 
     def _backend(self):
-        from firmware.services.backend import Backend
+        from firmware.services.ocpp.backend import Backend
         self.backend = Backend(self)
         return (("backend", self.backend.run), ("backend-link", self.backend.link))
 
     def _web(self):
-        from firmware.services.web import Web
+        from firmware.services.web.server import Web
         self.web = Web(self)
         return (("web", self.web.run),)
 
@@ -248,7 +248,7 @@ class App:
         self.wdt = machine.WDT(timeout=self.board.WDT_TIMEOUT_MS)
         self.supervisor.wdt = self.wdt
         if self.trial:
-            from firmware.services import update
+            from firmware.services.platform import update
             h = self.config.get("update.healthy_s")
             asyncio.create_task(update.watch(self, h, 10 * h))
 
@@ -291,7 +291,7 @@ class App:
         call restart("software update ...") to switch."""
         from binascii import unhexlify
 
-        from firmware.services.update import Updater
+        from firmware.services.platform.update import Updater
         k = self.config.prov.get("update_key")
         u = Updater(self.log, self.control.charger, self.board.NAME,
                     unhexlify(k) if k else None)

@@ -180,7 +180,7 @@ def net():
             print(line)
     else:
         print("network service not running")
-    from firmware.services.datalog import stamp
+    from firmware.services.platform.datalog import stamp
     print("clock      ", stamp())
 
 
@@ -285,7 +285,7 @@ def selftest():
 def update(url, force=False):
     """Download and install an update bundle, then reset into it."""
     a = _a()
-    from firmware.services.update import UpdateError
+    from firmware.services.platform.update import UpdateError
     try:
         v = _run(a.updater().install_from_url(url, force))
     except UpdateError as e:

@@ -7,7 +7,9 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for p in (ROOT, os.path.join(ROOT, "host_tests", "shim"), os.path.join(ROOT, "host_tests", "core")):
+HOST_TESTS = os.path.join(ROOT, "host_tests")
+# host_tests itself for the shared helpers (vmrun, buildcache) of every tier's folder
+for p in (ROOT, HOST_TESTS, os.path.join(HOST_TESTS, "shim"), os.path.join(HOST_TESTS, "core")):
     if p not in sys.path:
         sys.path.insert(0, p)
 

@@ -790,7 +790,7 @@ SERVICE_STALL_SCRIPT = r"""
 import asyncio, json, time
 import meter_app
 from firmware.core import limits
-from firmware.services.meter import Meters
+from firmware.services.metering.service import Meters
 CFG = json.loads(%r)
 app = meter_app.make(CFG, (160, 160, 160), 160, True)
 worst = [0]
@@ -1141,7 +1141,7 @@ virtual.WEB_PORT = -1
 from firmware import app
 a = app.App()
 gc.collect(); b0 = gc.mem_alloc()
-from firmware.services import web
+from firmware.services.web import server as web
 w = web.Web(a)
 gc.collect(); b1 = gc.mem_alloc()
 print(json.dumps({"web": b1 - b0}))

@@ -36,7 +36,7 @@ def mpremote():
     return exe if os.path.exists(exe) else shutil.which("mpremote") or "mpremote"
 
 
-SET_BOARD = ("from firmware.services.config import load_json, save_json\n"
+SET_BOARD = ("from firmware.services.platform.config import load_json, save_json\n"
              "p = load_json('prov.json', {})\np['board'] = %r\nsave_json('prov.json', p)\n"
              "print('board type', p['board'])")
 

@@ -35,7 +35,7 @@ def password(n):
 
 
 def record(obj):
-    """The text of firmware/services/config.save_json: JSON with a CRC-32 of its body."""
+    """The text of firmware/services/platform/config.save_json: JSON with a CRC-32 of its body."""
     body = json.dumps(obj)
     return '{"crc":"%08x","data":%s}\n' % (zlib.crc32(body.encode()), body)
 

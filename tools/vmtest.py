@@ -3,7 +3,7 @@
     micropython tools/vmtest.py host_tests/core/test_duty.py [...]
 
 Supports plain `test_*` functions, `pytest.raises` and `pytest.mark.parametrize` (from
-host_tests/shim/vm/pytest.py). The host side is host_tests/test_core_in_vm.py.
+host_tests/shim/vm/pytest.py). The host side is host_tests/core/test_core_in_vm.py.
 """
 import json
 import sys

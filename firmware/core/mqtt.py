@@ -1,6 +1,6 @@
 """MQTT 3.1.1 packets (OASIS standard, 2014) and the command payloads: pure, no sockets.
 
-services/mqtt_link.py writes what these functions build and hands what it reads to
+services/mqtt/link.py writes what these functions build and hands what it reads to
 them. Only what a device needs: CONNECT with a last will, PUBLISH at QoS 0 and 1,
 PUBACK, SUBSCRIBE, PINGREQ, DISCONNECT; QoS 2 is refused.
 """

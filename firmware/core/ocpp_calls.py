@@ -9,7 +9,7 @@ from firmware.core.ocpp import CallError, to_unix
 # ---------------------------------------------------------------------- payload checks
 # Fields of every CALL the central system may send: type letter (i int, n number, s text,
 # d date-time, o object, a array, l array of text, b bool), "!" required or "?" optional,
-# then the name. host_tests/test_ocpp_schemas.py holds it against the OCPP 1.6 schemas.
+# then the name. host_tests/peers/test_ocpp_schemas.py holds it against the OCPP 1.6 schemas.
 _CALLS = ("|CancelReservation=i!reservationId|ChangeAvailability=i!connectorId,s!type"
           "|ChangeConfiguration=s!key,s!value|ClearCache=|ClearChargingProfile=i?id,"
           "i?connectorId,s?chargingProfilePurpose,i?stackLevel|DataTransfer=s!vendorId,"

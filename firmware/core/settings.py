@@ -33,7 +33,7 @@ SCHEMA = {
     "device.showroom": (BOOL, False, None, None),  # showroom mode: charging disabled
     "device.commissioning": (BOOL, False, None, None),  # commissioning (service) mode
     "device.led_brightness": (INT, 64, 4, 255),
-    # The backend (OCPP 1.6J). Its rows live here, not in services/backend.py, because
+    # The backend (OCPP 1.6J). Its rows live here, not in services/ocpp/backend.py, because
     # that module is imported only when the backend is enabled.
     "backend.enabled": (BOOL, False, None, None),
     "backend.url": (URL, "", 0, 200),  # ws:// or wss:// endpoint; the id is appended
@@ -49,10 +49,10 @@ SCHEMA = {
     "proxy.port": (INT, 8080, 1, 65535),
     "proxy.user": (STR, "", 0, 64),
     "proxy.password": (STR, "", 0, 64),
-    # The web interface: here because services/web.py is imported inside a guard in app.py
+    # The web interface: here because services/web/server.py is imported inside a guard in app.py
     "web.port": (INT, 80, 1, 65535),
     "web.session_min": (INT, 30, 5, 1440),  # a session ends after this long unused
-    # Intelligent charging without a backend (docs/planning.md): services/planning.py
+    # Intelligent charging without a backend (docs/planning.md): services/charging/planning.py
     "plan.mode": (CHOICE, "immediate", ("immediate", "intelligent"), None),  # at plug-in
     "plan.departure_min": (INT, 420, 0, 1439),  # local minute of the day: the next to come
     "plan.energy_kwh": (INT, 20, 1, 200),  # wanted by the departure (unless plan.km)

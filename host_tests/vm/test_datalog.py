@@ -8,8 +8,8 @@ from vmrun import ROOT, micropython
 
 RING = r"""
 import json, os
-from firmware.services.log import Log
-from firmware.services.datalog import DataLog
+from firmware.services.platform.log import Log
+from firmware.services.platform.datalog import DataLog
 log = Log(echo=False)
 d = DataLog(log, segments=4, seg_bytes=600)
 writes = [0]

@@ -156,8 +156,8 @@ def test_nothing_answers_without_the_setting_or_the_port(start_board, client, co
 KEEP_SCRIPT = r"""
 import asyncio, json
 import machine  # the virtual board's, for the network module
-from firmware.services.log import Log
-from firmware.services.network import Net
+from firmware.services.platform.log import Log
+from firmware.services.net.network import Net
 
 
 class Owner:

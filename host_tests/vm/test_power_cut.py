@@ -12,8 +12,8 @@ from powercut import MOUNT, cut_power, new_flash, run
 from tier import count
 
 SETUP = MOUNT + r"""
-from firmware.services.log import Log
-from firmware.services import config
+from firmware.services.platform.log import Log
+from firmware.services.platform import config
 log = Log(echo=False)
 """
 

@@ -22,8 +22,8 @@ OTHER_KEY = bytes(range(1, 33))
 
 FEED = r"""
 import asyncio, json, os, random, sys
-from firmware.services.log import Log
-from firmware.services import update
+from firmware.services.platform.log import Log
+from firmware.services.platform import update
 path, key, board, force, seed = sys.argv[1:6]
 class Charger:
     updating = False
@@ -255,8 +255,8 @@ def test_new_version_in_safe_mode_rolls_itself_back(start_board):
 
 INSTALL = r"""
 import asyncio, json, sys
-from firmware.services.log import Log
-from firmware.services import update
+from firmware.services.platform.log import Log
+from firmware.services.platform import update
 class Charger:
     updating = False
 u = update.Updater(Log(echo=False), Charger(), "virtual", None)

@@ -1,5 +1,5 @@
 """The virtual board's simulated meters follow config.json as the firmware saves it (a
-checksummed record, services/config.save_json), read with the firmware's own reader."""
+checksummed record, services/platform/config.save_json), read with the firmware's own reader."""
 
 from tools.provision import record
 from vmrun import free_port

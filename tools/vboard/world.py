@@ -58,7 +58,7 @@ def find_micropython():
 
 
 _READ = """import json
-from firmware.services import config
+from firmware.services.platform import config
 try:
     obj = config.load_json(%r, None)
     print(json.dumps({"ok": config._migrate(obj or {}) if %r else obj}))
@@ -69,7 +69,7 @@ except ValueError as e:
 
 def read_flash(state_dir, name, settings=False):
     """A record on the board's flash as the firmware reads it: its own reader
-    (services/config.load_json: the checksummed record, else the .bak copy, or plain
+    (services/platform/config.load_json: the checksummed record, else the .bak copy, or plain
     JSON) run in the VM. `settings`: config.json's settings as {key: value}, migrated
     as the firmware does. None when the file is missing; ValueError when it is corrupt."""
     env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")

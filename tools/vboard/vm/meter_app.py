@@ -1,10 +1,10 @@
-"""The few firmware objects the meter service (services/meter.py) reads, so the tests
+"""The few firmware objects the meter service (services/metering/service.py) reads, so the tests
 and the bench can run it alone in the VM: settings, arbiter, the charger's figures,
 log and front indicators."""
 from firmware.boards import virtual
 from firmware.core import limits, settings
 from firmware.core.front import Front
-from firmware.services.log import Log
+from firmware.services.platform.log import Log
 
 
 class Obj:

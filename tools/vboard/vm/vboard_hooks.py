@@ -62,7 +62,7 @@ async def crash(a, left, name):
 
 async def update_from_url(a):
     await asyncio.sleep_ms(int(os.getenv("VBOARD_UPDATE_AFTER_MS") or 2000))
-    from firmware.services.update import UpdateError
+    from firmware.services.platform.update import UpdateError
     try:
         version = await a.updater().install_from_url(os.getenv("VBOARD_UPDATE_URL"),
                                                      force=bool(os.getenv("VBOARD_UPDATE_FORCE")))

@@ -1,0 +1,410 @@
+"""Software update: a bundle is streamed into the spare slot and verified, boot.py
+switches to it at the next start, and the new version confirms itself once healthy or
+is rolled back (see docs/update.md for the bundle format and key handling).
+
+    u = Updater(log, charger, board_name, key)   # key: 32-byte Ed25519 public key or None
+    u.begin(total_size); u.write(chunk) ...; version = await u.finish()
+    await u.install_from_url("http://host/wallbox-1.2.0.wbx")
+
+Every refusal raises UpdateError with the reason and leaves the running slot, its files
+and update.json untouched. Imported only when an update runs or a new version is on
+trial, so it costs no RAM otherwise.
+"""
+import asyncio
+import gc
+import hashlib
+import json
+import os
+from binascii import hexlify
+from time import ticks_diff, ticks_ms
+
+from micropython import const
+
+from firmware.services.platform.config import load_json, save_json
+from firmware.services.platform.log import ERROR, INFO
+
+STATE = "update.json"  # {"active": slot, "version"} or on trial also "prev", "boots", "max"
+MAGIC = b"WBX1"
+_SIG = const(64)
+_MAX_MANIFEST = const(16384)
+_MAX_BUNDLE = const(2097152)
+_ROOM = const(32768)  # flash left free after staging
+_TOPS = ("firmware/", "lib/", "www/")
+
+
+class UpdateError(Exception):
+    pass
+
+
+def state():
+    try:
+        return load_json(STATE, {})
+    except ValueError:
+        return {}
+
+
+def version_key(v):
+    out = []
+    for part in str(v).split("-")[0].split("."):
+        out.append(int(part) if part.isdigit() else 0)
+    return out
+
+
+def running_version(st=None):
+    st = state() if st is None else st
+    try:
+        with open((st.get("active") or ".") + "/manifest.json") as f:
+            return json.load(f).get("version", "0.0.0")
+    except (OSError, ValueError):
+        return "0.0.0"  # a development install (copied, no manifest)
+
+
+def _rmtree(path):
+    try:
+        entries = list(os.ilistdir(path))
+    except OSError:
+        return
+    for e in entries:
+        p = path + "/" + e[0]
+        if e[1] == 0x4000:
+            _rmtree(p)
+        else:
+            os.remove(p)
+    os.rmdir(path)
+
+
+def _makedirs(path):
+    d = ""
+    for part in path.split("/")[:-1]:
+        d = d + part + "/"
+        try:
+            os.mkdir(d[:-1])
+        except OSError:
+            pass
+
+
+def _free():
+    try:
+        s = os.statvfs(".")
+        return s[0] * s[3]
+    except (OSError, AttributeError):
+        return _MAX_BUNDLE
+
+
+class Updater:
+    def __init__(self, log, charger=None, board=None, key=None):
+        self.log = log
+        self.charger = charger
+        self.board = board
+        self.key = key
+        self.busy = False
+        self.progress = 0  # bytes received of `total`
+        self.total = 0
+        self.force = False
+
+    # ------------------------------------------------------------------ streaming
+    def begin(self, total, force=False):
+        room = min(_free() - _ROOM, _MAX_BUNDLE)
+        why = "an update is already running" if self.busy else \
+            "not an update bundle (%d bytes)" % total if total <= len(MAGIC) + 4 + _SIG else \
+            "bundle too large: %d bytes, room for %d" % (total, room) if total > room else None
+        if why:
+            self.log.add(ERROR, "update refused: " + why)
+            raise UpdateError(why)
+        st = state()
+        self.old = st.get("active", "")
+        self.slot = "s0" if self.old == "s1" else "s1"
+        _rmtree(self.slot)  # an older staged or rolled-back version
+        os.mkdir(self.slot)
+        self.busy = True
+        self.force = force
+        self.total = total
+        self.progress = 0
+        self._head = bytearray(8)  # magic and length, later the signature
+        self._fill = 0
+        self._mfile = None
+        self.manifest = None
+        self._file = None
+        if self.charger is not None:
+            self.charger.updating = True  # ends charging, LEDs flash orange
+        self.log.add(INFO, "update: receiving %d bytes" % total)
+
+    def write(self, chunk):
+        """Take the next piece of the bundle; UpdateError (and nothing kept) if it is bad."""
+        if not self.busy:
+            raise UpdateError("no update in progress")
+        try:
+            self._take(memoryview(chunk))
+        except UpdateError as e:
+            self.abort(str(e))
+            raise
+        except Exception as e:  # noqa: BLE001 - out of memory, flash full: nothing kept
+            self.abort(repr(e))
+            raise UpdateError(repr(e))
+
+    def _take(self, mv):
+        self.progress += len(mv)
+        if self.progress > self.total:
+            raise UpdateError("bundle longer than announced (%d bytes)" % self.total)
+        while len(mv):
+            mv = self._header(mv) if self.manifest is None else self._payload(mv)
+
+    def _header(self, mv):
+        """Magic and length into a small buffer; the manifest straight to a file in the
+        slot (hashed on the way: no big buffer that a fragmented heap cannot give);
+        then the signature; then the manifest is parsed from the file."""
+        h = self._head
+        if self._mfile is not None:  # the manifest's bytes
+            k = min(self._mleft, len(mv))
+            part = mv[:k]
+            self._mfile.write(part)
+            self._msha.update(part)
+            self._mleft -= k
+            if self._mleft == 0:
+                self._mfile.close()
+                self._mfile = None
+                self._head = bytearray(_SIG)
+                self._fill = 0
+            return mv[k:]
+        k = min(len(h) - self._fill, len(mv))
+        h[self._fill:self._fill + k] = mv[:k]
+        self._fill += k
+        if self._fill == len(h):
+            if len(h) == 8:
+                if h[:4] != MAGIC:
+                    raise UpdateError("not an update bundle")
+                n = int.from_bytes(h[4:8], "little")
+                if n > _MAX_MANIFEST:
+                    raise UpdateError("manifest too large")
+                self._mn = self._mleft = n
+                self._msha = hashlib.sha256()
+                self._mfile = open(self.slot + "/manifest.json", "wb")
+            else:
+                self._head = None
+                self._manifest(bytes(h))
+        return mv[k:]
+
+    def _payload(self, mv):
+        if self._file is None:
+            if self._index >= len(self.files):
+                raise UpdateError("bundle longer than its manifest says")
+            path, size, _ = self.files[self._index]
+            _makedirs(self.slot + "/" + path)
+            self._file = open(self.slot + "/" + path, "wb")
+            self._left = size
+            self._sha = hashlib.sha256()
+        n = min(self._left, len(mv))
+        part = mv[:n]
+        self._file.write(part)
+        self._sha.update(part)
+        self._all.update(part)
+        self._left -= n
+        if self._left == 0:
+            self._close_file()
+        return mv[n:]
+
+    def _close_file(self):
+        self._file.close()
+        self._file = None
+        path, _, digest = self.files[self._index]
+        if hexlify(self._sha.digest()).decode() != digest:
+            raise UpdateError("%s: SHA-256 mismatch" % path)
+        self._index += 1
+
+    def _manifest(self, sig):
+        gc.collect()
+        try:
+            with open(self.slot + "/manifest.json") as f:
+                m = json.load(f)
+            files = m["files"]
+            version = m["version"]
+            size = 8 + self._mn + _SIG + sum(f[1] for f in files)
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise UpdateError("corrupt manifest")
+        if m.get("format") != 1:
+            raise UpdateError("unknown bundle format %s" % m.get("format"))
+        boards = m.get("boards") or ()
+        if self.board is not None and boards and self.board not in boards:
+            raise UpdateError("bundle is for %s, this board is %s" % (
+                ", ".join(boards), self.board))
+        running = running_version()
+        if not self.force and version_key(version) < version_key(running):
+            raise UpdateError("version %s is older than the running %s" % (version, running))
+        if size != self.total:
+            raise UpdateError("size mismatch: the manifest says %d bytes, the upload is %d" % (
+                size, self.total))
+        for f in files:
+            p = f[0]
+            if ".." in p or p.startswith("/") or not p.startswith(_TOPS) or len(f[2]) != 64:
+                raise UpdateError("bad file entry " + p)
+        self.manifest = m
+        self._mdigest = self._msha.digest()  # what the signature signs
+        self.sig = sig
+        self.files = files
+        self._index = 0
+        self._all = hashlib.sha256()
+
+    async def finish(self):
+        """Check the whole bundle and its signature, then make it the next boot's slot.
+        Returns the new version; UpdateError (nothing changed) if anything is wrong."""
+        if not self.busy:
+            raise UpdateError("no update in progress")
+        try:
+            await self._verify()
+        except UpdateError as e:
+            self.abort(str(e))
+            raise
+        except Exception as e:  # noqa: BLE001 - out of memory...: nothing kept
+            self.abort(repr(e))
+            raise UpdateError(repr(e))
+        m = self.manifest
+        save_json(STATE, {"active": self.slot, "prev": self.old, "version": m["version"],
+                          "boots": 0, "max": self.trial_boots})
+        self.log.add(INFO, "update: %s verified, active at the next start" % m["version"])
+        self.busy = False
+        return m["version"]
+
+    trial_boots = 3
+
+    async def _verify(self):
+        if self.manifest is None or self._index < len(self.files) or \
+                self.progress < self.total:
+            raise UpdateError("bundle truncated: %d of %d bytes" % (self.progress, self.total))
+        if hexlify(self._all.digest()).decode() != self.manifest.get("sha256"):
+            raise UpdateError("bundle SHA-256 mismatch")
+        signed = self.sig != bytes(_SIG)
+        if self.key is None:
+            self.log.add(INFO, "update: development device, integrity checked only")
+            return
+        if not signed:
+            raise UpdateError("unsigned bundle: this device accepts signed ones only")
+        from firmware.core import ed25519
+        g = ed25519.steps(self.key, self._mdigest, self.sig)
+        try:
+            while True:
+                next(g)
+                await asyncio.sleep_ms(0)
+        except StopIteration as e:
+            ok = e.value
+        if not ok:
+            raise UpdateError("bad signature")
+
+    def abort(self, reason):
+        for a in ("_file", "_mfile"):
+            f = getattr(self, a, None)
+            if f is not None:
+                f.close()
+                setattr(self, a, None)
+        _rmtree(self.slot)
+        self.busy = False
+        if self.charger is not None:
+            self.charger.updating = False
+        self.log.add(ERROR, "update refused: " + reason)
+
+    # ------------------------------------------------------------------ download
+    async def install_from_url(self, url, force=False, timeout_s=30):
+        """Download a bundle over HTTP or HTTPS and install it; returns the version."""
+        for _ in range(4):  # the URL and up to three redirects
+            proto, _, hostport, path = (url + "/").split("/", 3)
+            if proto not in ("http:", "https:"):
+                raise UpdateError("unsupported URL " + url)
+            host, _, port = hostport.partition(":")
+            port = int(port) if port else (443 if proto == "https:" else 80)
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection(
+                    host, port, ssl=True if proto == "https:" else None), timeout_s)
+            except (OSError, asyncio.TimeoutError) as e:
+                raise UpdateError("cannot reach %s: %r" % (host, e))
+            try:
+                w.write(("GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path[:-1], host)).encode())
+                await w.drain()
+                status = (await asyncio.wait_for(r.readline(), timeout_s)).split()
+                code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+                length = None
+                url = None
+                while True:
+                    line = await asyncio.wait_for(r.readline(), timeout_s)
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = line.decode().partition(":")
+                    k = k.lower()
+                    if k == "content-length":
+                        length = int(v)
+                    elif k == "location":
+                        url = v.strip()
+                if code in (301, 302, 303, 307, 308) and url:
+                    continue
+                if code != 200:
+                    raise UpdateError("download failed: HTTP %d" % code)
+                if length is None:
+                    raise UpdateError("download failed: no Content-Length")
+                self.begin(length, force)
+                buf = bytearray(1024)
+                while self.progress < length:
+                    n = await asyncio.wait_for(r.readinto(buf), timeout_s)
+                    if not n:
+                        break
+                    self.write(memoryview(buf)[:n])
+                return await self.finish()
+            except (asyncio.TimeoutError, OSError) as e:
+                why = "download stalled" if isinstance(e, asyncio.TimeoutError) else \
+                    "download failed: %r" % e
+                if self.busy:
+                    self.abort(why)
+                raise UpdateError(why)
+            finally:
+                w.close()
+        raise UpdateError("too many redirects")
+
+
+# ---------------------------------------------------------------------- after a boot
+def after_boot(app):
+    """At start-up: log what boot.py did; True if a new version is on trial. A rollback
+    (by boot.py's boot count or by `rollback()`) is left in `app.rolled_back` for the
+    backend, which reports it to the central system."""
+    st = state()
+    note = st.pop("note", None)
+    if note:
+        app.log.add(ERROR, note)
+        app.rolled_back = note
+        save_json(STATE, st)
+    if "max" in st:
+        app.log.add(INFO, "update: version %s on trial, boot %d of %d" % (
+            st.get("version"), st.get("boots", 0), st["max"]))
+        return True
+    return False
+
+
+def rollback(app, reason):
+    st = state()
+    msg = "update: version %s rolled back (%s)" % (st.get("version"), reason)
+    save_json(STATE, {"active": st.get("prev", ""), "note": msg})
+    app.log.add(ERROR, msg)
+    app.restart("rollback")
+
+
+async def watch(app, healthy_s, deadline_s):
+    """Confirm the version on trial after `healthy_s` of normal running: control ticks
+    advancing, nothing halted, no safe mode. Safe mode or no success by the deadline:
+    roll back."""
+    t0 = ticks_ms()
+    ok_ms = 0
+    last = app.control.ticks
+    while True:
+        await asyncio.sleep_ms(1000)
+        c = app.control
+        if app.supervisor.safe_mode:
+            rollback(app, "safe mode")
+            return
+        fine = c.ticks != last and c.failed is None and not c.halted and \
+            getattr(app, "web_ready", True)
+        last = c.ticks
+        ok_ms = ok_ms + 1000 if fine else 0
+        if ok_ms >= healthy_s * 1000:
+            st = state()
+            save_json(STATE, {"active": st.get("active", ""), "version": st.get("version")})
+            app.log.add(INFO, "update: version %s confirmed healthy" % st.get("version"))
+            return
+        if ticks_diff(ticks_ms(), t0) > deadline_s * 1000:
+            rollback(app, "not healthy within %d s" % deadline_s)
+            return
