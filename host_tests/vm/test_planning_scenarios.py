@@ -8,9 +8,14 @@ local time, where the tariff table below gets cheap.
 """
 import calendar
 import json
+import os
 import time
 
+import pytest
 from fileserver import FileServer
+from test_mqtt_scenarios import broker, observer  # noqa: F401 - fixtures
+
+from tools.vboard.broker import MOSQUITTO
 
 NIGHT = "* 22-06 0.18; * 06-22 0.30"
 BEFORE_22 = calendar.timegm((2026, 12, 3, 20, 59, 42))  # 21:59:42 local
@@ -158,3 +163,26 @@ def test_the_plan_on_the_local_api(start_board):
     st, p, _ = api.post("/api/v1/plan", {"mode": "immediate"}, token=token)
     assert st == 200 and p["mode"] == "immediate" and "timeline" not in p
     w.wait_for(charging, timeout=15)
+
+
+@pytest.mark.skipif(not os.path.exists(MOSQUITTO) and not os.environ.get("CI"),
+                    reason="Debian's mosquitto is not installed (.ci/run does)")
+def test_the_plan_on_mqtt(start, broker, observer):  # noqa: F811 - the fixtures
+    """The plan in <base>/state and set by <base>/set/plan (a JSON object as the local
+    API's); a bad one is logged and changes nothing."""
+    import test_mqtt_scenarios as m
+    o = observer
+    w = m.board(start, planned(m.mqtt_config(broker.port, **{"charging.max_current_a": 32})),
+                env={"VBOARD_CLOCK": str(BEFORE_22 - 3600)})
+    o.wait(lambda o: o.last(m.BASE + "/availability") == b"online", 30)
+    w.set(plugged=True)
+    w.wait_for(paused_by_plan, timeout=20)
+    o.wait(lambda o: m.state(o)["plan"]["state"] == "planned")
+    o.send(m.BASE + "/set/plan", '{"departure": "99:00"}')
+    w.wait_for(lambda w: m.logged(w, "set/plan"), 10)
+    o.send(m.BASE + "/set/plan", '{"energy_kwh": 5, "departure": "23:00"}')
+    o.wait(lambda o: m.state(o)["plan"].get("departure") == BEFORE_22 + 18 + 3600)
+    assert m.state(o)["plan"]["complete_at"] == BEFORE_22 + 18 + 900
+    o.send(m.BASE + "/set/plan", '{"mode": "immediate"}')
+    w.wait_for(charging, timeout=15)
+    o.wait(lambda o: m.state(o)["plan"]["mode"] == "immediate")
