@@ -108,7 +108,19 @@
     "mqtt.discovery_prefix": ["Discovery prefix", "text", "", 64],
     "mqtt.interval_s": ["Interval (s)", "int", "The state is also sent at once on each change.", [1, 3600]],
     "mqtt.card": ["Publish the card", "bool", "The UID of the card that authorized the session."],
-    "device.showroom": ["Showroom mode", "bool", "Charging is disabled; everything else works."]
+    "device.showroom": ["Showroom mode", "bool", "Charging is disabled; everything else works."],
+    "plan.mode": ["Mode at plug-in", "choice", "Intelligent: the wallbox plans the cheapest hours before the departure. The touch button switches during a session.", ["immediate", "intelligent"]],
+    "plan.departure_min": ["Departure (minute of the day)", "int", "Local time, e.g. 420 for 07:00.", [0, 1439]],
+    "plan.energy_kwh": ["Energy wanted (kWh)", "int", "By the departure.", [1, 200]],
+    "plan.km": ["Range wanted (km)", "int", "0: use the energy above.", [0, 2000]],
+    "plan.wh_per_km": ["Consumption (Wh/km)", "int", "", [50, 500]],
+    "plan.tariff": ["Tariff table", "text", "e.g. * 22-06 0.18; mo-fr 06-22 0.30 (days, hours, price per kWh).", 240],
+    "plan.windows": ["Allowed times", "text", "e.g. * 22-07; empty: always.", 240],
+    "price.url": ["Price feed", "text", "http(s):// address of hourly or quarter-hourly prices (JSON).", 200],
+    "session.max_kwh": ["Session energy limit (kWh)", "int", "0: none.", [0, 200]],
+    "session.max_min": ["Session time limit (min)", "int", "0: none.", [0, 2880]],
+    "capacity.enabled": ["Capacity tariff", "bool", "Keeps the grid import's 15-minute average under the limit (needs the meter)."],
+    "capacity.limit_w": ["Capacity limit (W)", "int", "", [1000, 100000]]
   };
   var SECTIONS = {
     network: ["Network connection", ["net.wifi", "net.wifi_ssid", "net.wifi_password", "net.lan_dhcp"]],
@@ -120,7 +132,8 @@
     proxy: ["Proxy", ["proxy.enabled", "proxy.host", "proxy.port", "proxy.user", "proxy.password"]],
     backend: ["Backend", ["backend.enabled", "backend.url", "backend.charge_point_id", "backend.key"]],
     mqtt: ["MQTT", ["mqtt.enabled", "mqtt.host", "mqtt.port", "mqtt.tls", "mqtt.user", "mqtt.password", "mqtt.base", "mqtt.discovery", "mqtt.discovery_prefix", "mqtt.interval_s", "mqtt.card"]],
-    device: ["Showroom mode", ["device.showroom"]]
+    device: ["Showroom mode", ["device.showroom"]],
+    planning: ["Intelligent charging", ["plan.mode", "plan.departure_min", "plan.energy_kwh", "plan.km", "plan.wh_per_km", "plan.tariff", "plan.windows", "price.url", "session.max_kwh", "session.max_min", "capacity.enabled", "capacity.limit_w"]]
   };
 
   function field(k, cfg) {
@@ -379,11 +392,23 @@
           row("Clock", s.time)
         ]));
         box.appendChild(chart(s.chart));
+        if (s.plan) box.appendChild(planBlock(s.plan));
         if (s.safe_mode) box.appendChild(h("p", {"class": "msg bad", text: "Safe mode: charging stopped until a restart (see the data log)."}));
         if (s.not_started && s.not_started.length) box.appendChild(h("p", {"class": "msg bad", text: "Not started for want of memory: " + s.not_started.join(", ") + ". The charger tries again by itself; a board with more RAM, or fewer features switched on, cures it (see the manual: RAM)."}));
       });
     }
     poll();
+  }
+  // The departure plan (docs/planning.md): mode, completion, cost and the timeline.
+  function planBlock(p) {
+    function hm(t) { var d = new Date(t * 1000); return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2); }
+    var out = h("div", {id: "plan"}, [h("h3", {text: "Charging plan"}),
+      h("p", {text: p.mode + " charging, " + p.state + (p.departure ? ", departure " + hm(p.departure) : "") +
+        (p.complete_at ? ", complete by " + hm(p.complete_at) : "") + (p.missing_wh ? ", " + (p.missing_wh / 1000).toFixed(1) + " kWh missing" : "") +
+        (p.cost != null ? ", expected cost " + p.cost.toFixed(2) : "")})]);
+    if (p.timeline) out.appendChild(h("table", {}, p.timeline.filter(function (r) { return r[2] > 0; }).map(function (r) {
+      return h("tr", {}, [h("th", {text: hm(r[0]) + "–" + hm(r[1])}), h("td", {text: r[2] + " A at " + r[3]})]); })));
+    return out;
   }
   var DESCR = {Idle: "ready, no vehicle plugged in", Charging: "power is being transferred",
     ReadyForCharging: "vehicle plugged in, not charging", Suspended: "paused by a limit, the app or the backend",
