@@ -29,7 +29,7 @@ from firmware.services.rfid.service import Rfid
 from firmware.services.charging.sessions import Sessions
 from firmware.services.platform.supervisor import Supervisor
 from firmware.services.charging.panel import Panel
-from firmware.services.charging.planning import Planning
+from firmware.services.planning.service import Planning
 
 current = None  # the running App, for diag at the REPL
 

@@ -52,7 +52,7 @@ SCHEMA = {
     # The web interface: here because services/web/server.py is imported inside a guard in app.py
     "web.port": (INT, 80, 1, 65535),
     "web.session_min": (INT, 30, 5, 1440),  # a session ends after this long unused
-    # Intelligent charging without a backend (docs/planning.md): services/charging/planning.py
+    # Intelligent charging without a backend (docs/planning.md): services/planning/service.py
     "plan.mode": (CHOICE, "immediate", ("immediate", "intelligent"), None),  # at plug-in
     "plan.departure_min": (INT, 420, 0, 1439),  # local minute of the day: the next to come
     "plan.energy_kwh": (INT, 20, 1, 200),  # wanted by the departure (unless plan.km)
