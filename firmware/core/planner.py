@@ -59,6 +59,17 @@ def local_offset_s(t, std_offset_s, dst):
     return std_offset_s
 
 
+def next_local(now, minute, std_offset_s, dst):
+    """Unix time of the next local `minute` of the day after `now` (a departure), with
+    the offset that holds then (a departure across a clock change stays at its hour)."""
+    off = local_offset_s(now, std_offset_s, dst)
+    local = now + off
+    t = local - local % 86400 + minute * 60 - off
+    if t <= now:
+        t += 86400
+    return t + off - local_offset_s(t, std_offset_s, dst)
+
+
 def weekday_minute(t, offset_s):
     """(weekday 0 = Monday, minute of the day) in local time."""
     lt = t + offset_s

@@ -137,6 +137,14 @@ def test_dst_night_has_the_real_number_of_slots():
     assert plan.n == 32  # 8 real hours, though the local clock shows 7
 
 
+def test_the_next_departure_keeps_its_local_hour_across_a_clock_change():
+    # Saturday 2026-10-24 20:00 UTC (22:00 CEST); 07:00 local on Sunday is CET again
+    now = DST_OFF_2026 - 5 * 3600
+    assert pl.next_local(now, 7 * 60, 3600, pl.DST_EU) == DST_OFF_2026 + 5 * 3600
+    assert pl.next_local(now, 23 * 60, 3600, pl.DST_EU) == now + 3600  # today, CEST
+    assert pl.next_local(THU_18, 19 * 60, 3600, pl.DST_NONE) == THU_18 + 86400  # 19:00 is now
+
+
 def test_energy_from_km():
     assert pl.wanted_wh(0, 100, 180) == 18000
     assert pl.wanted_wh(125, 0, 180) == 12500

@@ -152,3 +152,14 @@ def test_replanning_waits_30_s_across_the_tick_wrap(t0, soon, late):
     assert not plan.due(now + 1, ticks_add(t0, soon), 0, prices.rev, 100)
     assert plan.due(now + 1, ticks_add(t0, late), 0, prices.rev, 100)
     assert plan.due(now + 1, ticks_add(t0, soon), 0, prices.rev + 1, 160)  # prices: at once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(DST_EDGES), st.integers(-36 * 3600, 36 * 3600),
+       st.integers(0, 1439).filter(lambda m: not 120 <= m < 180))  # 02:00-03:00 may not exist
+def test_the_next_departure_is_that_local_time_within_a_day(edge, shift, minute):
+    now = edge + shift
+    t = pl.next_local(now, minute, 3600, pl.DST_EU)
+    local = datetime.datetime.fromtimestamp(t, BERLIN)
+    assert local.hour * 60 + local.minute == minute
+    assert now < t <= now + 25 * 3600

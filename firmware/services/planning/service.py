@@ -110,10 +110,9 @@ class Planning:
                     depart[:2].isdigit() and depart[3:].isdigit() and \
                     int(depart[:2]) < 24 and int(depart[3:]) < 60:
                 planner = self._make()
-                offset = self._offset(planner, now)
-                local = now + offset
-                t = local - local % 86400 + int(depart[:2]) * 3600 + int(depart[3:]) * 60 - offset
-                depart = t if t > now else t + 86400
+                self._offset(planner, now)
+                depart = planner.next_local(now, int(depart[:2]) * 60 + int(depart[3:]),
+                                            self.prices.std_offset_s, self.prices.dst)
             elif isinstance(depart, bool) or not isinstance(depart, int) or \
                     not now < depart <= now + 48 * 3600:
                 raise ValueError(400, "departure: HH:MM or Unix seconds within 48 h")
@@ -136,13 +135,13 @@ class Planning:
             "" if want is None else ", %d Wh wanted" % want))
         self.set_session(depart, want)
 
-    def _departure(self, now, offset):
+    def _departure(self, now):
         """The next departure: this session's, else the next plan.departure_min."""
         if self.depart is not None:
             return self.depart
-        local = now + offset
-        t = local - local % 86400 + self.cfg.get("plan.departure_min") * 60 - offset
-        return t if t > now else t + 86400
+        from firmware.core.planner import next_local
+        p = self.prices
+        return next_local(now, self.cfg.get("plan.departure_min"), p.std_offset_s, p.dst)
 
     def _wanted(self):
         if self.want_wh is not None:
@@ -217,7 +216,7 @@ class Planning:
         top = app.max_app_da()
         app_da = arb.claims[limits.APP]
         top = app_da if app_da < top else top
-        depart = self._departure(now, offset)
+        depart = self._departure(now)
         if now >= depart:  # past the departure and still plugged: as fast as allowed
             arb.clear(limits.PLAN)
             self.state = "departed"
