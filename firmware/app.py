@@ -161,11 +161,11 @@ class App:
         self.sessions = Sessions(self.control, cfg, self.datalog, lambda: self.rfid.auth.holder)
         sup.add("sessions", self.sessions.run)
         # Intelligent charging without a backend, the per-session limits, the touch
-        # button and the charging-mode indicator (docs/planning.md)
+        # button and the charging-mode indicator; the plan and the price feed on first use
+        # (docs/planning.md)
         self.backend = None
         self.planning = Planning(self)
         sup.add("planning", self.planning.run)
-        sup.add("price feed", self.planning.feed)
         # The web interface and the local JSON API (docs/web.md): never in the way of
         # charging; first of these, so that it can show what did not start
         self.web = None

@@ -323,7 +323,7 @@ class Link:
         pl = a.planning
         return (c.status(), c.fault, c.pilot.state, c.offered_da, arb.source, arb.limit,
                 arb.claims[limits.APP], a.config.values["charging.mode"], self.total_wh, card,
-                pl.intelligent, pl.state, None if pl.plan is None else pl.plan.made_ms)
+                pl.key())
 
     def _state(self, cfg):
         a = self.app
