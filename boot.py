@@ -9,21 +9,15 @@ _STATE = "update.json"
 
 
 def _read(name):
-    """A record saved by firmware/services/platform/config.save_json, checked; None if unusable."""
-    import json
+    """A record (firmware/core/record.py, as config.save_json writes it), checked; None if
+    unusable."""
+    from firmware.core import record
 
     for path in (name, name + ".bak"):
         try:
             with open(path) as f:
-                t = f.read()
-            if not t.startswith('{"crc":"'):
-                return json.loads(t)
-            body = t[25:t.rindex("}")]
-            from binascii import crc32
-
-            if int(t[8:16], 16) == crc32(body.encode()):
-                return json.loads(body)
-        except (OSError, ValueError):
+                return record.decode(f.read())
+        except (OSError, ValueError, IndexError):
             pass
     return None
 
@@ -31,12 +25,24 @@ def _read(name):
 def _write(name, obj):
     import json
     import os
-    from binascii import crc32
+
+    from firmware.core import record
 
     t = json.dumps(obj)
     with open(name + ".tmp", "w") as f:
-        f.write('{"crc":"%08x","data":%s}\n' % (crc32(t.encode()), t))
+        f.write(record.header(t))
+        f.write(t)
+        f.write(record.TAIL)
     os.rename(name + ".tmp", name)
+
+
+def _forget_firmware():
+    """_slot read its records with the base install's core/record.py: drop the firmware
+    package, so that the app's imports come from the slot now first on the path."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "firmware" or m.startswith("firmware.")]:
+        del sys.modules[name]
 
 
 def _slot():
@@ -66,6 +72,7 @@ try:
     _slot()
 except Exception as e:  # noqa: BLE001 - boot must go on with the base install
     print("boot: slot selection failed:", e)
+_forget_firmware()
 try:
     from machine import Pin
 

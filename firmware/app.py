@@ -100,12 +100,9 @@ class Hardware:
             self.dip = 0
 
 
-def charger_config(cfg, hw):
+def charger_config(hw):
+    """The charger's facts about the hardware; App.apply_settings adds the settings'."""
     c = ChargerConfig()
-    c.ventilation = cfg.get("charging.ventilation")
-    c.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
-    c.selftest_ms = cfg.get("charging.selftest_s") * 1000
-    c.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
     c.rcd_present = hw.rcd is not None
     c.relay_sense = hw.board.RELAY_SENSE is not None
     c.temp_sensor = hw.has_ntc
@@ -134,10 +131,8 @@ class App:
         self.dip = hw.dip
         self.arbiter = limits.Arbiter()
         self.arbiter.set(limits.INSTALLATION, limits.DIP_DA[self.dip])
-        self.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
-        self.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
-        self.control = Control(hw, charger_config(cfg, hw), self.arbiter, self.board.TICK_MS)
-        self.apply_modes()
+        self.control = Control(hw, charger_config(hw), self.arbiter, self.board.TICK_MS)
+        self.apply_settings()
         self.panel = Panel(hw.leds, hw.buzzer, self.control, Front(), hw.service_button,
                            hw.touch_button, self.restart)
         self.wdt = None
@@ -231,6 +226,20 @@ class App:
             for task in tasks:
                 self.supervisor.add(task[0], task[1])
             return
+
+    def apply_settings(self):
+        """The charging settings into the running charger and arbiter: at start and after
+        every change (the web's settings, an imported configuration)."""
+        cfg = self.config
+        self.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
+        self.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
+        c = self.control.cfg
+        c.ventilation = cfg.get("charging.ventilation")
+        c.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
+        c.selftest_ms = cfg.get("charging.selftest_s") * 1000
+        c.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
+        self.apply_modes()
+        datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
 
     def apply_modes(self):
         """Showroom and commissioning from the settings; DIP code 0 forces commissioning."""

@@ -18,9 +18,11 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from firmware.core import record as firmware_record  # noqa: E402 - the format, once
+
 ALPHABET = "abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789"  # no l1I0O
 HOTSPOT_ADDRESS = "http://192.168.2.1"
 
@@ -35,9 +37,9 @@ def password(n):
 
 
 def record(obj):
-    """The text of firmware/services/platform/config.save_json: JSON with a CRC-32 of its body."""
+    """The text config.save_json writes (firmware/core/record.py)."""
     body = json.dumps(obj)
-    return '{"crc":"%08x","data":%s}\n' % (zlib.crc32(body.encode()), body)
+    return firmware_record.header(body) + body + firmware_record.TAIL
 
 
 def provisioning(serial, board, hotspot=None, recovery=None, update_key=None):

@@ -6,6 +6,7 @@ that yields every few bits: the updater runs it as a task without stalling the o
 SHA-512 (which Ed25519 needs and MicroPython lacks) is here too; its constants are
 computed from the primes, as the standard defines them, rather than typed in.
 """
+from firmware.core.steps import finish
 
 _P = (1 << 255) - 19
 _L = (1 << 252) + 27742317777372353535851937790883648493
@@ -154,9 +155,4 @@ def steps(public_key, message, signature, every=8):
 
 def verify(public_key, message, signature):
     """True if `signature` is `public_key`'s Ed25519 signature of `message`."""
-    g = steps(public_key, message, signature)
-    try:
-        while True:
-            next(g)
-    except StopIteration as e:
-        return bool(e.value)
+    return bool(finish(steps(public_key, message, signature)))

@@ -11,6 +11,8 @@ import hashlib
 
 from micropython import const
 
+from firmware.core.steps import finish
+
 ITERATIONS = const(2000)  # a fraction of a second on a 240 MHz ESP32 (docs/web.md)
 _CHUNK = const(50)  # iterations between two yields
 _FREE_TRIES = const(3)  # failed logins before the back-off starts
@@ -45,12 +47,7 @@ def steps(password, salt, iterations):
 
 def pbkdf2(password, salt, iterations):
     """PBKDF2-HMAC-SHA256 in one go (tools, tests)."""
-    g = steps(password, salt, iterations)
-    try:
-        while True:
-            next(g)
-    except StopIteration as e:
-        return e.value
+    return finish(steps(password, salt, iterations))
 
 
 def same(a, b):

@@ -38,6 +38,17 @@ def test_tracebacks_name_the_module_not_a_file(tmp_path):
     assert "ValueError: must be one of 1, 3" in out
 
 
+def test_the_benchmarks_vm_scripts_compile_with_mpy_cross(tmp_path):
+    # run in the VM from source by tools/bench: each must at least compile for it
+    folder = os.path.join(ROOT, "tools", "bench", "vm")
+    scripts = sorted(f for f in os.listdir(folder) if f.endswith(".py"))
+    assert "tick.py" in scripts and "web_resident.py" in scripts
+    for f in scripts:
+        out = subprocess.run([build.mpy_cross(), "-o", str(tmp_path / (f[:-3] + ".mpy")),
+                              os.path.join(folder, f)], capture_output=True, text=True)
+        assert out.returncode == 0, (f, out.stderr)
+
+
 def test_the_virtual_boards_modules_are_built_with_the_links_constants_written_in():
     src = "import time\nimport vlink\n\nop = vlink.SET_IN if time else vlink.FMT\n"
     assert build.inline_link(src) == "import time\n\nop = 1 if time else '<HHi'\n"

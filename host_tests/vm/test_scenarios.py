@@ -49,7 +49,7 @@ def relay_opened_after(w, t0):
 def test_unplug_while_charging_opens_the_relay_at_once(start_board):
     w = start_board(plugged=True)
     w.wait_for(charging)
-    t0 = w.set(plugged=False)  # reaction time: tools/bench.py measures it
+    t0 = w.set(plugged=False)  # reaction time: tools/bench measures it
     w.wait_for(lambda w: relay_opened_after(w, t0) is not None, timeout=2)
     w.wait_for(lambda w: w.fault() == 1)
     w.wait_for(lambda w: segments(w) == CODE[1])

@@ -1,4 +1,4 @@
-"""Power cuts while the backend's transaction queue (services/ocpp/backend.TxQueue) appends
+"""Power cuts while the backend's transaction queue (services/ocpp/txqueue.TxQueue) appends
 and acknowledges messages: the VM is killed (SIGKILL) at random moments, hundreds of
 times, on the VM's POSIX files and on littlefs v2 (a block device writing every block
 straight to a host file). After every cut the queue must load, hold exactly the
@@ -14,7 +14,7 @@ from tier import count
 
 SETUP = MOUNT + r"""
 from firmware.services.platform.log import Log
-from firmware.services.ocpp.backend import TxQueue
+from firmware.services.ocpp.txqueue import TxQueue
 log = Log(echo=False)
 """
 

@@ -41,7 +41,7 @@ def test_panel_page_and_state(api):
 
 
 def test_the_board_reports_its_heap_share_before_the_firmware_starts(api):
-    # tools/bench.py subtracts this share from every heap figure
+    # tools/bench subtracts this share from every heap figure
     w, _ = api
     first = [i for i, line in enumerate(w.console) if line.startswith("[info] boot:")][0]
     share = [i for i, line in enumerate(w.console) if line.startswith("vboard: simulation heap")]
@@ -50,7 +50,7 @@ def test_the_board_reports_its_heap_share_before_the_firmware_starts(api):
 
 
 def test_the_board_prints_the_interned_names_for_the_bench(start_board):
-    # tools/bench.py reads names_all from these lines (VBOARD_NAMES_EVERY_MS)
+    # tools/bench reads names_all from these lines (VBOARD_NAMES_EVERY_MS)
     w = start_board(env={"VBOARD_NAMES_EVERY_MS": "200"})
     w.wait_for(lambda w: sum(x.startswith("qstr pool:") for x in w.console) >= 2, 5)
     line = [x for x in w.console if x.startswith("qstr pool:")][-1]

@@ -23,7 +23,7 @@ from tools.vboard.world import ROOT, World, read_flash
 
 # The heap of a Raspberry Pi Pico 2 W (docs/hardware.md, "RAM"): about 420 KB on its 32
 # bits, about 590 KB in this 64-bit VM, plus the virtual board's own share (~48 KB).
-# tools/bench.py's run_default_heap_margin_kb measures the headroom over what the
+# tools/bench's run_default_heap_margin_kb measures the headroom over what the
 # firmware needs with everything on (target: at least 25 % of this).
 RUN_HEAP = "640k"
 

@@ -142,7 +142,7 @@ def classify_rgb(rgb):
 class World:
     """The world of one virtual board. Thread-safe: tests and the web API call set()."""
 
-    last_sim_heap = None  # sim_heap of the latest VM of any world (tools/bench.py)
+    last_sim_heap = None  # sim_heap of the latest VM of any world (tools/bench)
 
     def __init__(self, state_dir, heap="256k", code_root=ROOT, tick_s=0.002, echo=False,
                  extra_env=None, vm_dir=VMDIR, entry="vboard_main", web_port=None, vm=None):

@@ -9,15 +9,13 @@ loaded only by the CALLs that need it.
 coroutine function that must run after the answer is sent goes to `b.after`.
 """
 import asyncio
-import json
 from time import ticks_diff, ticks_ms
 
 from firmware.core import front, limits, ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp import CallError
 from firmware.core.ocpp_calls import need
-from firmware.services.ocpp.backend import VENDOR_ID
-from firmware.services.platform.config import load_json
+from firmware.services.ocpp.common import VENDOR_ID, version
 from firmware.services.platform.log import ERROR, INFO
 
 _ACCEPTED = {"status": "Accepted"}
@@ -343,15 +341,6 @@ async def authorize(b, uid):
     if e is not None:
         return ok and k["LocalAuthorizeOffline"]
     return True if k["AllowOfflineTxForUnknownId"] else None
-
-
-def version():
-    """The running software version (the update service's manifest), or None."""
-    try:
-        with open((load_json("update.json", {}).get("active") or ".") + "/manifest.json") as f:
-            return str(json.load(f).get("version"))[:50]
-    except (OSError, ValueError):
-        return None
 
 
 def boot_payload(b):

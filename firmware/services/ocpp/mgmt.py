@@ -9,7 +9,7 @@ from firmware.core import ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp_calls import need
 from firmware.services.net import websocket
-from firmware.services.ocpp.backend import LIST
+from firmware.services.ocpp.common import LIST, version
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import ERROR, INFO
 
@@ -113,7 +113,6 @@ async def update(b, fw):
         b.st["fw"] = s
         b.save()
         b.push("FirmwareStatusNotification", {"status": s})
-    from firmware.services.ocpp.calls import version
     b.st["fw_from"] = version()  # what runs now; after the restart: did it change?
     for _ in range(fw[2] + 1):
         status("Downloading")

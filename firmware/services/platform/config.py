@@ -10,19 +10,16 @@ label secrets, board type) is a separate file that a factory reset keeps.
 """
 import json
 import os
-from binascii import crc32
 
 from micropython import const
 
-from firmware.core import settings
+from firmware.core import record, settings
 from firmware.core.settings import BOOL, INT, KEY, NAME, STR
 from firmware.services.platform.log import ERROR, INFO
 
 PATH = "config.json"
 PROV = "prov.json"
 _VERSION = const(2)  # of the settings file: 1 = a bare {key: value} object, 2 = {"v", "s"}
-_HEAD = const('{"crc":"')  # a record: {"crc":"<8 hex>","data":<json>} (still valid JSON)
-_DATA = const(25)  # len('{"crc":"00000000","data":')
 # The services' files of the user's, which a factory reset deletes whether or not the
 # service runs now (the backend switched off, the web pages short of RAM: their files
 # are still there from before). A service also adds its file to Config.user_files.
@@ -66,9 +63,9 @@ def save_json(path, obj):
     text = json.dumps(obj)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write('%s%08x","data":' % (_HEAD, crc32(text.encode())))
+        f.write(record.header(text))  # the format: core/record.py
         f.write(text)
-        f.write("}\n")
+        f.write(record.TAIL)
     _sync()
     try:
         os.rename(path, path + ".bak")
@@ -81,13 +78,7 @@ def save_json(path, obj):
 def _read(path):
     """The object in one file; OSError if missing, ValueError if corrupt."""
     with open(path) as f:
-        text = f.read()
-    if not text.startswith(_HEAD):
-        return json.loads(text)  # a plain JSON file (older firmware, or written by hand)
-    body = text[_DATA:text.rindex("}")]
-    if text[16:_DATA] != '","data":' or int(text[8:16], 16) != crc32(body.encode()):
-        raise ValueError("checksum mismatch")
-    return json.loads(body)
+        return record.decode(f.read())
 
 
 def load_json(path, default=None, log=None):

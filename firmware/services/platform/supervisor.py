@@ -14,6 +14,17 @@ import sys
 from firmware.services.platform.log import ERROR
 
 
+async def stepwise(steps):
+    """Run a stepping generator (core/steps.py) to its end on the event loop, letting the
+    other tasks run between its steps; its return value."""
+    try:
+        while True:
+            next(steps)
+            await asyncio.sleep_ms(0)
+    except StopIteration as e:
+        return e.value
+
+
 def describe(exc):
     """The traceback as text; just the exception if even that cannot be allocated."""
     try:

@@ -22,6 +22,7 @@ from micropython import const
 
 from firmware.services.platform.config import load_json, save_json
 from firmware.services.platform.log import ERROR, INFO
+from firmware.services.platform.supervisor import stepwise
 
 STATE = "update.json"  # {"active": slot, "version"} or on trial also "prev", "boots", "max"
 MAGIC = b"WBX1"
@@ -279,14 +280,7 @@ class Updater:
         if not signed:
             raise UpdateError("unsigned bundle: this device accepts signed ones only")
         from firmware.core import ed25519
-        g = ed25519.steps(self.key, self._mdigest, self.sig)
-        try:
-            while True:
-                next(g)
-                await asyncio.sleep_ms(0)
-        except StopIteration as e:
-            ok = e.value
-        if not ok:
+        if not await stepwise(ed25519.steps(self.key, self._mdigest, self.sig)):
             raise UpdateError("bad signature")
 
     def abort(self, reason):

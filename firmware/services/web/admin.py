@@ -18,7 +18,8 @@ from firmware.core import limits, settings, webauth
 from firmware.services.platform import datalog
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import ERROR, INFO
-from firmware.services.web.server import ACCOUNT, _body, _err
+from firmware.services.platform.supervisor import stepwise
+from firmware.services.web.common import ACCOUNT, _body, _err
 
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
@@ -49,13 +50,7 @@ def new_session(web, must_change):
 
 
 async def hash_pw(web, pw, salt, n):
-    g = webauth.steps(pw, salt, n)
-    try:
-        while True:
-            next(g)
-            await asyncio.sleep_ms(0)
-    except StopIteration as e:
-        return e.value
+    return await stepwise(webauth.steps(pw, salt, n))
 
 
 async def guarded(web, fn):
@@ -149,16 +144,7 @@ def apply(web, changes):
         return {"": "not saved: flash error %s" % e}, False
     if errors:
         return errors, False
-    cfg = a.config
-    a.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
-    a.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)
-    a.apply_modes()
-    cc = a.control.cfg
-    cc.ventilation = cfg.get("charging.ventilation")
-    cc.retry_delay_ms = cfg.get("charging.retry_delay_s") * 1000
-    cc.selftest_ms = cfg.get("charging.selftest_s") * 1000
-    cc.wake_after_ms = cfg.get("charging.wake_after_s") * 1000
-    datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
+    a.apply_settings()
     web.log.add(INFO, "web: settings changed: " + ", ".join(changes))
     return {}, any(k.startswith(_AT_RESTART) for k in changes)
 

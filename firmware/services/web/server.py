@@ -18,7 +18,6 @@ into www/ (or the running update slot's www/).
 """
 import asyncio
 import hashlib
-import json
 import os
 import sys
 from time import ticks_add, ticks_diff, ticks_ms
@@ -31,8 +30,8 @@ from firmware.core import faults, limits, webauth
 from firmware.services.platform import datalog
 from firmware.services.platform.config import load_json
 from firmware.services.platform.log import ERROR, INFO
+from firmware.services.web.common import ACCOUNT, _body, _err
 
-ACCOUNT = "web.json"
 _OPEN = const(8)  # connections open at once (sockets are few on a board)
 _CONNS = const(4)  # requests answered at once
 _HEAD_MAX = const(2048)  # request line and headers
@@ -45,11 +44,6 @@ _IO_MS = const(10000)  # each piece of an upload, each write
 _BUSY = b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n"
 _STATIC = {"html": "text/html", "js": "application/javascript", "css": "text/css",
            "txt": "text/plain", "svg": "image/svg+xml", "json": "application/json"}
-
-
-def _err(code, msg, **extra):
-    extra["error"] = msg
-    return Response(extra, code)
 
 
 class Server(Microdot):
@@ -225,17 +219,6 @@ class _Out:
             self.w.write(self.buf)
             self.buf = b""
             await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
-
-
-def _body(req):
-    """The request's JSON object; ValueError(400, reason) if it is none."""
-    try:
-        obj = json.loads(req.body or b"{}")
-    except ValueError:
-        obj = None
-    if not isinstance(obj, dict):
-        raise ValueError(400, "the body must be a JSON object")
-    return obj
 
 
 class Web:

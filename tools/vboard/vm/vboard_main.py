@@ -8,7 +8,7 @@ for the bench, VBOARD_NAMES_EVERY_MS prints the interned names' pool summary tha
 Before the firmware's first import it prints the heap the virtual board itself holds
 ("vboard: simulation heap N bytes": the hardware stand-ins, the network stand-in, the
 link to the world and its thread, this module, and in a ROMFS run the image): on a board
-all of it is C code or flash, so tools/bench.py subtracts it from every heap figure.
+all of it is C code or flash, so tools/bench subtracts it from every heap figure.
 """
 import asyncio
 import gc

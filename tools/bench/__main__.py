@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Speed and memory of the firmware, measured in the MicroPython VM on the virtual board.
 
-    python tools/bench.py [--json] [--only NAME ...] [--trials 50]
+    python3 tools/bench [--json] [--only NAME ...] [--trials 50]
+    (or python3 -m tools.bench ...)
 
 Every figure is measured on the compiled .mpy files (tools/build.py), as on a board.
 Heap figures are the firmware's own: the virtual board's part of the VM heap (the
@@ -20,7 +21,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm")
 sys.path.insert(0, ROOT)
 from tools.build import OUT, VM_OUT, build, build_vm  # noqa: E402
 from tools.vboard.world import World, find_micropython, frozen_vm  # noqa: E402
@@ -53,13 +55,13 @@ class Ctx:
         w.inputs.update(inputs)
         return w.start()
 
-    def vm(self, script, heap="256k"):
-        """Run a script in the VM with the compiled firmware and the inert virtual board."""
-        path = os.path.join(self.tmp, "script%d.py" % self.n)
-        self.n += 1
-        with open(path, "w") as f:
-            f.write(script)
-        env = dict(os.environ, MICROPYPATH=":".join([VM_OUT, OUT, ".frozen"]))
+    def vm(self, script, job=None, heap="256k"):
+        """Run tools/bench/vm/<script>.py in the VM with the compiled firmware and the
+        inert virtual board; `job` reaches it as JSON in BENCH_JOB. Returns the JSON
+        object it prints last."""
+        path = os.path.join(SCRIPTS, script + ".py")
+        env = dict(os.environ, MICROPYPATH=":".join([VM_OUT, OUT, ".frozen"]),
+                   BENCH_JOB=json.dumps(job))
         env.pop("VBOARD_LINK", None)
         out = subprocess.run([find_micropython(), "-X", "heapsize=" + heap, path], env=env,
                              cwd=self.tmp, capture_output=True, text=True, timeout=300)
@@ -289,45 +291,12 @@ def keepalive(ctx):
         cs.stop()
 
 
-TICK_SCRIPT = r"""
-import gc, json, time
-import inproc_world
-inproc_world.setup()
-from firmware import app
-a = app.App()
-st = inproc_world.Stepper(a.control)
-st.run(3000)
-ctl = a.control
-assert ctl.charger.relay, "not charging: phase %d fault %d" % (ctl.charger.phase, ctl.charger.fault)
-tick = st.tick
-def measure(n):
-    # locals only: a first assignment to a module global would grow its dict mid-run
-    gc.collect()
-    gc.disable()
-    a0 = gc.mem_alloc()
-    t0 = time.ticks_us()
-    worst = 0
-    for _ in range(n):
-        t1 = time.ticks_us()
-        tick()
-        d = time.ticks_diff(time.ticks_us(), t1)
-        if d > worst:
-            worst = d
-    elapsed = time.ticks_diff(time.ticks_us(), t0)
-    a1 = gc.mem_alloc()
-    gc.enable()
-    return (a1 - a0) / n, elapsed / n, worst
-N = 2000
-per_tick, us_mean, us_max = measure(N)
-print(json.dumps({"bytes": per_tick, "us_mean": us_mean, "us_max": us_max,
-                  "relay": ctl.charger.relay}))
-"""
 
 
 @figure
 def tick(ctx):
     """Heap allocated and time taken per steady-state control tick (charging)."""
-    r = ctx.vm(TICK_SCRIPT)
+    r = ctx.vm("tick")
     return {"tick_alloc_bytes": r["bytes"], "tick_us_mean": round(r["us_mean"], 1),
             "tick_us_max": r["us_max"]}
 
@@ -751,121 +720,8 @@ def rfid(ctx):
             "heap_floor_rfid_kb": round(hi - board_kb(), 1), "heap_floor_rfid_vm_kb": hi}
 
 
-POLL_SCRIPT = r"""
-import asyncio, json, time
-from firmware.core import meters
-from firmware.drivers import modbus
-JOB = json.loads(%r)
 
 
-async def main():
-    out = {}
-    for name, unit, model in JOB["meters"]:
-        c = modbus.Tcp("127.0.0.1", JOB["port"], 1000)
-        p = meters.plan(model)
-        buf = bytearray(p.nbytes)
-        vals = [0] * 12
-        times = []
-        for i in range(JOB["polls"] + 1):
-            t0 = time.ticks_us()
-            n = 0
-            for start, count in p.blocks:
-                data = await c.read(unit, p.fc, start, count)
-                buf[n:n + 2 * count] = data
-                n += 2 * count
-            p.decode(buf, vals)
-            if i:  # the first poll also connects
-                times.append(time.ticks_diff(time.ticks_us(), t0))
-        c.close()
-        out[name] = {"mean_us": sum(times) // len(times), "max_us": max(times),
-                     "blocks": len(p.blocks), "i1": vals[3]}
-    print(json.dumps(out))
-
-
-asyncio.run(main())
-"""
-
-
-SERVICE_STALL_SCRIPT = r"""
-import asyncio, json, time
-import meter_app
-from firmware.core import limits
-from firmware.services.metering.service import Meters
-CFG = json.loads(%r)
-app = meter_app.make(CFG, (160, 160, 160), 160, True)
-worst = [0]
-held = [0]
-
-
-class Timed:
-    # Drives a coroutine step by step and keeps the longest step: how long the task
-    # held the event loop at a time, unaffected by the host pausing the VM elsewhere.
-
-    def __init__(self, coro):
-        self.coro = coro
-
-    def send(self, v):
-        t0 = time.ticks_us()
-        try:
-            return self.coro.send(v)
-        finally:
-            d = time.ticks_diff(time.ticks_us(), t0)
-            if d > held[0]:
-                held[0] = d
-
-    def throw(self, *exc):
-        t0 = time.ticks_us()
-        try:
-            return self.coro.throw(*exc)
-        finally:
-            d = time.ticks_diff(time.ticks_us(), t0)
-            if d > held[0]:
-                held[0] = d
-
-    def close(self):
-        return self.coro.close()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self.send(None)
-
-
-_create = asyncio.core.create_task
-
-
-def create_task(coro):  # every task the service starts (wait_for's too) is timed
-    return _create(coro if isinstance(coro, Timed) else Timed(coro))
-
-
-async def probe():
-    # Sleeps 1 ms at a time rather than spinning: a process that spins is preempted by
-    # the host's scheduler for whole time slices, which would read as stalls here.
-    while True:
-        t0 = time.ticks_us()
-        await asyncio.sleep_ms(1)
-        gap = time.ticks_diff(time.ticks_us(), t0) - 1000
-        if gap > worst[0]:
-            worst[0] = gap
-
-
-async def main():
-    m = Meters(app)
-    p = asyncio.create_task(probe())
-    asyncio.core.create_task = create_task
-    t = asyncio.create_task(Timed(m.run()))
-    await asyncio.sleep_ms(1000)  # loading the metering code, the first poll
-    first = held[0]
-    worst[0] = held[0] = 0
-    await asyncio.sleep_ms(CFG["_run_ms"])
-    print(json.dumps({"stall_us": worst[0], "held_us": held[0], "first_us": first,
-                      "lost": app.panel.front.meter_lost,
-                      "fallback": app.arbiter.claims[limits.METER_FALLBACK]}))
-
-
-asyncio.run(main())
-"""
 
 
 def _silent_tcp():
@@ -932,7 +788,7 @@ def meters(ctx):
                    "meter.port": port, "meter.lost_s": 3, "_run_ms": 12000}
             runs = []
             for _ in range(1 if transport == "none" else 3):
-                r = ctx.vm(SERVICE_STALL_SCRIPT % json.dumps(cfg))
+                r = ctx.vm("meter_stall", cfg)
                 assert transport == "none" or (r["lost"] and r["fallback"] == 100), r
                 runs.append(r)
             held[transport] = sorted(r["held_us"] for r in runs)[len(runs) // 2]
@@ -978,7 +834,7 @@ def meters(ctx):
     try:
         job = {"port": port, "polls": max(20, ctx.trials),
                "meters": [[m, u, m] for m, u in models]}
-        tcp = ctx.vm(POLL_SCRIPT % json.dumps(job))
+        tcp = ctx.vm("poll", job)
     finally:
         asyncio.run_coroutine_threadsafe(srv.shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -1122,8 +978,8 @@ def web(ctx):
         out["loop_stall_ms_max_web"] = round(w.state()["firmware"]["stall_us"] / 1000, 2)
     finally:
         w.stop()
-    out["web_resident_kb"] = round(ctx.vm(WEB_RESIDENT % os.path.join(OUT, "lib"),
-                                          heap="1m")["web"] / 1024, 1)
+    resident = ctx.vm("web_resident", {"lib": os.path.join(OUT, "lib")}, heap="1m")
+    out["web_resident_kb"] = round(resident["web"] / 1024, 1)
     web_kb = 0
     for n in os.listdir(os.path.join(OUT, "www")):
         web_kb += os.path.getsize(os.path.join(OUT, "www", n))
@@ -1131,21 +987,6 @@ def web(ctx):
     return out
 
 
-WEB_RESIDENT = r"""
-import gc, json, sys
-sys.path.append(%r)  # lib/ is on a board's import path
-import inproc_world
-inproc_world.setup()
-from firmware.boards import virtual
-virtual.WEB_PORT = -1
-from firmware import app
-a = app.App()
-gc.collect(); b0 = gc.mem_alloc()
-from firmware.services.web import server as web
-w = web.Web(a)
-gc.collect(); b1 = gc.mem_alloc()
-print(json.dumps({"web": b1 - b0}))
-"""
 
 
 def _ocpp_world(ctx, cs, heap="256k", env=None, **extra):

@@ -1,0 +1,146 @@
+"""The backend's transaction queue on flash (StartTransaction, MeterValues and
+StopTransaction of each session, in order), so that a power cut or an offline period
+loses none of them. Used by backend.py; delivered by link.py."""
+import json
+import os
+from binascii import crc32
+
+from firmware.services.platform.config import load_json, save_json
+from firmware.services.platform.log import ERROR
+
+QUEUE = "txq/queue"  # in a directory of its own, see TxQueue
+ACKS = "txq.ack"  # its acknowledgement record
+
+
+class TxQueue:
+    """Transaction messages on flash, delivered in order: an append-only file of
+    CRC-checked JSON lines [local tx, action, payload] and an acknowledgement record
+    {"n": lines done, "ids": {local tx: transactionId}} saved atomically. A line torn by
+    a power cut fails its CRC and is skipped; nothing acknowledged is sent twice
+    except the one in flight when the power went.
+
+    The file lives in a directory of its own: on littlefs, with it next to the ack
+    record, a power cut between save_json's two renames lost the whole queue file in
+    about one cut in a hundred (host_tests/vm/test_txqueue_power_cut.py, decisions.md)."""
+
+    def __init__(self, log, path=QUEUE, acks=ACKS, max_bytes=24576):
+        self.log = log
+        self.path = path
+        self.acks = acks
+        self.max_bytes = max_bytes
+        try:
+            os.mkdir(path.rpartition("/")[0])
+        except OSError:  # it exists
+            pass
+        self.dropped = 0
+        try:
+            st = load_json(acks, None, log) or {}
+        except ValueError as e:
+            log.add(ERROR, "%s unreadable (%s): resending the queue" % (acks, e))
+            st = {}
+        self.done = st.get("n", 0)
+        self.ids = st.get("ids", {})
+        self.count = 0
+        self.size = 0
+        self._head = None
+        self._off = 0  # file offset of the first line not acknowledged
+        torn = False
+        try:
+            with open(path) as f:
+                while True:
+                    line = f.readline()
+                    if not line:
+                        break
+                    if self.count == self.done:
+                        self._off = self.size
+                    self.size += len(line)
+                    if line[-1] != "\n":
+                        torn = True
+                    elif self._parse(line) is not None:
+                        self.count += 1
+        except OSError:
+            pass
+        if self.done >= self.count:  # all sent
+            self._off = self.size
+            if self.done > self.count:  # the file went after all was sent: say so first,
+                self.done = self.count  # or the next messages would count as sent
+                save_json(acks, {"n": self.done, "ids": self.ids})
+        if torn:  # end the torn line, so the next record starts on a line of its own
+            self._append("\n")
+
+    @staticmethod
+    def _parse(line):
+        try:
+            if int(line[:8], 16) == crc32(line[9:-1].encode()):
+                return json.loads(line[9:-1])
+        except ValueError:
+            pass
+        return None
+
+    def _append(self, line):
+        with open(self.path, "a") as f:
+            f.write(line)
+        try:
+            os.sync()
+        except AttributeError:  # the unix port
+            pass
+        self.size += len(line)
+
+    def pending(self):
+        return self.count - self.done
+
+    def put(self, ltx, action, payload):
+        """Queue a message; False if the queue is full (meter values go first)."""
+        text = json.dumps([ltx, action, payload])
+        line = "%08x %s\n" % (crc32(text.encode()), text)
+        meter = action == "MeterValues"
+        if self.size + len(line) > (self.max_bytes if meter else 2 * self.max_bytes):
+            self.dropped += 1
+            if self.dropped == 1 or not meter:
+                self.log.add(ERROR, "backend: queue full, %s dropped" % action)
+            return False
+        try:
+            self._append(line)
+        except OSError as e:
+            self.log.add(ERROR, "backend: %s not queued: %s" % (action, e))
+            return False
+        self.count += 1
+        return True
+
+    def head(self):
+        """The oldest message not acknowledged: [local tx, action, payload] or None."""
+        if self._head is None and self.done < self.count:
+            with open(self.path) as f:
+                f.seek(self._off)
+                while True:
+                    line = f.readline()
+                    if not line:
+                        return None
+                    rec = self._parse(line) if line[-1] == "\n" else None
+                    if rec is not None:
+                        self._head = rec
+                        break
+                    self._off += len(line)  # a torn line: not a message
+        return self._head
+
+    def ack(self, ltx=None, tx_id=None, forget=False):
+        """The head was delivered (or given up). Records the backend's transactionId of
+        local transaction `ltx`, or forgets it once the transaction is over."""
+        key = str(ltx)
+        if tx_id is not None:
+            self.ids[key] = tx_id
+        elif forget and key in self.ids:
+            del self.ids[key]
+        self.done += 1
+        self._head = None
+        with open(self.path) as f:
+            f.seek(self._off)
+            self._off += len(f.readline())
+        save_json(self.acks, {"n": self.done, "ids": self.ids})
+        if self.done >= self.count:  # all delivered: start a fresh file
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+            self.count = self.done = self.size = self._off = 0
+            save_json(self.acks, {"n": 0, "ids": self.ids})
