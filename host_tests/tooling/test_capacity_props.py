@@ -4,8 +4,8 @@ A world second by second: a house whose load steps at random times (never above 
 limit on its own), a meter read every 1-3 s, a car that draws what it is offered (up to
 its own maximum) from the next reading on. The true rolling 15-minute average of the
 grid import, computed here from the world's own history, stays under the limit (within
-0.5 %: the readings' spacing), and the car is not held back for nothing: with a steady
-house, it gets what the limit leaves.
+1 %: readings a second or more apart, minute buckets taken as evenly spread), and the
+car is not held back for nothing: with a steady house, it gets what the limit leaves.
 """
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,7 +52,7 @@ def test_the_rolling_average_stays_under_the_limit(limit_w, house_steps, reads, 
     house_steps = [(0, min(h, limit_w)) for _s, h in house_steps[:1]] + \
         [(s, min(h, limit_w)) for s, h in house_steps[1:]]
     worst, _offer, _house = run(limit_w, house_steps, reads, t0)
-    assert worst <= limit_w * 1.005
+    assert worst <= limit_w * 1.01
 
 
 @settings(max_examples=10, deadline=None)

@@ -44,6 +44,9 @@ class Follow:
         self._limited = False
         self._feed = False  # the price feed's task was started
 
+    def clock(self):
+        return unix_now()
+
     def plans(self):
         if self.work is None:
             from firmware.services.planning.plans import Plans

@@ -10,7 +10,6 @@ from micropython import const
 
 from firmware.core import limits
 from firmware.core import planner
-from firmware.services.planning.follow import unix_now
 from firmware.services.platform.log import ERROR, INFO
 
 _MINUTE_S = const(60)  # the price feed's refresh unit (a scaled test board shortens it)
@@ -69,7 +68,7 @@ class Plans:
         if mode not in (None, "immediate", "intelligent"):
             raise ValueError(400, "mode: immediate or intelligent")
         depart = d.get("departure")
-        now = unix_now()
+        now = self.owner.clock()
         if depart is not None:
             if now is None:
                 raise ValueError(409, "the clock is not set: no departure yet")
@@ -233,7 +232,7 @@ class Plans:
                 raise ValueError("prices[%d]: a number (currency per kWh)" % i)
             out[i] = int(v * planner.PRICE_SCALE + (0.5 if v >= 0 else -0.5))
         self.prices.set_feed(start, step * 60, out)
-        self.feed_at = unix_now()
+        self.feed_at = self.owner.clock()
         if self.feed_error:
             self.app.log.add(INFO, "price feed back")
         self.feed_error = ""
