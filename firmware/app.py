@@ -81,11 +81,15 @@ class Hardware:
             Buzzer(PWM(Pin(b.BUZZER), freq=2000, duty_u16=0))
         self.service_button = _input(b.SERVICE_BUTTON)
         self.rfid = None
+        self.spi = None  # the RFID reader and the SD card slot share it
+        sd_cs = getattr(b, "SD_CS", None)
+        if b.RC522_CS is not None or sd_cs is not None:
+            self.spi = spi = machine.SPI(b.SPI_ID, baudrate=1000000, sck=Pin(b.SPI_SCK),
+                                         mosi=Pin(b.SPI_MOSI), miso=Pin(b.SPI_MISO))
         if b.RC522_CS is not None:
-            spi = machine.SPI(b.SPI_ID, baudrate=1000000, sck=Pin(b.SPI_SCK),
-                              mosi=Pin(b.SPI_MOSI), miso=Pin(b.SPI_MISO))
             self.rfid = RC522(spi, Pin(b.RC522_CS, Pin.OUT, value=1), None if
                               b.RC522_RST is None else Pin(b.RC522_RST, Pin.OUT, value=1))
+        self.sd_cs = None if sd_cs is None else Pin(sd_cs, Pin.OUT, value=1)
         if b.TOUCH_BUTTON is None or b.TOUCH_THRESHOLD is None:
             self.touch_button = _input(b.TOUCH_BUTTON)
         else:
@@ -169,6 +173,10 @@ class App:
         # The backend (OCPP 1.6J): imported only when enabled, it costs RAM
         if cfg.get("backend.enabled"):
             self.optional("backend", self._backend)
+        # The SD card slot ("USB settings" in the manual): imported only when allowed
+        self.sdslot = None
+        if hw.sd_cs is not None and (cfg.get("sd.allow_init") or cfg.get("sd.allow_config")):
+            self.optional("SD card slot", self._sdslot)
         # MQTT for home automation (docs/mqtt.md): its client is imported once switched on
         self.mqtt = Mqtt(self)
         sup.add("mqtt", self.mqtt.run)
@@ -182,6 +190,11 @@ class App:
         from firmware.services.ocpp.backend import Backend
         self.backend = Backend(self)
         return (("backend", self.backend.run), ("backend-link", self.backend.link))
+
+    def _sdslot(self):
+        from firmware.services.storage.slot import SdSlot
+        self.sdslot = SdSlot(self)
+        return (("sdslot", self.sdslot.run),)
 
     def _web(self):
         from firmware.services.web.server import Web

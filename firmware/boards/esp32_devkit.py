@@ -58,6 +58,7 @@ SPI_MOSI = 23
 SPI_MISO = 19
 RC522_CS = 5  # strap pin: idles high, as chip select should
 RC522_RST = None  # soft reset over SPI; no pin left
+SD_CS = None  # no pin left (docs/hardware.md)
 UART_ID = 2
 UART_TX = 17
 UART_RX = 16

@@ -53,6 +53,7 @@ SPI_MOSI = 3
 SPI_MISO = 4
 RC522_CS = 5
 RC522_RST = 10
+SD_CS = None  # no pin left; GP10 if the RC522 is reset over SPI (docs/hardware.md)
 UART_ID = 0
 UART_TX = 0
 UART_RX = 1

@@ -57,6 +57,7 @@ SPI_MOSI = 22
 SPI_MISO = 23
 RC522_CS = 24
 RC522_RST = 25
+SD_CS = 31  # SD card slot on the same SPI bus (tools/vboard/vm/sdcard_sim.py)
 UART_ID = 1
 UART_TX = 26
 UART_RX = 27

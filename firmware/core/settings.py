@@ -17,9 +17,9 @@ URL = const(5)  # "" (if min is 0) or ws:// / wss:// with a host; min/max are le
 KEY = const(6)  # a WPA passphrase: "" (not set) or min..max printable ASCII characters
 NAME = const(7)  # a host name or IPv4 address, optionally ":port"; min/max: length
 TOPIC = const(8)  # an MQTT topic to publish under: no wildcards, no "/" at either end
-TARIFF = const(9)  # a weekly price table (core/planner.py parse_table); min/max: length
-WINDOWS = const(10)  # weekly time windows, the same without prices; "" = always
-WEB_URL = const(11)  # "" (if min is 0) or http:// / https:// with a host
+WEB = const(9)  # "" (if min is 0) or an http:// / https:// address; min/max: length
+TARIFF = const(10)  # a weekly price table (core/planner.py parse_table); min/max: length
+WINDOWS = const(11)  # weekly time windows, the same without prices; "" = always
 
 SCHEMA = {
     # key: (type, default, min, max)
@@ -62,7 +62,7 @@ SCHEMA = {
     "plan.tariff": (TARIFF, "", 0, 240),  # e.g. "* 22-06 0.18; * 06-22 0.30"
     "plan.windows": (WINDOWS, "", 0, 240),  # when charging is allowed, e.g. "* 22-07"
     "plan.dst": (CHOICE, "eu", ("eu", "none"), None),  # summer time on time.utc_offset_min
-    "price.url": (WEB_URL, "", 0, 200),  # price feed (JSON, docs/planning.md); "" = none
+    "price.url": (WEB, "", 0, 200),  # price feed (JSON, docs/planning.md); "" = none
     "price.refresh_min": (INT, 60, 1, 1440),
     "session.max_kwh": (INT, 0, 0, 200),  # end charging after this much (0: no limit)
     "session.max_min": (INT, 0, 0, 2880),  # ... or this long after plug-in (0: no limit)
@@ -124,7 +124,7 @@ def check(key, value):
             if h[0] not in ("ws", "wss") or len(h) < 2 or not h[1] or h[1][0] in "/:" \
                     or " " in value:
                 raise ValueError("must be a ws:// or wss:// address")
-        if kind == WEB_URL and value:
+        if kind == WEB and value:
             h = value.split("://", 1)
             if h[0] not in ("http", "https") or len(h) < 2 or not h[1] or h[1][0] in "/:" \
                     or " " in value:

@@ -41,6 +41,10 @@ settings.extend({
     "time.utc_offset_min": (INT, 60, -720, 840),
     "update.healthy_s": (INT, 60, 5, 3600),  # normal running that confirms a new version
     "update.trial_boots": (INT, 3, 1, 10),  # boots a new version gets to become healthy
+    "update.url": (settings.WEB, "", 0, 200),  # the release record (net/release.py)
+    # the manual's "USB settings", on the SD card slot (storage/slot.py)
+    "sd.allow_init": (BOOL, False, None, None),  # an empty card gets config and log
+    "sd.allow_config": (BOOL, False, None, None),  # a card's CFG/config.json is applied
 })
 
 
