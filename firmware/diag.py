@@ -309,5 +309,6 @@ def factory_reset(confirm=None):
               "software, the data log")
         print('confirm:  diag.factory_reset("erase")')
         return
+    a.stop()  # the relay open first: deleting files may erase flash
     a.config.factory_reset()
     a.restart("factory reset at the REPL")

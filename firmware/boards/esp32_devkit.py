@@ -25,6 +25,9 @@ RELAY_SENSE_ACTIVE_LOW = True
 # free pin: a strap pin, but the monostable's input is AC-coupled and never pulls it.
 RELAY_KEEPALIVE = 0
 KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time
+# The flash journal (services/platform/flashgate.py): a 256 KB data partition labelled "journal"
+# in the image's partition table (docs/hardware.md)
+JOURNAL = ("esp32", "journal")
 CP_COMPARATOR = None  # no hard pin IRQs on this port: a comparator would add nothing
 
 RCD_TRIP = 4

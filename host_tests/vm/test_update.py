@@ -216,13 +216,18 @@ def test_update_while_charging_switches_and_is_confirmed(start_board, server, bu
                timeout=20)
     w.wait_for(lambda w: w.boots == 2, timeout=30)
     assert 2 in w.resets  # a hard reset into the new slot
-    w.wait_for(lambda w: "update: version 9.9.9 confirmed healthy" in w.flash_log(), timeout=60)
+    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
+    w.wait_for(lambda w: any("update: version 9.9.9 confirmed healthy" in x
+                             for x in list(w.console)), timeout=60)
+    # files wait while the relay is closed (services/platform/flashgate.py): the car
+    # leaves, the confirmation and the log land on flash
+    w.set(plugged=False)
+    w.wait_for(lambda w: "update: version 9.9.9 confirmed healthy" in w.flash_log(), timeout=30)
     w.wait_for(lambda w: update_state(w) == {"active": "s1", "version": "9.9.9"}, timeout=10)
     text = w.flash_log()
     assert "update: 9.9.9 verified, active at the next start" in text
     assert "restart: software update to 9.9.9" in text
     assert "update: version 9.9.9 on trial, boot 1 of 3" in text
-    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
 
 
 def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server, files,

@@ -20,6 +20,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
+from firmware.services.platform import flashgate
 from firmware.services.platform.config import load_json, save_json
 from firmware.services.platform.log import ERROR, INFO
 from firmware.services.platform.supervisor import stepwise
@@ -112,6 +113,11 @@ class Updater:
         if why:
             self.log.add(ERROR, "update refused: " + why)
             raise UpdateError(why)
+        if self.charger is not None:  # ends charging first: no flash erase while the
+            self.charger.updating = True  # relay is closed (platform/flashgate.py)
+            if not flashgate.wait_open(500):
+                self.charger.updating = False
+                raise UpdateError("the relay did not open")
         st = state()
         self.old = st.get("active", "")
         self.slot = "s0" if self.old == "s1" else "s1"
@@ -126,8 +132,6 @@ class Updater:
         self._mfile = None
         self.manifest = None
         self._file = None
-        if self.charger is not None:
-            self.charger.updating = True  # ends charging, LEDs flash orange
         self.log.add(INFO, "update: receiving %d bytes" % total)
 
     def write(self, chunk):

@@ -379,6 +379,7 @@ async def factory_reset(web, req):
 async def reset_later(web):
     await asyncio.sleep_ms(500)  # the answer goes out first
     a = web.app
+    a.stop()  # the relay open first: deleting files may erase flash (flashgate.py)
     a.config.factory_reset()  # and at once the reset: nothing may save a file between
     a.restart("factory reset from the web interface")
 
