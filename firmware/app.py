@@ -30,6 +30,7 @@ from firmware.services.rfid.service import Rfid
 from firmware.services.charging.sessions import Sessions
 from firmware.services.platform.supervisor import Supervisor
 from firmware.services.charging.panel import Panel
+from firmware.services.planning.service import Planning
 
 current = None  # the running App, for diag at the REPL
 
@@ -163,13 +164,18 @@ class App:
         # Sessions: energy, and the start and end records in the data log
         self.sessions = Sessions(self.control, cfg, self.datalog, lambda: self.rfid.auth.holder)
         sup.add("sessions", self.sessions.run)
+        # Intelligent charging without a backend, the per-session limits, the touch
+        # button and the charging-mode indicator; the plan and the price feed on first use
+        # (docs/planning.md)
+        self.backend = None
+        self.planning = Planning(self)
+        sup.add("planning", self.planning.run)
         # The web interface and the local JSON API (docs/web.md): never in the way of
         # charging; first of these, so that it can show what did not start
         self.web = None
         if getattr(self.board, "WEB_PORT", 0) >= 0:  # -1: a board without web pages
             self.optional("web interface", self._web)
         # The backend (OCPP 1.6J): imported only when enabled, it costs RAM
-        self.backend = None
         if cfg.get("backend.enabled"):
             self.optional("backend", self._backend)
         # The SD card slot ("USB settings" in the manual): imported only when allowed

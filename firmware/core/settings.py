@@ -18,6 +18,8 @@ KEY = const(6)  # a WPA passphrase: "" (not set) or min..max printable ASCII cha
 NAME = const(7)  # a host name or IPv4 address, optionally ":port"; min/max: length
 TOPIC = const(8)  # an MQTT topic to publish under: no wildcards, no "/" at either end
 WEB = const(9)  # "" (if min is 0) or an http:// / https:// address; min/max: length
+TARIFF = const(10)  # a weekly price table (core/planner.py parse_table); min/max: length
+WINDOWS = const(11)  # weekly time windows, the same without prices; "" = always
 
 SCHEMA = {
     # key: (type, default, min, max)
@@ -50,6 +52,22 @@ SCHEMA = {
     # The web interface: here because services/web/server.py is imported inside a guard in app.py
     "web.port": (INT, 80, 1, 65535),
     "web.session_min": (INT, 30, 5, 1440),  # a session ends after this long unused
+    # Intelligent charging without a backend (docs/planning.md): services/planning/service.py
+    "plan.mode": (CHOICE, "immediate", ("immediate", "intelligent"), None),  # at plug-in
+    "plan.departure_min": (INT, 420, 0, 1439),  # local minute of the day: the next to come
+    "plan.energy_kwh": (INT, 20, 1, 200),  # wanted by the departure (unless plan.km)
+    "plan.km": (INT, 0, 0, 2000),  # range wanted instead (0: use plan.energy_kwh)
+    "plan.wh_per_km": (INT, 180, 50, 500),  # the car's consumption
+    "plan.min_a": (INT, 6, 6, 32),  # the least current the plan charges with
+    "plan.tariff": (TARIFF, "", 0, 240),  # e.g. "* 22-06 0.18; * 06-22 0.30"
+    "plan.windows": (WINDOWS, "", 0, 240),  # when charging is allowed, e.g. "* 22-07"
+    "plan.dst": (CHOICE, "eu", ("eu", "none"), None),  # summer time on time.utc_offset_min
+    "price.url": (WEB, "", 0, 200),  # price feed (JSON, docs/planning.md); "" = none
+    "price.refresh_min": (INT, 60, 1, 1440),
+    "session.max_kwh": (INT, 0, 0, 200),  # end charging after this much (0: no limit)
+    "session.max_min": (INT, 0, 0, 2880),  # ... or this long after plug-in (0: no limit)
+    "capacity.enabled": (BOOL, False, None, None),  # capacity tariff (needs meter.enabled)
+    "capacity.limit_w": (INT, 5000, 1000, 100000),  # grid import, 15-minute average
 }
 
 
@@ -111,6 +129,9 @@ def check(key, value):
             if h[0] not in ("http", "https") or len(h) < 2 or not h[1] or h[1][0] in "/:" \
                     or " " in value:
                 raise ValueError("must be an http:// or https:// address")
+        if (kind == TARIFF or kind == WINDOWS) and value:
+            from firmware.core.planner import parse_table
+            parse_table(value, kind == TARIFF)  # ValueError with the reason
         if kind == TOPIC and ("+" in value or "#" in value or value[:1] == "/" or
                               value[-1:] == "/" or "//" in value):
             raise ValueError("must be a topic without + or #, empty levels or a / at either end")

@@ -122,6 +122,18 @@
     "mqtt.interval_s": ["Interval (s)", "int", "The state is also sent at once on each change.", [1, 3600]],
     "mqtt.card": ["Publish the card", "bool", "The UID of the card that authorized the session."],
     "device.showroom": ["Showroom mode", "bool", "Charging is disabled; everything else works."],
+    "plan.mode": ["Mode at plug-in", "choice", "Intelligent: the wallbox plans the cheapest hours before the departure. The touch button switches during a session.", ["immediate", "intelligent"]],
+    "plan.departure_min": ["Departure (minute of the day)", "int", "Local time, e.g. 420 for 07:00.", [0, 1439]],
+    "plan.energy_kwh": ["Energy wanted (kWh)", "int", "By the departure.", [1, 200]],
+    "plan.km": ["Range wanted (km)", "int", "0: use the energy above.", [0, 2000]],
+    "plan.wh_per_km": ["Consumption (Wh/km)", "int", "", [50, 500]],
+    "plan.tariff": ["Tariff table", "text", "e.g. * 22-06 0.18; mo-fr 06-22 0.30 (days, hours, price per kWh).", 240],
+    "plan.windows": ["Allowed times", "text", "e.g. * 22-07; empty: always.", 240],
+    "price.url": ["Price feed", "text", "http(s):// address of hourly or quarter-hourly prices (JSON).", 200],
+    "session.max_kwh": ["Session energy limit (kWh)", "int", "0: none.", [0, 200]],
+    "session.max_min": ["Session time limit (min)", "int", "0: none.", [0, 2880]],
+    "capacity.enabled": ["Capacity tariff", "bool", "Keeps the grid import's 15-minute average under the limit (needs the meter)."],
+    "capacity.limit_w": ["Capacity limit (W)", "int", "", [1000, 100000]],
     // expert settings: under Advanced
     "net.hostname": ["Host name", "text", "Empty: wallbox-<serial>. Also reachable as <name>.local.", 32],
     "web.port": ["Web interface port", "int", "Usually 80 (restart to apply).", [1, 65535]],
@@ -161,7 +173,8 @@
       ["backend.schedule_wait_s", "backend.timeout_s", "backend.retry_max_s", "backend.id_tag"]],
     mqtt: ["MQTT", ["mqtt.enabled", "mqtt.host", "mqtt.port", "mqtt.tls", "mqtt.user", "mqtt.password", "mqtt.base", "mqtt.discovery", "mqtt.discovery_prefix", "mqtt.interval_s", "mqtt.card"]],
     device: ["Device", ["device.showroom"], ["device.led_brightness", "device.commissioning", "web.session_min"]],
-    system: ["Updates & SD card", ["update.url", "sd.allow_init", "sd.allow_config"]]
+    system: ["Updates & SD card", ["update.url", "sd.allow_init", "sd.allow_config"]],
+    planning: ["Intelligent charging", ["plan.mode", "plan.departure_min", "plan.energy_kwh", "plan.km", "plan.wh_per_km", "plan.tariff", "plan.windows", "price.url", "session.max_kwh", "session.max_min", "capacity.enabled", "capacity.limit_w"]]
   };
   // The Configuration page's parts, each one form with one Save: [title, sections]
   var GROUPS = {
@@ -170,7 +183,8 @@
     meters: ["Meters & load management", ["limits", "meter"]],
     solar: ["Solar", ["solar"]],
     backend: ["Backend", ["backend", "proxy", "mqtt"]],
-    system: ["System", ["device", "system"]]  // "system": the update address, the SD card slot
+    system: ["System", ["device", "system"]],  // "system": the update address, the SD card slot
+    planning: ["Intelligent charging", ["planning"]]
   };
   function label(k) { return F[k] ? F[k][0] : k; }
 
@@ -547,6 +561,7 @@
         more.appendChild(c);
         s.chart.plugged = s.vehicle;
         c.appendChild(chart(s.chart, c.clientWidth - 24));
+        if (s.plan && s.plan.state !== "off") more.appendChild(planBlock(s.plan));
         more.appendChild(h("section", {}, [h("h2", {text: "Details"}), h("table", {}, [
           row("Vehicle", s.vehicle ? "connected" : "not connected"),
           row("Session current set here", s.app_a == null ? "none" : s.app_a ? num(s.app_a, "A") : "stopped", "app"),
@@ -563,6 +578,17 @@
       });
     }
     poll();
+  }
+  // The departure plan (docs/planning.md): mode, completion, cost and the timeline.
+  function planBlock(p) {
+    function hm(t) { var d = new Date(t * 1000); return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2); }
+    var out = h("section", {id: "plan"}, [h("h2", {text: "Charging plan"}),
+      h("p", {text: p.mode + " charging, " + p.state + (p.departure ? ", departure " + hm(p.departure) : "") +
+        (p.complete_at ? ", complete by " + hm(p.complete_at) : "") + (p.missing_wh ? ", " + (p.missing_wh / 1000).toFixed(1) + " kWh missing" : "") +
+        (p.cost != null ? ", expected cost " + p.cost.toFixed(2) : "")})]);
+    if (p.timeline) out.appendChild(h("table", {}, p.timeline.filter(function (r) { return r[2] > 0; }).map(function (r) {
+      return h("tr", {}, [h("th", {text: hm(r[0]) + "–" + hm(r[1])}), h("td", {text: r[2] + " A at " + r[3]})]); })));
+    return out;
   }
 
   function restart() {

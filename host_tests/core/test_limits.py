@@ -39,3 +39,21 @@ def test_dip_table():
     assert all(60 <= da <= 800 for da in limits.DIP_DA[1:])
     assert list(limits.DIP_DA[1:]) == sorted(limits.DIP_DA[1:])
     assert len(limits.NAMES) == limits.SLOTS
+
+
+def test_the_plan_yields_to_a_backend_schedule_but_never_to_safety():
+    a = Arbiter()
+    a.set(limits.INSTALLATION, 320)
+    a.set(limits.BACKEND, 200)
+    a.set(limits.PLAN, 0)  # the plan pauses this quarter-hour
+    assert a.resolve() == 0 and a.source == limits.PLAN  # backend offline: the plan
+    a.backend_schedule = True
+    assert a.resolve() == 200 and a.source == limits.BACKEND  # online with a schedule
+    a.set(limits.LOAD, 100)
+    assert a.resolve() == 100 and a.source == limits.LOAD  # load limits always win
+    a.set(limits.TEMPERATURE, 80)
+    assert a.resolve() == 80 and a.degrading()
+    assert a.without(limits.PLAN) == 80
+    a.backend_schedule = False
+    a.set(limits.PLAN, 160)
+    assert a.resolve() == 80

@@ -42,3 +42,18 @@ def test_merge_of_garbage():
 def test_extend_refuses_duplicates():
     with pytest.raises(ValueError):
         settings.extend({"charging.cable_a": (settings.INT, 1, 1, 2, "")})
+
+
+def test_planning_tables_and_feed_address_are_checked():
+    from firmware.core import settings as s
+    assert s.check("plan.tariff", "* 22-06 0.18; * 06-22 0.30") == "* 22-06 0.18; * 06-22 0.30"
+    assert s.check("plan.windows", "") == ""
+    for key, bad in (("plan.tariff", "* 22-06"), ("plan.windows", "xx 1-2"),
+                     ("price.url", "ftp://x/p"), ("price.url", "http://")):
+        try:
+            s.check(key, bad)
+        except ValueError as e:
+            assert str(e)
+        else:
+            raise AssertionError(key + " accepted " + bad)
+    assert s.check("price.url", "https://prices.example/today.json")

@@ -26,6 +26,7 @@ TEST_SCALE = 10  # the tests' scale (host_tests/vm/conftest.py, start_board(scal
 # file: the private const() durations in it that a scaled board shortens
 LONG = {
     "firmware/core/auth.py": ("_WINDOW_MS", "_ENROL_MS"),
+    "firmware/services/planning/plans.py": ("_MINUTE_S",),
     "firmware/services/platform/datalog.py": ("_FLUSH_MS",),  # an info entry's write: 30 s
 }
 

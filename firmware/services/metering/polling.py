@@ -79,6 +79,7 @@ class Metering:
         self._de = None
         self._solar_lost = False
         self._reported = None  # the error last written to the log
+        self.capacity = None  # core.capacity.Capacity while the capacity tariff is on
 
     def _build(self, pre, c):
         """A Meter for settings prefix "meter." or "solar."."""
@@ -138,6 +139,8 @@ class Metering:
         a.clear(limits.LOAD)
         a.clear(limits.METER_FALLBACK)
         a.clear(limits.SOLAR)
+        a.clear(limits.CAPACITY)
+        self.capacity = None
         self.app.panel.front.meter_lost = False
 
     async def run(self):
@@ -196,6 +199,7 @@ class Metering:
             app.panel.front.meter_lost = lost
             arb.set(limits.LOAD, None if lost else ld.claim)
             arb.set(limits.METER_FALLBACK, ld.claim if lost else None)
+            self._capacity(c, g, now)
         s = self.solar
         if s is not None:
             lost = ticks_diff(now, s.good_at) >= c["meter.lost_s"] * 1000
@@ -212,6 +216,23 @@ class Metering:
             c["solar.start_s"] * 1000, c["solar.stop_s"] * 1000))
         if mode == _lm.SOLAR and self.sun.running != was:
             app.log.add(INFO, "solar charging " + ("started" if self.sun.running else "stopped"))
+
+    def _capacity(self, c, g, now):
+        """Capacity tariff: the CAPACITY claim from the grid's import (a lost meter keeps
+        the last claim, under the 10 A fallback; a gap forgets the history)."""
+        arb = self.app.arbiter
+        if not c["capacity.enabled"]:
+            self.capacity = None
+            arb.clear(limits.CAPACITY)
+            return
+        if self.capacity is None or self.capacity.limit_w != c["capacity.limit_w"]:
+            from firmware.core.capacity import Capacity
+            self.capacity = Capacity(c["capacity.limit_w"], now)
+        if g.ok and g.vals[_mt.PT] is not None:
+            dv = self.app.control.charger.mains_dv
+            unit = (dv // 10 if dv > 1500 else 230) * c["charging.phases"]
+            arb.set(limits.CAPACITY, self.capacity.update(
+                g.vals[_mt.PT], self.app.sessions.watts(), unit, limits.NO_LIMIT - 1, now))
 
     async def test_connection(self, which="grid"):
         """Read the configured meter ("grid" or "solar") once, now, ignoring any backoff.

@@ -320,8 +320,10 @@ class Link:
         c = a.control.charger
         arb = a.arbiter
         card = (a.sessions.now.card or a.rfid.auth.holder) if cfg[9] else None
+        pl = a.planning
         return (c.status(), c.fault, c.pilot.state, c.offered_da, arb.source, arb.limit,
-                arb.claims[limits.APP], a.config.values["charging.mode"], self.total_wh, card)
+                arb.claims[limits.APP], a.config.values["charging.mode"], self.total_wh, card,
+                pl.key())
 
     def _state(self, cfg):
         a = self.app
@@ -344,6 +346,7 @@ class Link:
             "temp_c": c.temp_dc / 10, "mains_v": c.mains_dv / 10 if c.mains_dv >= 0 else None,
             "mode": a.config.values["charging.mode"],
             "card": (se.card or a.rfid.auth.holder or "") if cfg[9] else None,
+            "plan": a.planning.status(),  # docs/planning.md
         }
 
     async def _discovery(self, cfg, remove):
@@ -405,6 +408,11 @@ class Link:
                 why = "not 6 to %d.%d A" % (a.max_app_da() // 10, a.max_app_da() % 10)
             elif not a.remote_current(da, "MQTT"):
                 why = "no vehicle connected"
+        elif name == "plan":  # {"mode", "departure", "energy_kwh", "km"}: docs/planning.md
+            try:
+                a.planning.request(json.loads(bytes(payload)), "MQTT")
+            except ValueError as e:
+                why = e.args[-1] if e.args else "not JSON"
         elif name == "mode":
             m = mqtt.mode(payload)
             errors = {"": "bad payload"} if m is None else \

@@ -387,7 +387,11 @@ class Backend(Link):
             da = _LOW_DA if da is None or da > _LOW_DA else da
         else:
             da = self._limit(t, 1 if self.forced else 0)
-        self.app.arbiter.set(limits.BACKEND, da)
+        arb = self.app.arbiter
+        arb.set(limits.BACKEND, da)
+        # online with a schedule: the local plan yields (docs/decisions.md)
+        arb.backend_schedule = self.state == ONLINE and not self.forced and \
+            self._limit(t, 2) is not None
 
     def _switchable(self, c):
         return (self.tx is not None and c.authorized and not self.finishing and

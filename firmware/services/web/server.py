@@ -269,6 +269,7 @@ class Web:
         self.routes = {
             "GET /api/v1/status": self._status, "POST /api/v1/start": self._start,
             "POST /api/v1/stop": self._stop, "POST /api/v1/current": self._current,
+            "GET /api/v1/plan": self._plan, "POST /api/v1/plan": self._plan,
             "POST /api/login": "login", "POST /api/logout": "logout",
             "GET /api/session": "session", "GET /api/user": "user",
             "GET /api/config": "config_get", "POST /api/config": "config",
@@ -524,7 +525,14 @@ class Web:
         out["backend"] = b.status() if b is not None else None
         m = getattr(a, "mqtt", None)
         out["mqtt"] = m.status() if m is not None else "off"
+        out["plan"] = a.planning.status()
         return out
+
+    async def _plan(self, req):
+        """GET: the plan (docs/planning.md); POST: this session's mode, departure, energy."""
+        if req.method == "POST":
+            self.app.planning.request(_body(req), "local API")
+        return self.app.planning.status()
 
     # --------------------------------------------------------- local API: charging
     async def _start(self, req):

@@ -82,6 +82,9 @@ if os.getenv("VBOARD_LAN"):  # an Ethernet port (the simulated network.LAN)
 if os.getenv("VBOARD_DHCP_PORTS"):  # "server:client": the LAN's DHCP server on loopback
     virtual.DHCP_PORTS = tuple(int(p) for p in os.getenv("VBOARD_DHCP_PORTS").split(":")) + \
         ("127.0.0.1", "127.0.0.1")
+if os.getenv("VBOARD_CLOCK"):  # the wall clock at start (Unix s): as if set by NTP
+    from firmware.services.platform import datalog
+    datalog.clock_offset_s = int(os.getenv("VBOARD_CLOCK")) - int(time.time())
 extra = [("vboard-telemetry", telemetry)]
 if vboard_hooks:
     extra += vboard_hooks.tasks(_stall)
