@@ -13,15 +13,37 @@
 import importlib.util
 import os
 
-try:
-    include("$(PORT_DIR)/boards/manifest.py")  # noqa: F821 - rp2, esp32: asyncio, neopixel...
-except Exception as e:  # the unix port has no boards/: its standard variant, as the VM's
-    if "No such file" not in str(e):
-        raise
-    include("$(PORT_DIR)/variants/standard/manifest.py")  # noqa: F821
+_REPO = os.path.dirname(os.getcwd())  # makemanifest runs a manifest from its own folder
+
+
+def _rp2():
+    """Whether this is the rp2 port: only its modules/ has rp2.py (a manifest sees no
+    variables but through paths). Its modules are frozen here, all but _boot.py."""
+    try:
+        freeze("$(PORT_DIR)/modules", ("rp2.py", "_boot_fat.py"))  # noqa: F821
+    except Exception as e:
+        if "Cannot stat" not in str(e):
+            raise
+        return False
+    return True
+
+
+if _rp2():
+    # the port's boards/manifest.py without its _boot.py: ours mounts the file system
+    # 128 KB short of the flash storage and leaves that for the flash journal
+    module("_boot.py", base_path=_REPO + "/tools/frozen/rp2")  # noqa: F821
+    include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821
+    for _name in ("onewire", "ds18x20", "dht", "neopixel"):
+        require(_name)  # noqa: F821
+else:
+    try:
+        include("$(PORT_DIR)/boards/manifest.py")  # noqa: F821 - esp32: asyncio, neopixel...
+    except Exception as e:  # the unix port has no boards/: its standard variant, as the VM's
+        if "No such file" not in str(e):
+            raise
+        include("$(PORT_DIR)/variants/standard/manifest.py")  # noqa: F821
 require("ssl")  # noqa: F821 - the backend's wss:// (rp2's port manifest leaves it out)
 
-_REPO = os.path.dirname(os.getcwd())  # makemanifest runs a manifest from its own folder
 package("firmware", base_path=_REPO)  # noqa: F821
 _microdot = os.path.dirname(importlib.util.find_spec("microdot").origin)
 package("microdot", files=["__init__.py", "microdot.py", "helpers.py", "multipart.py",  # noqa: F821

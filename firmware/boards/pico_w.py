@@ -20,10 +20,10 @@ RELAY_SENSE = 18
 RELAY_SENSE_ACTIVE_LOW = True
 RELAY_KEEPALIVE = 12  # the coil driver holds only while this toggles (docs/hardware.md)
 KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time (and the hard guard's limit)
-# The flash journal (services/platform/flashgate.py): none yet. It needs the image to mount the
-# file system on rp2.Flash(len=...) less 128 KB and the journal there as ("rp2", start,
-# 131072) (docs/hardware.md); until then held writes live in RAM only.
-JOURNAL = None
+# The flash journal (services/platform/flashgate.py): the last 128 KB of the 848 KB flash
+# storage, which the image's frozen _boot.py leaves out of the file system
+# (tools/frozen/rp2/_boot.py). On a stock image the file system covers them: RAM only.
+JOURNAL = ("rp2", 868352 - 131072, 131072)
 CP_COMPARATOR = None  # no pin left: the hard guard watches the keep-alive pulses only
 
 RCD_TRIP = 19

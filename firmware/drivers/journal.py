@@ -134,6 +134,18 @@ def open_device(spec):
             raise OSError("no partition " + spec[1])
         return found[0]
     if kind == "rp2":
+        import os
         import rp2
+        if not beside_file_system(os.statvfs("/"), spec[1]):
+            # a stock image (a development install) mounts all the storage: the
+            # journal's flash belongs to the file system there
+            raise OSError("the file system covers its flash (not our image): RAM only")
         return rp2.Flash(start=spec[1], len=spec[2])
     return __import__(kind).Partition(*spec[1:])
+
+
+def beside_file_system(statvfs, start):
+    """Whether a journal from byte `start` of the flash storage lies beyond the file
+    system that `statvfs` (os.statvfs of it: fragment size, block count) describes;
+    the rp2 image's frozen _boot.py mounts it 128 KB short (tools/frozen/rp2)."""
+    return statvfs[1] * statvfs[2] <= start

@@ -27,10 +27,16 @@ def test_deploy_copies_firmware_libraries_and_loader_and_sets_the_board(tmp_path
         assert os.path.getsize(os.path.join(build.OUT, "lib", "microdot", n + ".mpy")) > 0
 
 
-def run_manifest(include):
+def run_manifest(include, rp2=False):
     """tools/manifest.py run as MicroPython's makemanifest runs it (from its folder), with
-    `include` standing in for makemanifest's; returns the calls it made."""
+    `include` standing in for makemanifest's and the port's modules/ those of rp2 or of
+    another port; returns the calls it made."""
     calls = []
+
+    def freeze(path, script=None):
+        if not rp2:  # makemanifest's error for a file it cannot find
+            raise Exception("Cannot stat %s/%s" % (path, script[0]))
+        calls.append(("freeze", path, script))
     here = os.getcwd()
     os.chdir(os.path.join(ROOT, "tools"))
     try:
@@ -38,7 +44,10 @@ def run_manifest(include):
             exec(f.read(), {"include": lambda p: (calls.append(("include", p)), include(p)),
                             "require": lambda n: calls.append(("require", n)),
                             "package": lambda n, files=None, base_path=".":
-                            calls.append(("package", n, files, base_path))})
+                            calls.append(("package", n, files, base_path)),
+                            "module": lambda n, base_path=".":
+                            calls.append(("module", n, base_path)),
+                            "freeze": freeze})
     finally:
         os.chdir(here)
     return calls
@@ -63,6 +72,18 @@ def test_freeze_manifest_takes_the_unix_variant_where_the_port_has_no_boards():
             raise OSError("Error in manifest file: %s: No such file or directory" % path)
     calls = run_manifest(include)
     assert calls[1] == ("include", "$(PORT_DIR)/variants/standard/manifest.py")
+
+
+def test_freeze_manifest_gives_rp2_our_boot_instead_of_the_ports():
+    """The Pico W image mounts its file system 128 KB short (tools/frozen/rp2/_boot.py):
+    the port's modules without its _boot.py, ours instead, then what the port's
+    boards/manifest.py adds."""
+    calls = run_manifest(lambda p: None, rp2=True)
+    assert calls[0] == ("freeze", "$(PORT_DIR)/modules", ("rp2.py", "_boot_fat.py"))
+    assert calls[1][:2] == ("module", "_boot.py")
+    assert os.path.exists(os.path.join(calls[1][2], "_boot.py"))
+    assert ("include", "$(PORT_DIR)/boards/manifest.py") not in calls
+    assert ("include", "$(MPY_DIR)/extmod/asyncio") in calls and ("require", "neopixel") in calls
 
 
 def test_bundle_holds_the_firmware_and_libraries_but_not_the_loader(tmp_path):

@@ -12,6 +12,7 @@ from firmware.services.platform import config, flashgate
 from firmware.services.platform.log import Log
 
 BLOCK = 4096
+REPO = os.getcwd()  # the runner starts here (host_tests/vmrun.py); tests chdir away
 
 
 class Nor:
@@ -139,6 +140,54 @@ def read(d, name):
 def write(d, name, text):
     with open(d + "/" + name, "w") as f:
         f.write(text)
+
+
+class Sparse:
+    """A flash of `blocks` blocks that keeps only those written (a whole storage area
+    would not fit the VM's heap)."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+        self.data = {}
+
+    def _block(self, n):
+        if n not in self.data:
+            self.data[n] = bytearray(b"\xff" * BLOCK)
+        return self.data[n]
+
+    def readblocks(self, n, buf, off=0):
+        buf[0:len(buf)] = self._block(n)[off:off + len(buf)]
+
+    def writeblocks(self, n, buf, off=0):
+        self._block(n)[off:off + len(buf)] = buf
+
+    def ioctl(self, op, arg):
+        if op == 6:
+            self.data.pop(arg, None)
+        return self.blocks if op == 4 else BLOCK if op == 5 else 0
+
+
+def test_the_pico_w_journal_lies_beyond_our_file_system_not_a_stock_one():
+    """boards/pico_w.py's journal is the storage's last 128 KB: beside the file system the
+    image's _boot.py mounts (tools/frozen/rp2), inside the one a stock image mounts on all
+    the storage (a development install: RAM only). statvfs from littlefs itself."""
+    import vfs
+
+    from firmware.boards import pico_w
+    from firmware.drivers.journal import beside_file_system
+
+    kind, start, size = pico_w.JOURNAL
+    storage = 868352  # MICROPY_HW_FLASH_STORAGE_BYTES of RPI_PICO_W
+    assert kind == "rp2" and size == 131072 and start + size == storage
+    assert start % BLOCK == 0  # rp2.Flash(start=) wants whole blocks
+    with open(REPO + "/tools/frozen/rp2/_boot.py") as f:
+        assert "JOURNAL_BYTES = %d" % size in f.read()
+    for fs_bytes, beside in ((storage - size, True), (storage, False)):
+        dev = Sparse(fs_bytes // BLOCK)
+        vfs.VfsLfs2.mkfs(dev, progsize=256)
+        statvfs = vfs.VfsLfs2(dev, progsize=256).statvfs("/")
+        assert statvfs[1] * statvfs[2] == fs_bytes
+        assert beside_file_system(statvfs, start) is beside
 
 
 def test_saves_wait_while_the_relay_is_closed_and_land_when_it_opens():

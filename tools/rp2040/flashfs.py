@@ -1,5 +1,6 @@
-"""The Pico W's flash filesystem as a littlefs2 image (848 KB of 4 KB blocks, as
-MicroPython's rp2 port mounts it), made with MicroPython's own VfsLfs2; run with the
+"""The Pico W's flash storage as an image: 848 KB of 4 KB blocks, a littlefs2 file system
+on all but the last 128 KB (as the image's frozen _boot.py mounts it, tools/frozen/rp2)
+and those erased (the flash journal). Made with MicroPython's own VfsLfs2; run with the
 MicroPython VM: micropython tools/rp2040/flashfs.py REPO OUT.img
 
 It holds boot.py, a config.json (hotspot off, short self-test) and the firmware's
@@ -12,6 +13,7 @@ import vfs
 
 _BLOCK = 4096
 _BYTES = 868352  # MICROPY_HW_FLASH_STORAGE_BYTES of RPI_PICO_W
+_JOURNAL_BYTES = 131072  # _boot.py's JOURNAL_BYTES
 
 
 class RAMBlocks:
@@ -38,7 +40,7 @@ class RAMBlocks:
 
 
 def main(repo, out):
-    blocks = RAMBlocks(_BYTES // _BLOCK)
+    blocks = RAMBlocks((_BYTES - _JOURNAL_BYTES) // _BLOCK)
     vfs.VfsLfs2.mkfs(blocks, progsize=256)
     vfs.mount(vfs.VfsLfs2(blocks, progsize=256), "/fs")
     with open(repo + "/boot.py") as f, open("/fs/boot.py", "w") as g:
@@ -50,6 +52,7 @@ def main(repo, out):
     vfs.umount("/fs")
     with open(out, "wb") as f:
         f.write(blocks.data)
+        f.write(b"\xff" * _JOURNAL_BYTES)
 
 
 main(sys.argv[1], sys.argv[2])

@@ -113,6 +113,9 @@ setInterval(() => { for (let i = 0; i < 32 && queue.length; i++) cdc.sendSerialB
 const paste = (code) => { send('\x05'); send(code.replace(/\n/g, '\r')); send('\x04'); };
 const RUN = `import os
 print("flash:", os.listdir("/"))
+import rp2
+st = os.statvfs("/")
+print("HARNESS flash storage %d bytes, file system on / %d bytes" % (rp2.Flash().ioctl(4, 0) * 4096, st[1] * st[2]))
 try:
     with open("probe.txt", "w") as f:
         f.write("x")
@@ -161,7 +164,13 @@ async def report(a):
         print("HARNESS mem_free %d tick_us_max %d tick_us_mean %d ticks %d status %s" % (gc.mem_free(), a.control.tick_us_max, tick[0] // n, tick[1], a.control.charger.status()))
         tick[0] = tick[1] = 0
         await asyncio.sleep_ms(1000)
-boot.start([("harness", report)])
+async def journal(a):
+    from firmware.services.platform import flashgate
+    j = flashgate.journal
+    print("HARNESS journal %s" % ("none (RAM only)" if j is None else "%r: %d bytes, end %d, dirty %s" % (j.dev, j.size, j.end, j.dirty)))
+    while True:  # a supervised task that ends is restarted
+        await asyncio.sleep_ms(60000)
+boot.start([("harness", report), ("journal", journal)])
 `;
 let stage = 'boot', stageAt = 0;
 function go(s) { stage = s; stageAt = now(); log(`--- ${s}`); }
