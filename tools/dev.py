@@ -4,12 +4,14 @@
     python3 tools/dev.py run    set up .venv, start the firmware on the virtual board
     python3 tools/dev.py test   set up .venv, run every test (CPython and MicroPython VM)
                                 in parallel workers; WALLBOX_FULL=1 adds the long statistics
-    python3 tools/dev.py setup  only set up .venv
+    python3 tools/dev.py setup  only set up .venv (and node_modules: axe-core, for the
+                                browser test)
 
 Set-up is idempotent: it reinstalls only when requirements-dev.txt changed.
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -39,12 +41,33 @@ def setup():
         f.write(digest)
 
 
+def setup_node():
+    """axe-core for the browser test (package.json, pinned in package-lock.json) into the
+    git-ignored node_modules/, again only when the lock changed; without npm the browser
+    test says what is missing."""
+    lock = os.path.join(ROOT, "package-lock.json")
+    stamp = os.path.join(ROOT, "node_modules", ".lock.sha256")
+    with open(lock, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if os.path.exists(stamp) and open(stamp).read() == digest:
+        return
+    if shutil.which("npm") is None:
+        print("npm not found: the browser test's accessibility check needs it "
+              "(apt-get install npm)", flush=True)
+        return
+    print("installing package.json's axe-core into node_modules", flush=True)
+    subprocess.check_call(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=ROOT)
+    with open(stamp, "w") as f:
+        f.write(digest)
+
+
 def main(argv):
     cmd = argv[0] if argv else "help"
     if cmd not in ("run", "test", "setup"):
         print(__doc__)
         return 2
     setup()
+    setup_node()
     env = dict(os.environ)
     env["PATH"] = os.path.join(VENV, "bin") + os.pathsep + env.get("PATH", "")
     if cmd == "run":

@@ -4,15 +4,16 @@ but no public-key crypto. Used only while an update bundle is checked, then unlo
 The arithmetic is slow on a microcontroller (seconds), so `steps()` is a generator
 that yields every few bits: the updater runs it as a task without stalling the others.
 SHA-512 (which Ed25519 needs and MicroPython lacks) is here too; its constants are
-computed from the primes, as the standard defines them, rather than typed in.
+computed from the primes, as the standard defines them, rather than typed in. The
+derived constants are computed on first use, a piece per step (`_constants`): at import
+they would hold the event loop for a long while on a board.
 """
 from firmware.core.steps import finish
 
 _P = (1 << 255) - 19
 _L = (1 << 252) + 27742317777372353535851937790883648493
-_D = -121665 * pow(121666, _P - 2, _P) % _P
-_I = pow(2, (_P - 1) // 4, _P)  # a square root of -1
 _M = (1 << 64) - 1
+_D = _I = _K = _H = _B = None  # set by _constants()
 
 
 def _root(n, k):
@@ -38,10 +39,33 @@ def _primes(n):
     return out
 
 
-_PR = _primes(80)
-_K = [_root(p << 192, 3) & _M for p in _PR]  # cube roots' fractions, 64 bits each
-_H = [_root(p << 128, 2) & _M for p in _PR[:8]]  # square roots' fractions
-del _PR
+def _constants():
+    """Generator: computes the curve's and SHA-512's constants once, yielding between
+    pieces."""
+    global _D, _I, _K, _H, _B
+    if _B is not None:
+        return
+    _D = -121665 * pow(121666, _P - 2, _P) % _P
+    yield
+    _I = pow(2, (_P - 1) // 4, _P)  # a square root of -1
+    yield
+    primes = _primes(80)
+    k = []
+    for p in primes:
+        k.append(_root(p << 192, 3) & _M)  # cube roots' fractions, 64 bits each
+        if len(k) % 16 == 0:
+            yield
+    _K = k
+    _H = [_root(p << 128, 2) & _M for p in primes[:8]]  # square roots' fractions
+    yield
+    by = 4 * pow(5, _P - 2, _P) % _P
+    yield
+    _B = _point(by.to_bytes(32, "little"))
+
+
+def _ready():
+    for _ in _constants():
+        pass
 
 
 def _rotr(x, n):
@@ -49,6 +73,8 @@ def _rotr(x, n):
 
 
 def sha512(msg):
+    if _B is None:
+        _ready()
     msg = bytes(msg)
     n = len(msg)
     msg += b"\x80" + b"\0" * ((111 - n) % 128) + (n * 8).to_bytes(16, "big")
@@ -116,17 +142,16 @@ def _point(s):
     return (x, y, 1, x * y % _P)
 
 
-_BY = 4 * pow(5, _P - 2, _P) % _P
-_B = _point(_BY.to_bytes(32, "little"))
-
-
 def steps(public_key, message, signature, every=8):
     """Verify; a generator that yields every `every` bits and returns True or False."""
     if len(signature) != 64:
         return False
+    yield from _constants()
     try:
         a = _point(bytes(public_key))
+        yield
         r = _point(bytes(signature[:32]))
+        yield
     except ValueError:
         return False
     s = int.from_bytes(signature[32:], "little")
@@ -134,6 +159,7 @@ def steps(public_key, message, signature, every=8):
         return False
     k = int.from_bytes(sha512(bytes(signature[:32]) + bytes(public_key) + bytes(message)),
                        "little") % _L
+    yield
     na = ((_P - a[0]) % _P, a[1], a[2], (_P - a[3]) % _P)  # -A
     both = _add(_B, na)
     q = (0, 1, 1, 0)  # [s]B + [k](-A), both scalars at once (Shamir's trick)

@@ -35,12 +35,12 @@ _MERGE_GAP = const(0)  # read only listed registers: real meters may refuse gaps
 
 _SDM3 = "fc4 v=0,2,4:f32:0 i=6,8,10:f32:0 p=12,14,16:f32:0 pt=52:f32:0 ei=72:f32:0 ee=74:f32:0"
 _SDM1 = "fc4 v=0:f32:0 i=6:f32:0 p=12:f32:0 pt=12:f32:0 ei=72:f32:0 ee=74:f32:0"
-_ABB = ("fc3 v=0x5B00,0x5B02,0x5B04:u32:-1 i=0x5B0C,0x5B0E,0x5B10:u32:-2 "
+_B2X = ("fc3 v=0x5B00,0x5B02,0x5B04:u32:-1 i=0x5B0C,0x5B0E,0x5B10:u32:-2 "
         "p=0x5B16,0x5B18,0x5B1A:s32:-2 pt=0x5B14:s32:-2 ei=0x5000:u64:-2 ee=0x5004:u64:-2")
-_EM = ("fc4 lo v=0,2,4:s32:-1 i=12,14,16:s32:-3 p=18,20,22:s32:-1 pt=40:s32:-1 "
+_EM3X = ("fc4 lo v=0,2,4:s32:-1 i=12,14,16:s32:-3 p=18,20,22:s32:-1 pt=40:s32:-1 "
        "ei=52:s32:-1 ee=78:s32:-1")
 MODELS = {"sdm630": _SDM3, "sdm72": _SDM3, "sdm120": _SDM1, "sdm230": _SDM1,
-          "b23": _ABB, "b24": _ABB, "em330": _EM, "em340": _EM}
+          "b23": _B2X, "b24": _B2X, "em330": _EM3X, "em340": _EM3X}
 
 
 class Plan:

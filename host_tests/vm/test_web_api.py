@@ -85,13 +85,20 @@ def test_status_follows_a_charging_session(start_board):
     assert s["status"] == "Charging" and s["vehicle"] and s["relay"]
     assert s["offered_a"] == 16.0 and s["limit_by"] == "configured"
     assert max(s["current_a"]) > 10 and s["power_w"] > 5000
-    assert s["energy_wh"] > 0
+    assert s["energy_wh"] > 0 and not s["showroom"]
     assert len(s["chart"]["a"]) >= 1 and max(s["chart"]["a"]) > 20
+    # the session's duration: since the once-a-second task saw the plug-in; the chart's
+    # first point comes 9 such seconds later
+    assert s["session_s"] >= 9
     w.set(plugged=False)
     w.wait_for(lambda w: w.fault() == 1, 5)
     st, s, _ = c.get("/api/v1/status")
     assert s["fault"] == 1 and "disconnected" in s["fault_text"]
     assert s["status"] == "RecoverFromError"
+    # after the unplug the last session's duration stays
+    time.sleep(2)
+    last = s["session_s"]
+    assert last >= 9 and c.get("/api/v1/status")[1]["session_s"] == last
 
 
 def test_settings_are_validated_saved_atomically_and_applied(start_board):

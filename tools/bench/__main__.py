@@ -987,6 +987,7 @@ def web(ctx):
     return out
 
 
+figure(__import__("tools.bench.web_status", fromlist=["*"]).http_status)  # http_status_ms_p95
 
 
 def _ocpp_world(ctx, cs, heap="256k", env=None, **extra):
@@ -1250,6 +1251,9 @@ def size(ctx):
     for d, _, files in os.walk(OUT):
         total += sum(os.path.getsize(os.path.join(d, f)) for f in files)
     return {"mpy_kb": round(total / 1024, 1)}
+
+
+figure(__import__("tools.bench_latency", None, None, ["latency"]).latency)  # issue 21
 
 
 def main(argv=None):

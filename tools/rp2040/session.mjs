@@ -141,10 +141,25 @@ os.mkdir("/ram/log")
 os.mkdir("/ram/txq")
 os.chdir("/ram")
 print("RAM disk /ram: %d bytes" % len(disk.d))
+import time
+try:
+    from firmware.services.charging import control
+except ImportError:  # an image frozen before the services' packages
+    from firmware.services import control
+tick = [0, 0]  # us in the control tick's step and ticks, since the last report
+step = control.Control.step
+def timed_step(self, now):
+    t0 = time.ticks_us()
+    step(self, now)
+    tick[0] += time.ticks_diff(time.ticks_us(), t0)
+    tick[1] += 1
+control.Control.step = timed_step
 async def report(a):
     while True:
         gc.collect()
-        print("HARNESS mem_free %d tick_us_max %d status %s" % (gc.mem_free(), a.control.tick_us_max, a.control.charger.status()))
+        n = tick[1] or 1
+        print("HARNESS mem_free %d tick_us_max %d tick_us_mean %d ticks %d status %s" % (gc.mem_free(), a.control.tick_us_max, tick[0] // n, tick[1], a.control.charger.status()))
+        tick[0] = tick[1] = 0
         await asyncio.sleep_ms(1000)
 boot.start([("harness", report)])
 `;

@@ -39,14 +39,14 @@ SDM630 = (4, False, _phases("v", 0x00, F32, 1) + _phases("i", 0x06, F32, 1) +
           [("pt", 0x34, F32, 1), ("ei", 0x48, F32, 1), ("ee", 0x4A, F32, 1)])
 SDM120 = (4, False, [("v1", 0x00, F32, 1), ("i1", 0x06, F32, 1), ("p1", 0x0C, F32, 1),
                      ("ei", 0x48, F32, 1), ("ee", 0x4A, F32, 1)])
-ABB = (3, False, _phases("v", 0x5B00, U32, 0.1) + _phases("i", 0x5B0C, U32, 0.01) +
+B23 = (3, False, _phases("v", 0x5B00, U32, 0.1) + _phases("i", 0x5B0C, U32, 0.01) +
        [("pt", 0x5B14, S32, 0.01)] + _phases("p", 0x5B16, S32, 0.01) +
        [("ei", 0x5000, U64, 0.01), ("ee", 0x5004, U64, 0.01)])
 EM = (4, True, _phases("v", 0x00, S32, 0.1) + _phases("i", 0x0C, S32, 0.001) +
       _phases("p", 0x12, S32, 0.1) +
       [("pt", 0x28, S32, 0.1), ("ei", 0x34, S32, 0.1), ("ee", 0x4E, S32, 0.1)])
 MAPS = {"sdm630": SDM630, "sdm72": SDM630, "sdm120": SDM120, "sdm230": SDM120,
-        "b23": ABB, "b24": ABB, "em330": EM, "em340": EM,
+        "b23": B23, "b24": B23, "em330": EM, "em340": EM,
         "custom": SDM630}  # tests give the custom model an SDM630 layout
 
 

@@ -11,6 +11,8 @@ coroutine function that must run after the answer is sent goes to `b.after`.
 import asyncio
 from time import ticks_diff, ticks_ms
 
+from micropython import const
+
 from firmware.core import front, limits, ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp import CallError
@@ -18,6 +20,7 @@ from firmware.core.ocpp_calls import need
 from firmware.services.ocpp.common import VENDOR_ID, version
 from firmware.services.platform.log import ERROR, INFO
 
+_KEYS_PER_STEP = const(8)  # configuration keys answered per step (GetConfiguration)
 _ACCEPTED = {"status": "Accepted"}
 _REJECTED = {"status": "Rejected"}
 _SENDING = ("BootNotification", "DiagnosticsStatusNotification",
@@ -110,11 +113,14 @@ def DataTransfer(b, p):
 
 
 def GetConfiguration(b, p):
+    """A generator (link._steps): every key is many lookups, a few keys a step."""
     kt = keys()
     want = p.get("key") or [row[0] for row in kt.rows()]
     known = []
     unknown = []
-    for k in want[:50]:
+    for i, k in enumerate(want[:50]):
+        if i % _KEYS_PER_STEP == _KEYS_PER_STEP - 1:
+            yield
         row = kt.key_row(k)  # a text: ocpp_calls checked it
         if row is None:
             unknown.append(k[:50])

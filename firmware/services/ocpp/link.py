@@ -15,6 +15,7 @@ from firmware.core import ocpp
 from firmware.core.ocpp import CallError
 from firmware.services.net import websocket
 from firmware.services.platform.log import ERROR, INFO
+from firmware.services.platform.supervisor import stepwise
 
 CA = "backend_ca.der"  # the backend's CA certificate (DER): TLS is verified if present
 _CALLS = "firmware.services.ocpp.calls"
@@ -34,9 +35,17 @@ def _calls():
     return __import__(_CALLS, None, None, ("handle",))
 
 
+def _steps():
+    yield
+
+
+_GENERATOR = type(_steps())
+_CALL_MODULES = ("firmware.core.ocpp_keys", "firmware.core.ocpp_calls", _CALLS)
+
+
 def _drop_calls():
-    for name in (_CALLS, "firmware.services.ocpp.mgmt", "firmware.core.ocpp_calls",
-                 "firmware.core.ocpp_keys", "firmware.core.smartcharging"):
+    for name in _CALL_MODULES + ("firmware.services.ocpp.mgmt",
+                                 "firmware.core.smartcharging"):
         if name in sys.modules:
             del sys.modules[name]
             pkg, _, leaf = name.rpartition(".")
@@ -289,8 +298,14 @@ class Link:
         try:
             while True:
                 raw = await ws.recv()
+                if bytes(raw[:3]) == b"[2,":  # a CALL: its modules load a step each
+                    for name in _CALL_MODULES:
+                        __import__(name)
+                        await asyncio.sleep_ms(0)
                 try:
                     out = self._frame(raw, ws.too_big)
+                    if type(out) is tuple:  # an answer made in steps
+                        out = await self._steps(*out)
                 except (MemoryError, RuntimeError) as e:  # the heap or the stack ran out
                     head = bytes(raw[:_HEAD])
                     out = raw = None
@@ -362,10 +377,24 @@ class Link:
             self.note(ERROR, "%.30s ignored: boot was rejected" % action)
             return None  # not answering until a BootNotification is accepted
         try:
-            return [3, mid, _calls().handle(self, action, msg[3])]
-        except CallError as e:
+            got = _calls().handle(self, action, msg[3])
+        except Exception as e:  # noqa: BLE001 - a bug must not end the connection
+            return self._call_error(mid, action, e)
+        if type(got) is _GENERATOR:  # a long answer (a list of cards, every key)
+            return mid, action, got
+        return [3, mid, got]
+
+    async def _steps(self, mid, action, steps):
+        """The answer of a handler that yields between pieces of its work, so that no
+        CALL holds the event loop for long (the other tasks run between the pieces)."""
+        try:
+            return [3, mid, await stepwise(steps)]
+        except Exception as e:  # noqa: BLE001 - as in _frame
+            return self._call_error(mid, action, e)
+
+    def _call_error(self, mid, action, e):
+        if isinstance(e, CallError):
             self.note(ERROR, "%.30s refused: %s %s" % (action, e.args[0], e.args[1]))
             return [4, mid, e.args[0], e.args[1], {}]
-        except Exception as e:  # noqa: BLE001 - a bug must not end the connection
-            self.note(ERROR, "%.30s failed: %r" % (action, e))
-            return [4, mid, "InternalError", str(e)[:80], {}]
+        self.note(ERROR, "%.30s failed: %r" % (action, e))
+        return [4, mid, "InternalError", str(e)[:80], {}]

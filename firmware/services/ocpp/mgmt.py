@@ -5,6 +5,8 @@ FirmwareManagement). Loaded for those CALLs only, and dropped after them.
 import asyncio
 from time import ticks_diff, ticks_ms
 
+from micropython import const
+
 from firmware.core import ocpp
 from firmware.core import ocpp_calls as oc
 from firmware.core.ocpp_calls import need
@@ -13,10 +15,12 @@ from firmware.services.ocpp.common import LIST, version
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import ERROR, INFO
 
+_ENTRIES_PER_STEP = const(8)  # local list entries checked per step (SendLocalList)
 _ACCEPTED = {"status": "Accepted"}
 
 
 def SendLocalList(b, p):
+    """A generator (link._steps): a few entries checked per step."""
     kind = p["updateType"]
     need(kind in ("Full", "Differential"), "updateType")
     if not b.keys["LocalAuthListEnabled"]:
@@ -25,7 +29,9 @@ def SendLocalList(b, p):
     if kind == "Differential" and p["listVersion"] <= doc.get("v", 0):
         return {"status": "VersionMismatch"}
     e = doc.setdefault("e", {})
-    for item in p.get("localAuthorizationList") or ():
+    for i, item in enumerate(p.get("localAuthorizationList") or ()):
+        if i % _ENTRIES_PER_STEP == _ENTRIES_PER_STEP - 1:
+            yield
         oc.check(oc.AUTH_ENTRY, item)
         info = item.get("idTagInfo")
         if info is None:
@@ -37,6 +43,7 @@ def SendLocalList(b, p):
     if len(e) > 64:  # LocalAuthListMaxLength
         return {"status": "Failed"}
     doc["v"] = p["listVersion"]
+    yield  # the file is written in a step of its own
     try:
         save_json(LIST, doc)
     except OSError as err:

@@ -272,16 +272,21 @@ async def config_import(web, req):
     known = {k: s[k] for k in s if k in settings.SCHEMA}
     ignored = [k for k in s if k not in settings.SCHEMA]
     cards = doc.get("cards")
+    # parsing, checking the cards, saving the settings and saving the cards a step
+    # each: together they would hold the event loop too long
+    await asyncio.sleep_ms(0)
     if cards is not None:
         try:
             auth.check_doc(cards)
         except ValueError as e:
             return _err(400, "card list: %s" % e, errors={"cards": str(e)})
+        await asyncio.sleep_ms(0)
     errors, restart = apply(web, known) if known else ({}, False)
     if errors:
         return _err(400, "nothing imported: %d setting(s) refused" % len(errors),
                     errors=errors)
     if cards is not None:
+        await asyncio.sleep_ms(0)
         rf = web.app.rfid
         cards["version"] = rf.auth.version + 1
         save_json(rf.path, cards)

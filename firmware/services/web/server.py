@@ -99,6 +99,7 @@ class Server(Microdot):
                 h["Retry-After"] = "2"
             if req is not None and req.method == "HEAD":
                 res.is_head = True
+            await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
             out = _Out(writer)
             await res.write(out)
             await out.flush()
@@ -249,6 +250,8 @@ class Web:
         self.chart_n = 0
         self.chart_s = 10  # seconds between two chart points (doubles when full)
         self._charted = 0  # the session the chart is of (Session.count)
+        self._session_at = 0  # ticks_ms at its plug-in
+        self.session_s = 0  # its duration (frozen at the unplug)
         self._count = 0
         app.web_ready = False
         s = Server(self)
@@ -319,7 +322,9 @@ class Web:
             self._charted = se.count
             self.chart_n = self._count = 0
             self.chart_s = 10
+            self._session_at = now
         if se.plugged:
+            self.session_s = ticks_diff(now, self._session_at) // 1000
             self._count += 1
             if self._count >= self.chart_s:
                 self._count = 0
@@ -453,6 +458,7 @@ class Web:
             if lazy:
                 from firmware.services.web import admin
                 self.x_busy += 1
+                await asyncio.sleep_ms(0)  # loading admin.py (on first use) was a step's work
                 h = getattr(admin, h)
                 out = await (h(self, req) if arg is None else h(self, req, arg))
             else:
@@ -490,6 +496,7 @@ class Web:
             "relay": c.relay, "authorized": c.authorized, "auth": a.rfid.auth.enabled,
             "offered_a": c.offered_da / 10, "current_a": [x / 10 for x in amps],
             "power_w": a.sessions.watts(), "energy_wh": a.sessions.now.wh,
+            "session_s": self.session_s, "showroom": c.showroom,
             "limit_a": arb.limit / 10, "limit_by": limits.NAMES[arb.source],
             "max_a": self.app.max_app_da() / 10,
             "app_a": None if app_da >= limits.NO_LIMIT else app_da / 10,

@@ -10,6 +10,7 @@ of their variables is set (so an ordinary run does not carry their names):
   Each start prints whether the relay is closed at that moment;
 - VBOARD_UPDATE_URL: install that update bundle after VBOARD_UPDATE_AFTER_MS, as the
   backend's UpdateFirmware does (VBOARD_UPDATE_FORCE: also an older version);
+- VBOARD_PROFILE=us: every task's steps timed, those over us printed (vboard_profile.py);
 - VBOARD_BALLAST=free_kb:ms: all of the heap but free_kb held from before the firmware's
   imports until ms after its start, then freed (memory that runs out at start-up).
 """
@@ -19,6 +20,9 @@ import os
 import time
 
 import machine
+
+if os.getenv("VBOARD_PROFILE"):
+    import vboard_profile  # wraps asyncio.create_task before the firmware makes a task
 
 _ballast = [int(x) for x in (os.getenv("VBOARD_BALLAST") or "0:0").split(":")]
 if _ballast[1]:
@@ -86,6 +90,8 @@ def tasks(stall):
     """The (name, factory) pairs the environment asks for; `stall` is the telemetry's
     one-item list for the probe's figure."""
     out = []
+    if os.getenv("VBOARD_PROFILE"):
+        vboard_profile.label_services()
     busy = int(os.getenv("VBOARD_STRESS_MS") or 0)
     if busy:
         out.append(("bench-stress", lambda a: stress(a, busy)))

@@ -1,0 +1,125 @@
+"""The status API under load, a figure of tools/bench (registered in its __main__.py).
+
+http_status_ms_p95: the round trip of `GET /api/v1/status` (what the status page polls
+every 2 s) while 4 clients poll it at once, each as fast as it gets answers, against the
+compiled firmware in the VM on the virtual board with a car charging. Wall clock over
+loopback at the VM's own speed: a board is slower. Each client sends a bounded number of
+requests; only 127.0.0.1 is addressed.
+"""
+import http.client
+import json
+import math
+import os
+import threading
+import time
+
+from tools.build import OUT, VM_OUT
+from tools.vboard.world import World
+
+CLIENTS = 4
+REQUESTS = 100  # per client
+SERIAL = "WB0000000001"
+PASSWORD = "bench-password-1"
+
+
+def _request(port, method, path, body=None, cookie=None, csrf=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    h = {"Content-Type": "application/json"}
+    if cookie:
+        h["Cookie"] = "sid=" + cookie
+    if csrf:
+        h["X-CSRF-Token"] = csrf
+    try:
+        c.request(method, path, None if body is None else json.dumps(body), h)
+        r = c.getresponse()
+        data = r.read()
+        sc = r.getheader("Set-Cookie")
+        return r.status, data, sc.split(";")[0].split("=", 1)[1] if sc else cookie
+    finally:
+        c.close()
+
+
+def _board(ctx):
+    ctx.n += 1
+    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+    os.makedirs(state)
+    files = {"config.json": {"charging.selftest_s": 1, "charging.retry_delay_s": 1},
+             "prov.json": {"serial": SERIAL, "board": "virtual"}}
+    for name, obj in files.items():
+        with open(os.path.join(state, name), "w") as f:
+            json.dump(obj, f)
+    return World(state, heap="512k", code_root=OUT, vm_dir=VM_OUT, web_port=0).start()
+
+
+def _log_in(w):
+    """The first login with the serial and the password change: a session cookie."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            st, data, cookie = _request(w.web_port, "POST", "/api/login",
+                                        {"user": "admin", "password": SERIAL})
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    if st != 200:
+        raise RuntimeError("login: HTTP %d" % st)
+    csrf = json.loads(data)["csrf"]
+    st, _, _ = _request(w.web_port, "POST", "/api/password", {"new": PASSWORD}, cookie, csrf)
+    if st != 200:
+        raise RuntimeError("password change: HTTP %d" % st)
+    return cookie
+
+
+def _poll_together(port, cookie, clients=CLIENTS, requests=REQUESTS):
+    """`clients` threads polling the status at once: (round trips in ms, failures)."""
+    times, fails = [], []
+    start = threading.Barrier(clients)
+
+    def client():
+        start.wait()
+        for _ in range(requests):
+            t0 = time.monotonic()
+            try:
+                st, _, _ = _request(port, "GET", "/api/v1/status", cookie=cookie)
+            except OSError as e:
+                fails.append(repr(e))
+                continue
+            if st == 200:
+                times.append((time.monotonic() - t0) * 1000)
+            else:
+                fails.append(st)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return times, fails
+
+
+def percentile(values, p):
+    """The nearest-rank percentile `p` (0..100) of `values`."""
+    s = sorted(values)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def http_status(ctx):
+    """http_status_ms_p95 (and the median, the worst, the failures) of GET /api/v1/status
+    with 4 clients polling at once, a car charging."""
+    w = _board(ctx)
+    try:
+        cookie = _log_in(w)
+        w.set(plugged=True)
+        w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), 30)
+        times, fails = _poll_together(w.web_port, cookie)
+    finally:
+        w.stop()
+    if not times:
+        raise RuntimeError("no status answered: %s" % fails[:3])
+    return {"http_status_ms_p95": round(percentile(times, 95), 2),
+            "http_status_ms_p50": round(percentile(times, 50), 2),
+            "http_status_ms_max": round(max(times), 2),
+            "http_status_requests": len(times) + len(fails),
+            "http_status_failures": len(fails)}
