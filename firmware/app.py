@@ -18,7 +18,8 @@ from firmware.drivers.panel import Buzzer, StatusLeds
 from firmware.drivers.pilot import PilotDriver
 from firmware.drivers.rc522 import RC522
 from firmware.drivers.sensors import DigitalInput, RoundRobinADC, TouchInput
-from firmware.services.platform.config import Config, load_json
+from firmware.services.platform import flashgate
+from firmware.services.platform.config import Config, load_json, load_prov, write_json
 from firmware.services.platform import datalog
 from firmware.services.charging.control import Control
 from firmware.services.platform.datalog import DataLog
@@ -80,11 +81,15 @@ class Hardware:
             Buzzer(PWM(Pin(b.BUZZER), freq=2000, duty_u16=0))
         self.service_button = _input(b.SERVICE_BUTTON)
         self.rfid = None
+        self.spi = None  # the RFID reader and the SD card slot share it
+        sd_cs = getattr(b, "SD_CS", None)
+        if b.RC522_CS is not None or sd_cs is not None:
+            self.spi = spi = machine.SPI(b.SPI_ID, baudrate=1000000, sck=Pin(b.SPI_SCK),
+                                         mosi=Pin(b.SPI_MOSI), miso=Pin(b.SPI_MISO))
         if b.RC522_CS is not None:
-            spi = machine.SPI(b.SPI_ID, baudrate=1000000, sck=Pin(b.SPI_SCK),
-                              mosi=Pin(b.SPI_MOSI), miso=Pin(b.SPI_MISO))
             self.rfid = RC522(spi, Pin(b.RC522_CS, Pin.OUT, value=1), None if
                               b.RC522_RST is None else Pin(b.RC522_RST, Pin.OUT, value=1))
+        self.sd_cs = None if sd_cs is None else Pin(sd_cs, Pin.OUT, value=1)
         if b.TOUCH_BUTTON is None or b.TOUCH_THRESHOLD is None:
             self.touch_button = _input(b.TOUCH_BUTTON)
         else:
@@ -114,10 +119,12 @@ class App:
         self.datalog = DataLog(self.log)  # first: what follows may have to log
         self.datalog.boot(machine.reset_cause())
         self.config = Config(self.log)
+        self.board = boards.load(board or load_prov().get("board"))
+        flashgate.log = self.log
+        self._recover()  # before any file is read: the journal may hold newer records
         self.config.load()
         cfg = self.config
         datalog.utc_offset_s = cfg.get("time.utc_offset_min") * 60
-        self.board = boards.load(board or cfg.prov.get("board"))
         try:
             st = load_json("update.json", {})
         except ValueError:
@@ -131,6 +138,7 @@ class App:
         self.arbiter = limits.Arbiter()
         self.arbiter.set(limits.INSTALLATION, limits.DIP_DA[self.dip])
         self.control = Control(hw, charger_config(hw), self.arbiter, self.board.TICK_MS)
+        flashgate.control = self.control  # from now on no file is written while it charges
         self.apply_settings()
         self.panel = Panel(hw.leds, hw.buzzer, self.control, Front(), hw.service_button,
                            hw.touch_button, self.restart)
@@ -141,6 +149,7 @@ class App:
         sup.add("buttons", self.panel.run_buttons)
         sup.add("log", lambda: self.log.follow(self.control))
         sup.add("datalog", self.datalog.run)
+        sup.add("flash", lambda: flashgate.run(write_json))
         self.meters = Meters(self)  # energy meters, load management, solar surplus
         sup.add("meter", self.meters.run)
         # The services below import much code: out of memory, each is tried again later
@@ -163,9 +172,28 @@ class App:
         self.backend = None
         if cfg.get("backend.enabled"):
             self.optional("backend", self._backend)
+        # The SD card slot ("USB settings" in the manual): imported only when allowed
+        self.sdslot = None
+        if hw.sd_cs is not None and (cfg.get("sd.allow_init") or cfg.get("sd.allow_config")):
+            self.optional("SD card slot", self._sdslot)
         # MQTT for home automation (docs/mqtt.md): its client is imported once switched on
         self.mqtt = Mqtt(self)
         sup.add("mqtt", self.mqtt.run)
+
+    def _recover(self):
+        """Open the board's flash journal and apply what a power cut left in it."""
+        spec = getattr(self.board, "JOURNAL", None)
+        if spec is None:
+            return
+        from firmware.drivers.journal import Journal, open_device
+        try:
+            flashgate.journal = Journal(open_device(spec))
+            n = flashgate.recover(write_json)
+        except (OSError, ValueError, ImportError) as e:
+            self.log.add(ERROR, "flash journal: %s" % e)
+            return
+        if n:
+            self.log.add(INFO, "flash journal: %d writes of the last session applied" % n)
 
     def _network(self):
         from firmware.services.net.network import Net
@@ -176,6 +204,11 @@ class App:
         from firmware.services.ocpp.backend import Backend
         self.backend = Backend(self)
         return (("backend", self.backend.run), ("backend-link", self.backend.link))
+
+    def _sdslot(self):
+        from firmware.services.storage.slot import SdSlot
+        self.sdslot = SdSlot(self)
+        return (("sdslot", self.sdslot.run),)
 
     def _web(self):
         from firmware.services.web.server import Web
@@ -307,6 +340,7 @@ class App:
     def restart(self, reason):
         self.log.add(INFO, "restart: %s" % reason)
         self.stop()
+        flashgate.settle(write_json)  # the relay is open now: what charging held
         self.datalog.flush()
         machine.reset()
 

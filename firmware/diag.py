@@ -287,7 +287,8 @@ def update(url, force=False):
     a = _a()
     from firmware.services.platform.update import UpdateError
     try:
-        v = _run(a.updater().install_from_url(url, force))
+        from firmware.services.net.download import install_from_url
+        v = _run(install_from_url(a.updater(), url, force))
     except UpdateError as e:
         print("refused:", e)
         return False
@@ -308,5 +309,6 @@ def factory_reset(confirm=None):
               "software, the data log")
         print('confirm:  diag.factory_reset("erase")')
         return
+    a.stop()  # the relay open first: deleting files may erase flash
     a.config.factory_reset()
     a.restart("factory reset at the REPL")

@@ -4,6 +4,8 @@
     python tools/bundle.py --version 1.2.0 --key keys/release.key [--board pico-w ...]
     python tools/bundle.py --version 1.2.0-dev --unsigned       # development devices only
     python tools/bundle.py keygen keys/release                  # release.key + release.pub
+    python tools/bundle.py release build/wallbox-1.2.0.wbx --version 1.2.0 \
+        --notes-file NOTES.txt --key keys/release.key   # build/latest.wbr for update.url
 
 A bundle is MAGIC, the manifest's length (u32 little-endian), the manifest (JSON: format,
 version, boards, files [[path, size, sha256]], size and sha256 of the payload), a
@@ -23,6 +25,7 @@ sys.path.insert(0, ROOT)
 from tools.build import OUT, build  # noqa: E402
 
 MAGIC = b"WBX1"
+RELEASE = b"WBR1"
 TOPS = ("firmware/", "lib/", "www/")
 
 
@@ -61,6 +64,18 @@ def make(files, version, boards=(), key=None):
     return MAGIC + struct.pack("<I", len(manifest)) + manifest + sig + payload
 
 
+def make_release(version, bundle, size, notes="", boards=(), key=None):
+    """A release record (firmware/services/net/release.py): a bundle's head without files, its
+    manifest naming the version, the notes and the bundle's address (relative to the
+    record's) and size; signed like a bundle."""
+    manifest = json.dumps({"format": 1, "version": version, "boards": list(boards),
+                           "notes": notes, "bundle": bundle, "size": size},
+                          separators=(",", ":")).encode()
+    sig = bytes(64) if key is None else private_key(key).sign(
+        hashlib.sha256(manifest).digest())
+    return RELEASE + struct.pack("<I", len(manifest)) + manifest + sig
+
+
 def read_key(path):
     with open(path) as f:
         return bytes.fromhex(f.read().strip())
@@ -88,6 +103,8 @@ def main(argv=None):
             print("wrote", p)
         print("keep the .key secret and out of git; provision the .pub onto devices")
         return 0
+    if argv[:1] == ["release"]:
+        return release(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--version", required=True, help="e.g. 1.2.0 (compared numerically)")
     ap.add_argument("--key", help="private key file (hex) from `keygen`")
@@ -107,6 +124,28 @@ def main(argv=None):
         f.write(data)
     print("%s: %d files, %.1f KB, %s" % (os.path.relpath(out), len(files), len(data) / 1024,
                                          "UNSIGNED (development)" if args.unsigned else "signed"))
+    return 0
+
+
+def release(argv):
+    ap = argparse.ArgumentParser(description="a signed release record for update.url")
+    ap.add_argument("bundle", help="the .wbx file, published beside the record")
+    ap.add_argument("--version", required=True)
+    ap.add_argument("--notes-file", help="text shown on the System page")
+    ap.add_argument("--key", help="private key file (hex); without: unsigned (development)")
+    ap.add_argument("--board", action="append", default=[])
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "latest.wbr"))
+    args = ap.parse_args(argv)
+    notes = ""
+    if args.notes_file:
+        with open(args.notes_file) as f:
+            notes = f.read()
+    data = make_release(args.version, os.path.basename(args.bundle),
+                        os.path.getsize(args.bundle), notes, args.board,
+                        read_key(args.key) if args.key else None)
+    with open(args.out, "wb") as f:
+        f.write(data)
+    print("%s: release %s, %s" % (args.out, args.version, "signed" if args.key else "UNSIGNED"))
     return 0
 
 

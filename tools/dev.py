@@ -21,7 +21,7 @@ VENV = os.path.join(ROOT, ".venv")
 REQS = os.path.join(ROOT, "requirements-dev.txt")
 STAMP = os.path.join(VENV, ".requirements.sha256")
 PY = os.path.join(VENV, "bin", "python")
-WORKERS = "4"  # test workers on the 2-core machines this is made for (docs/decisions.md)
+WORKERS = "6"  # test workers on the 2-core machines this is made for (docs/decisions.md)
 
 
 def setup():

@@ -25,6 +25,9 @@ RELAY_SENSE_ACTIVE_LOW = True
 # free pin: a strap pin, but the monostable's input is AC-coupled and never pulls it.
 RELAY_KEEPALIVE = 0
 KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time
+# The flash journal (services/platform/flashgate.py): a 256 KB data partition labelled "journal"
+# in the image's partition table (docs/hardware.md)
+JOURNAL = ("esp32", "journal")
 CP_COMPARATOR = None  # no hard pin IRQs on this port: a comparator would add nothing
 
 RCD_TRIP = 4
@@ -58,6 +61,7 @@ SPI_MOSI = 23
 SPI_MISO = 19
 RC522_CS = 5  # strap pin: idles high, as chip select should
 RC522_RST = None  # soft reset over SPI; no pin left
+SD_CS = None  # no pin left (docs/hardware.md)
 UART_ID = 2
 UART_TX = 17
 UART_RX = 16

@@ -20,6 +20,10 @@ RELAY_SENSE = 18
 RELAY_SENSE_ACTIVE_LOW = True
 RELAY_KEEPALIVE = 12  # the coil driver holds only while this toggles (docs/hardware.md)
 KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time (and the hard guard's limit)
+# The flash journal (services/platform/flashgate.py): none yet. It needs the image to mount the
+# file system on rp2.Flash(len=...) less 128 KB and the journal there as ("rp2", start,
+# 131072) (docs/hardware.md); until then held writes live in RAM only.
+JOURNAL = None
 CP_COMPARATOR = None  # no pin left: the hard guard watches the keep-alive pulses only
 
 RCD_TRIP = 19
@@ -53,6 +57,7 @@ SPI_MOSI = 3
 SPI_MISO = 4
 RC522_CS = 5
 RC522_RST = 10
+SD_CS = None  # no pin left; GP10 if the RC522 is reset over SPI (docs/hardware.md)
 UART_ID = 0
 UART_TX = 0
 UART_RX = 1

@@ -21,6 +21,9 @@ RELAY_SENSE = 4  # optocoupler on the relay's output side, active low
 RELAY_SENSE_ACTIVE_LOW = True
 RELAY_KEEPALIVE = 29  # the coil driver holds only while this toggles (docs/hardware.md)
 KEEPALIVE_MS = 25  # the keep-alive circuit's drop-out time (and the hard guard's limit)
+# The flash journal's raw partition (services/platform/flashgate.py): a file-backed one of 64
+# blocks of 4 KB in the board's state folder (tools/vboard/vm/vflash.py)
+JOURNAL = ("vflash", "journal.img", 64)
 CP_COMPARATOR = 30  # high while the pilot's high plateau is above the C/B threshold
 
 RCD_TRIP = 5  # 6 mA DC detector trip output, active high
@@ -57,6 +60,7 @@ SPI_MOSI = 22
 SPI_MISO = 23
 RC522_CS = 24
 RC522_RST = 25
+SD_CS = 31  # SD card slot on the same SPI bus (tools/vboard/vm/sdcard_sim.py)
 UART_ID = 1
 UART_TX = 26
 UART_RX = 27

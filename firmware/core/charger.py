@@ -110,6 +110,10 @@ class Charger:
         self.updating = False
         self.programming = False
         self.halted = False  # a service crashed: keep the relay open until it is back
+        # A file is being written (services/platform/flashgate): an erase on the way would hold
+        # the interpreter longer than the keep-alive's drop-out, so the relay waits to
+        # close. Only closing waits: the flash is never written while it is closed.
+        self.flash_busy = False
         # Outputs
         self.relay = False
         self.duty = DUTY_OFF
@@ -271,7 +275,7 @@ class Charger:
         # coil on unplug while no step ran (the interpreter stuck in C), so the steps
         # after see both at once.
         if sensed and self._dead_at >= 0 and self.mains_dv != 0 and self._wants_charge() \
-                and self.pilot._count == 0 and \
+                and not self.pilot.confirming() and \
                 ticks_diff(now, self._dead_at) >= cfg.relay_check_ms:
             self._raise(faults.NO_OUTPUT_VOLTAGE, now)
             return True
@@ -401,8 +405,9 @@ class Charger:
             return
         self.vent_refused = False
         # Closing also needs the mains in range now (once closed, a dip is tolerated
-        # for mains_hold_ms) and no voltage on the output yet (else it is welded).
-        if self._may_close() and self._mains_ok() and \
+        # for mains_hold_ms), no voltage on the output yet (else it is welded) and no
+        # file write under way.
+        if self._may_close() and self._mains_ok() and not self.flash_busy and \
                 not (self.out_live and self.cfg.relay_sense):
             self.car_paused = False
             self._set_relay(True, now)

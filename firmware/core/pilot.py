@@ -99,6 +99,11 @@ class PilotClassifier:
         self._count = 0
         self._diode_bad = 0
 
+    def confirming(self):
+        """True while a new state is seen but not yet confirmed (the debounce counts):
+        the pilot is changing. A method on ints only: it allocates nothing in the tick."""
+        return self._count != 0
+
     def _level(self, mv):
         s = self.state
         if A <= s <= F:  # stay while within the current band widened by the hysteresis

@@ -17,6 +17,7 @@ URL = const(5)  # "" (if min is 0) or ws:// / wss:// with a host; min/max are le
 KEY = const(6)  # a WPA passphrase: "" (not set) or min..max printable ASCII characters
 NAME = const(7)  # a host name or IPv4 address, optionally ":port"; min/max: length
 TOPIC = const(8)  # an MQTT topic to publish under: no wildcards, no "/" at either end
+WEB = const(9)  # "" (if min is 0) or an http:// / https:// address; min/max: length
 
 SCHEMA = {
     # key: (type, default, min, max)
@@ -105,6 +106,11 @@ def check(key, value):
             if h[0] not in ("ws", "wss") or len(h) < 2 or not h[1] or h[1][0] in "/:" \
                     or " " in value:
                 raise ValueError("must be a ws:// or wss:// address")
+        if kind == WEB and value:
+            h = value.split("://", 1)
+            if h[0] not in ("http", "https") or len(h) < 2 or not h[1] or h[1][0] in "/:" \
+                    or " " in value:
+                raise ValueError("must be an http:// or https:// address")
         if kind == TOPIC and ("+" in value or "#" in value or value[:1] == "/" or
                               value[-1:] == "/" or "//" in value):
             raise ValueError("must be a topic without + or #, empty levels or a / at either end")

@@ -141,7 +141,10 @@
     "backend.retry_max_s": ["Longest pause between connection tries (s)", "int", "", [2, 3600]],
     "backend.id_tag": ["Id tag without a card", "text", "Sent for sessions that no card authorized.", 20],
     "device.led_brightness": ["LED brightness", "int", "4 to 255.", [4, 255]],
-    "device.commissioning": ["Commissioning mode", "bool", "For the installer: charging is disabled while it is on."]
+    "device.commissioning": ["Commissioning mode", "bool", "For the installer: charging is disabled while it is on."],
+    "update.url": ["Update address", "text", "http:// or https:// address of the release record (latest.wbr) that Check for Update reads.", 200],
+    "sd.allow_init": ["Allow USB init", "bool", "An empty SD card inserted gets the configuration (without passwords) and the data log."],
+    "sd.allow_config": ["Allow USB config", "bool", "An SD card with CFG/config.json gets it applied, checked like an import (restart to switch the slot on or off)."]
   };
   // [title, fields, advanced fields]
   var SECTIONS = {
@@ -157,7 +160,8 @@
     backend: ["Backend", ["backend.enabled", "backend.url", "backend.charge_point_id", "backend.key"],
       ["backend.schedule_wait_s", "backend.timeout_s", "backend.retry_max_s", "backend.id_tag"]],
     mqtt: ["MQTT", ["mqtt.enabled", "mqtt.host", "mqtt.port", "mqtt.tls", "mqtt.user", "mqtt.password", "mqtt.base", "mqtt.discovery", "mqtt.discovery_prefix", "mqtt.interval_s", "mqtt.card"]],
-    device: ["Device", ["device.showroom"], ["device.led_brightness", "device.commissioning", "web.session_min"]]
+    device: ["Device", ["device.showroom"], ["device.led_brightness", "device.commissioning", "web.session_min"]],
+    system: ["Updates & SD card", ["update.url", "sd.allow_init", "sd.allow_config"]]
   };
   // The Configuration page's parts, each one form with one Save: [title, sections]
   var GROUPS = {
@@ -602,9 +606,11 @@
           msg(note, "Uploading...");
           x.send(f);
         }}), bar, note]),
+      online(),
       h("section", {}, [h("h2", {text: "Data logging"}), logbox,
         h("button", {type: "button", "class": "alt", text: "Refresh", onclick: loadLog}),
-        h("a", {"class": "btn", href: "/api/log/all", download: "", id: "download", text: "Download All"})]),
+        h("a", {"class": "btn", href: "/api/log/all", download: "", id: "download", text: "Download All"}),
+        h("a", {"class": "btn alt", href: "/api/log/all.gz", download: "", id: "download-gz", text: "Download All (gzip)"})]),
       h("section", {}, [h("h2", {text: "Restart"}), h("button", {type: "button", "class": "warn", id: "restart", text: "Restart System", onclick: restart})]),
       h("section", {}, [h("h2", {text: "Factory reset"}),
         h("p", {"class": "hint", text: "Deletes every setting, the password (back to the serial number), the API tokens, the RFID card list and the backend's records, then restarts. Kept: the configuration label's passwords, the software version and the data log."}),
@@ -619,6 +625,37 @@
         }}), resetNote])
     ]);
     loadLog();
+  }
+  function online() {
+    var note = h("div", {"class": "msg", hidden: true}), info = h("div", {});
+    var bar = h("progress", {max: 100, value: 0, hidden: true});
+    var install = h("button", {type: "button", id: "install", text: "Download & Install", hidden: true, onclick: function () {
+      install.disabled = true;
+      api("POST", "update/install", {}).then(function (r) {
+        if (r.code !== 200) { install.disabled = false; msg(note, r.error, true); return; }
+        bar.hidden = false;
+        (function poll() {
+          api("GET", "update/status").then(function (s) {
+            if (s.total) bar.value = 100 * s.progress / s.total;
+            if (s.state === "downloading") { msg(note, "Downloading " + Math.round(s.progress / 1024) + " of " + Math.round(s.total / 1024) + " KB..."); setTimeout(poll, 500); }
+            else if (s.state === "installed") { msg(note, "Version " + s.version + " verified and installed."); waitBack("Restarting into " + s.version + "..."); }
+            else { install.disabled = false; msg(note, "Not installed, the running version stays: " + s.error, true); }
+          });
+        })();
+      });
+    }});
+    return h("section", {}, [h("h2", {text: "Online update"}),
+      h("p", {"class": "hint", text: "Checks the update address (Configuration, System, Updates & SD card). Not while charging: the download ends a session."}),
+      h("button", {type: "button", "class": "alt", id: "check", text: "Check for Update", onclick: function () {
+        msg(note, "Checking...");
+        api("POST", "update/check", {}).then(function (r) {
+          info.textContent = "";
+          if (r.code !== 200) { msg(note, r.error, true); return; }
+          msg(note, r.newer ? "Version " + r.version + " is available (running " + r.running + ")." : "Up to date: version " + r.running + " (newest " + r.version + ").");
+          if (r.notes) info.appendChild(h("pre", {text: r.notes}));
+          install.hidden = !r.newer;
+        });
+      }}), note, info, install, bar]);
   }
   function config(part) {
     part = GROUPS[part] ? part : "network";

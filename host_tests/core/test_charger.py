@@ -384,3 +384,17 @@ def test_interrupted_bursts_never_fault_and_a_missing_diode_still_does_in_time()
     r2.run(180000)
     r2.car = "A"  # unplugged under load
     assert r2.until(lambda r: not r.c.relay, 1000) <= 50
+
+
+def test_relay_waits_to_close_while_a_file_is_written_and_stays_closed_after():
+    r = Rig()
+    r.c.flash_busy = True
+    r.car = "C"
+    r.run(6000)
+    assert r.c.phase == ch.READY and not r.c.relay  # everything else holds: only the write
+    r.c.flash_busy = False
+    r.tick()
+    assert r.c.relay and r.c.phase == ch.CHARGING
+    r.c.flash_busy = True  # never set while closed by the gate; if it were, no effect
+    r.run(100)
+    assert r.c.relay

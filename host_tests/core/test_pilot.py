@@ -131,3 +131,19 @@ def test_an_interrupted_burst_is_no_evidence_for_the_plateau_it_missed():
     # a pilot stuck at one level (the driver saw no gap that could hide the other): F
     feed(p, 9000, 5)
     assert feed(p, -12000, 4, low=-12000) == cp.F
+
+
+def test_confirming_while_a_new_state_waits_for_its_debounce():
+    p = PilotClassifier(confirm_fast=2, confirm=4)
+    feed(p, 9000, 5)
+    assert p.state == cp.B and not p.confirming()
+    feed(p, 6000, 3)  # C seen three times of four
+    assert p.state == cp.B and p.confirming()
+    feed(p, 6000, 1)
+    assert p.state == cp.C and not p.confirming()
+    feed(p, 9000, 1)  # C -> B needs 2
+    assert p.confirming()
+    p.update(6000, -12000, PWM)  # back to the current state: nothing pending
+    assert p.state == cp.C and not p.confirming()
+    p.update(9000, -12000, PWM, high_ok=False)  # an interrupted burst changes nothing
+    assert not p.confirming()

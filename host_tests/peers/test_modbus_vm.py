@@ -45,13 +45,17 @@ async def ticker():
         await asyncio.sleep_ms(5)
 
 
+uart = None
+
+
 def client():
+    global uart
     # jobs that expect answers leave the timeout to this: far above a busy host's delays
     # (the peer is a thread of the test process); jobs about timeouts set their own
     if job["transport"] == "tcp":
         return modbus.Tcp("127.0.0.1", job["port"], job.get("timeout", 3000))
-    return modbus.Rtu(machine.UART(1, baudrate=job.get("baud", 9600)), RecordingPin(),
-                      job.get("baud", 9600), job.get("timeout", 3000))
+    uart = machine.UART(1, baudrate=job.get("baud", 9600))
+    return modbus.Rtu(uart, RecordingPin(), job.get("baud", 9600), job.get("timeout", 3000))
 
 
 async def main():
@@ -60,6 +64,10 @@ async def main():
     for req in job["requests"]:
         if req.get("sleep"):
             await asyncio.sleep_ms(req["sleep"])
+        if req.get("stale"):  # the line is set up (setting a pty raw drops its input):
+            open(req["stale"], "w").close()  # the peer may send its noise now
+            while not uart.any():
+                await asyncio.sleep_ms(10)  # and it is on the line before the request
         t0 = time.ticks_ms()
         n0 = ticks[0]
         d0 = len(de_log)
@@ -443,10 +451,11 @@ RTU_CASES = {
 class ScriptedRtu:
     """The other end of the UART's pty: answers request k with case k."""
 
-    def __init__(self, cases, trickle_s=0.0, noise_before=b""):
+    def __init__(self, cases, trickle_s=0.0, noise_before=b"", ready=None):
         self.cases = list(cases)
         self.trickle_s = trickle_s
         self.noise_before = noise_before
+        self.ready = ready  # noise before request k once the VM made the file ready<k>
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
@@ -454,9 +463,11 @@ class ScriptedRtu:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
-        for case in self.cases:
+        for k, case in enumerate(self.cases):
             if self.noise_before:  # stale bytes on the line before the request
-                time.sleep(0.05)
+                deadline = time.monotonic() + 30
+                while not os.path.exists(self.ready + str(k)) and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 os.write(self.master, self.noise_before)
             req = b""
             while len(req) < 8:
@@ -500,11 +511,17 @@ def test_rtu_bad_peer_gives_a_clear_error_then_recovers(name):
     assert req[:6] == bytes([17, 4, 0, 0, 0, 2]) and req[6:] == crc16(req[:6])
 
 
-def test_rtu_trickling_bytes_and_stale_noise_before_the_request():
-    srv = ScriptedRtu([RTU_CASES["ok"][0]] * 2, trickle_s=0.01, noise_before=b"\x55\xaa")
+def test_rtu_trickling_bytes_and_stale_noise_before_the_request(tmp_path):
+    # The noise and the request take turns through a file, not by time: a busy host may
+    # run the peer's thread late (noise after the request would be part of the answer),
+    # or the VM late (setting up its UART drops what came before).
+    ready = str(tmp_path / "ready")
+    srv = ScriptedRtu([RTU_CASES["ok"][0]] * 2, trickle_s=0.01, noise_before=b"\x55\xaa",
+                      ready=ready)
     try:
-        out = run_vm({"transport": "rtu", "timeout": 1000,
-                      "requests": [{"unit": 3, "sleep": 200}, {"unit": 3, "sleep": 900}]},
+        out = run_vm({"transport": "rtu", "timeout": 3000,
+                      "requests": [{"unit": 3, "sleep": 200, "stale": ready + "0"},
+                                   {"unit": 3, "sleep": 900, "stale": ready + "1"}]},
                      env={"VBOARD_UART1": srv.path})
     finally:
         srv.close()

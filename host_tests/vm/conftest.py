@@ -30,6 +30,15 @@ def scaled_firmware(tmp_path_factory):
     return scaled_tree(str(tmp_path_factory.mktemp("scaled") / "firmware"), TEST_SCALE)
 
 
+@pytest.fixture(scope="session")
+def scaled_build(tmp_path_factory, firmware_build):
+    """The compiled firmware (firmware_build) with its long timeouts divided by
+    timescale.TEST_SCALE: the scaled modules compiled again, once per test worker."""
+    from tools.vboard.timescale import TEST_SCALE, scaled_build
+    return scaled_build(firmware_build, str(tmp_path_factory.mktemp("scaled") / "board"),
+                        TEST_SCALE)
+
+
 @pytest.fixture
 def start_board(tmp_path, request):
     """start_board(config=None, heap=..., env=None, files=None, wait=True, web=False,
@@ -37,13 +46,17 @@ def start_board(tmp_path, request):
     `files`: {name: text} put on its flash first; `wait`: wait until the charging core is
     past its boot phase; `web`: the compiled firmware (as on a board) with its web
     interface on a free port of 127.0.0.1 (`w.web_url`); `scaled`: the firmware with its
-    long timeouts (60 s windows...) divided by timescale.TEST_SCALE, the rest real."""
+    long timeouts (60 s windows...) divided by timescale.TEST_SCALE, the rest real (from
+    source; compiled with `web` or `code_root` the compiled firmware, `built`)."""
     worlds = []
 
     def start(config=None, heap="320k", code_root=None, env=None, files=None, wait=True,
               web=False, scaled=False, **inputs):
-        if scaled:
-            assert code_root is None and not web, "scaled: the firmware from source only"
+        if scaled and (web or code_root is not None):
+            assert code_root in (None, request.getfixturevalue("firmware_build")), \
+                "scaled: the firmware from source or the compiled one (built)"
+            code_root = request.getfixturevalue("scaled_build")
+        elif scaled:
             code_root = request.getfixturevalue("scaled_firmware")
         state = tmp_path / ("flash%d" % len(worlds))
         state.mkdir()

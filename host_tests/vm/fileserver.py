@@ -1,7 +1,11 @@
 """A real HTTP(S) server on 127.0.0.1 for the VM tests: hands out `files` by path (in
 8 KB pieces with `pause_s` between them, so a download can be watched) and records PUT
-uploads in `puts`."""
+uploads in `puts`. `cuts[path] = (n, how)` ends that download after n bytes of its
+body: "close" (a clean close: a truncated file), "reset" (a TCP reset: the connection
+lost) or "stall" (nothing more is sent until the server stops)."""
 import http.server
+import socket
+import struct
 import threading
 import time
 
@@ -11,6 +15,8 @@ class FileServer:
         """`tls`: a server-side ssl.SSLContext for https://."""
         self.files = {}
         self.puts = {}
+        self.cuts = {}
+        self.stalled = threading.Event()
         self.scheme = "https" if tls else "http"
         srv = self
 
@@ -23,9 +29,18 @@ class FileServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                for i in range(0, len(data), 8192):
-                    self.wfile.write(data[i:i + 8192])
+                n, how = srv.cuts.get(self.path, (len(data), None))
+                for i in range(0, n, 8192):
+                    self.wfile.write(data[i:min(n, i + 8192)])
                     time.sleep(pause_s)
+                self.wfile.flush()
+                if how == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.connection.close()
+                elif how == "stall":
+                    srv.stalled.wait()
+                self.close_connection = True
 
             def do_PUT(self):
                 n = int(self.headers["Content-Length"])
@@ -46,5 +61,6 @@ class FileServer:
         return "%s://127.0.0.1:%d%s" % (self.scheme, self.httpd.server_address[1], path)
 
     def stop(self):
+        self.stalled.set()
         self.httpd.shutdown()
         self.httpd.server_close()

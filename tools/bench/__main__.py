@@ -988,6 +988,7 @@ def web(ctx):
 
 
 figure(__import__("tools.bench.web_status", fromlist=["*"]).http_status)  # http_status_ms_p95
+figure(__import__("tools.bench.failsafe", fromlist=["*"]).keepalive_hour)  # issue 16
 
 
 def _ocpp_world(ctx, cs, heap="256k", env=None, **extra):

@@ -10,10 +10,14 @@ fails the copy, so a renamed one cannot silently run unscaled.
 
     from tools.vboard.timescale import scaled_tree
     root = scaled_tree("/tmp/fw10", 10)   # then World(..., code_root=root)
+
+or, for the firmware compiled as on a board (tools/build.py's output, with its web pages
+and libraries), `scaled_build(board_dir, "/tmp/board10", 10)`.
 """
 import os
 import re
 import shutil
+import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -22,6 +26,7 @@ TEST_SCALE = 10  # the tests' scale (host_tests/vm/conftest.py, start_board(scal
 # file: the private const() durations in it that a scaled board shortens
 LONG = {
     "firmware/core/auth.py": ("_WINDOW_MS", "_ENROL_MS"),
+    "firmware/services/platform/datalog.py": ("_FLUSH_MS",),  # an info entry's write: 30 s
 }
 
 
@@ -51,4 +56,24 @@ def scaled_tree(out, scale, src=ROOT):
             text = scale_source(f.read(), names, scale)
         with open(path, "w") as f:
             f.write(text)
+    return out
+
+
+def scaled_build(board, out, scale):
+    """Copy the compiled firmware in `board` (tools/build.py's output) into `out`
+    (recreated) with the LONG modules compiled again from scaled sources; returns `out`."""
+    from tools import build
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    shutil.copytree(board, out)
+    exe = build.mpy_cross()
+    for rel, names in LONG.items():
+        with open(os.path.join(ROOT, rel)) as f:
+            text = scale_source(f.read(), names, scale)
+        src = os.path.join(out, "scaled.py")
+        with open(src, "w") as f:
+            f.write(text)
+        subprocess.run([exe, "-o", os.path.join(out, rel[:-3] + ".mpy"), "-s",
+                        build.source_name(rel), src], check=True)
+        os.remove(src)
     return out

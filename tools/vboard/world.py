@@ -197,6 +197,9 @@ class World:
         self.rcd_test_since = None
         self.relay_opens = 0  # the contacts opened (any cause), for the bench
         self.keepalive_drops = 0  # the keep-alive monostable dropped the closed coil
+        # flash operations (vlink.FLASH_*) counted as [relay open, relay closed]
+        self.flash_ops = {vlink.FLASH_FILE: [0, 0], vlink.FLASH_ERASE: [0, 0],
+                          vlink.FLASH_PROGRAM: [0, 0], vlink.FLASH_OVERWRITE: [0, 0]}
         # RFID: cards in the reader's field (two slots: both filled = a collision)
         self.card_field = [None, None]  # UID hex per slot
         self.rfid_noise = "none"
@@ -362,6 +365,17 @@ class World:
         """The keep-alive monostable's output: pulses came within its drop-out time."""
         return self.pins.get(board.RELAY_KEEPALIVE, 0) == 1
 
+    def flash_counts(self, closed):
+        """Flash operations so far with the relay open (False) or closed (True):
+        {"file": file system writes, "erase": journal blocks erased, "program": journal
+        pages programmed, "overwrite": pages programmed over unerased bits}."""
+        k = 1 if closed else 0
+        with self.lock:
+            f = self.flash_ops
+            return {"file": f[vlink.FLASH_FILE][k], "erase": f[vlink.FLASH_ERASE][k],
+                    "program": f[vlink.FLASH_PROGRAM][k],
+                    "overwrite": f[vlink.FLASH_OVERWRITE][k]}
+
     def stall(self, ms):
         """Block the VM's interpreter in one call into C for `ms` (a TLS handshake step,
         a flash erase on a board): soft callbacks, the control tick too, wait; hard IRQs
@@ -520,6 +534,9 @@ class World:
                     proc = self._proc
                     if proc is not None:
                         proc.kill()
+            elif op == vlink.FLASH:
+                if ident in self.flash_ops:
+                    self.flash_ops[ident][1 if self.relay_closed() else 0] += 1
             elif op == vlink.HELLO:
                 self.boots += 1
             elif op in (vlink.IN_AT, vlink.OUT_AT, vlink.STALL_AT):

@@ -124,7 +124,8 @@ async def update(b, fw):
     for _ in range(fw[2] + 1):
         status("Downloading")
         try:
-            await b.app.updater().install_from_url(fw[0])
+            from firmware.services.net.download import install_from_url
+            await install_from_url(b.app.updater(), fw[0])
             status("Installing")
             t0 = ticks_ms()  # let the notification go out, then start the new version
             while b.out and b.connected and ticks_diff(ticks_ms(), t0) < 5000:

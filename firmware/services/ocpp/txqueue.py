@@ -5,11 +5,18 @@ import json
 import os
 from binascii import crc32
 
-from firmware.services.platform.config import load_json, save_json
+from micropython import const
+
+from firmware.services.platform import flashgate
+from firmware.services.platform.config import load_json, save_json, write_json
 from firmware.services.platform.log import ERROR
 
 QUEUE = "txq/queue"  # in a directory of its own, see TxQueue
 ACKS = "txq.ack"  # its acknowledgement record
+# RAM for MeterValues queued while the relay is closed (no flash writes then): about 15
+# samples; beyond it they are dropped as from a full queue. Transaction starts and stops
+# are always kept.
+_HELD_METER_BYTES = const(4096)
 
 
 class TxQueue:
@@ -28,9 +35,14 @@ class TxQueue:
         self.path = path
         self.acks = acks
         self.max_bytes = max_bytes
-        try:
+        # lines queued while the relay was closed: in RAM and in the flash journal,
+        # written to the file when it opens (services/platform/flashgate.py)
+        self.held = []
+        self.held_bytes = 0
+        flashgate.on_open.append(self._settle)
+        try:  # (an existing one: EEXIST before anything is written)
             os.mkdir(path.rpartition("/")[0])
-        except OSError:  # it exists
+        except OSError:
             pass
         self.dropped = 0
         try:
@@ -60,6 +72,7 @@ class TxQueue:
                         self.count += 1
         except OSError:
             pass
+        self.flashed = self.size  # bytes of the file on flash; held lines come after
         if self.done >= self.count:  # all sent
             self._off = self.size
             if self.done > self.count:  # the file went after all was sent: say so first,
@@ -67,6 +80,21 @@ class TxQueue:
                 save_json(acks, {"n": self.done, "ids": self.ids})
         if torn:  # end the torn line, so the next record starts on a line of its own
             self._append("\n")
+
+    def _write(self, text):
+        """Append to the file now (the relay is open: flashgate.begin() said so)."""
+        try:
+            f = open(self.path, "a")
+        except OSError:  # a new queue: its directory first
+            os.mkdir(self.path.rpartition("/")[0])
+            f = open(self.path, "a")
+        with f:
+            f.write(text)
+        try:
+            os.sync()
+        except AttributeError:  # the unix port
+            pass
+        self.flashed += len(text)
 
     @staticmethod
     def _parse(line):
@@ -78,13 +106,42 @@ class TxQueue:
         return None
 
     def _append(self, line):
-        with open(self.path, "a") as f:
-            f.write(line)
-        try:
-            os.sync()
-        except AttributeError:  # the unix port
-            pass
+        if flashgate.begin():
+            try:
+                if self.held:  # the held ones first (the file keeps the order), and the
+                    flashgate.settle(write_json)  # journal goes with them
+                self._write(line)
+            finally:
+                flashgate.end()
+        else:
+            self.held.append(line)
+            self.held_bytes += len(line)
+            flashgate.hold_line(self.path, self.flashed, line)
         self.size += len(line)
+
+    def _settle(self):
+        """The relay opened (flashgate.settle): the held lines go to the file, and a
+        queue delivered meanwhile starts afresh."""
+        if self.held:
+            self._write("".join(self.held))
+            self.held = []
+            self.held_bytes = 0
+        if self.count and self.done >= self.count:
+            self._restart()
+
+    def _line(self, off):
+        """The line at byte `off` of the queue (the file, then the held lines); ""
+        past the end."""
+        if off < self.flashed:
+            with open(self.path) as f:
+                f.seek(off)
+                return f.readline()
+        pos = self.flashed
+        for line in self.held:
+            if pos == off:
+                return line
+            pos += len(line)
+        return ""
 
     def pending(self):
         return self.count - self.done
@@ -94,7 +151,8 @@ class TxQueue:
         text = json.dumps([ltx, action, payload])
         line = "%08x %s\n" % (crc32(text.encode()), text)
         meter = action == "MeterValues"
-        if self.size + len(line) > (self.max_bytes if meter else 2 * self.max_bytes):
+        if self.size + len(line) > (self.max_bytes if meter else 2 * self.max_bytes) or \
+                (meter and self.held_bytes + len(line) > _HELD_METER_BYTES):
             self.dropped += 1
             if self.dropped == 1 or not meter:
                 self.log.add(ERROR, "backend: queue full, %s dropped" % action)
@@ -110,17 +168,15 @@ class TxQueue:
     def head(self):
         """The oldest message not acknowledged: [local tx, action, payload] or None."""
         if self._head is None and self.done < self.count:
-            with open(self.path) as f:
-                f.seek(self._off)
-                while True:
-                    line = f.readline()
-                    if not line:
-                        return None
-                    rec = self._parse(line) if line[-1] == "\n" else None
-                    if rec is not None:
-                        self._head = rec
-                        break
-                    self._off += len(line)  # a torn line: not a message
+            while True:
+                line = self._line(self._off)
+                if not line:
+                    return None
+                rec = self._parse(line) if line[-1] == "\n" else None
+                if rec is not None:
+                    self._head = rec
+                    break
+                self._off += len(line)  # a torn line: not a message
         return self._head
 
     def ack(self, ltx=None, tx_id=None, forget=False):
@@ -133,14 +189,35 @@ class TxQueue:
             del self.ids[key]
         self.done += 1
         self._head = None
-        with open(self.path) as f:
-            f.seek(self._off)
-            self._off += len(f.readline())
+        self._off += len(self._line(self._off))
         save_json(self.acks, {"n": self.done, "ids": self.ids})
-        if self.done >= self.count:  # all delivered: start a fresh file
-            try:
-                os.remove(self.path)
-            except OSError:
-                pass
-            self.count = self.done = self.size = self._off = 0
-            save_json(self.acks, {"n": 0, "ids": self.ids})
+        if self.done >= self.count:  # all delivered
+            if flashgate.begin():  # the relay open: a fresh file
+                try:
+                    self._restart()
+                finally:
+                    flashgate.end()
+            elif self.held:  # closed: the held lines need no RAM any more
+                self._forget_held()
+
+    def _forget_held(self):
+        """Every held line is delivered: forget them, so that a long session does not
+        fill the RAM for held lines; the journal forgets them too (a cut record)."""
+        n = len(self.held)
+        self.held = []
+        self.held_bytes = 0
+        self.count -= n
+        self.done -= n
+        self.size = self._off = self.flashed
+        flashgate.hold_cut(self.path, self.flashed)
+        save_json(self.acks, {"n": self.done, "ids": self.ids})
+
+    def _restart(self):
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+        self.count = self.done = self.size = self._off = self.flashed = 0
+        self.held = []  # delivered, all of them
+        self.held_bytes = 0
+        save_json(self.acks, {"n": 0, "ids": self.ids})

@@ -15,6 +15,7 @@ from micropython import const
 
 from firmware.core import record, settings
 from firmware.core.settings import BOOL, INT, KEY, NAME, STR
+from firmware.services.platform import flashgate
 from firmware.services.platform.log import ERROR, INFO
 
 PATH = "config.json"
@@ -41,6 +42,10 @@ settings.extend({
     "time.utc_offset_min": (INT, 60, -720, 840),
     "update.healthy_s": (INT, 60, 5, 3600),  # normal running that confirms a new version
     "update.trial_boots": (INT, 3, 1, 10),  # boots a new version gets to become healthy
+    "update.url": (settings.WEB, "", 0, 200),  # the release record (net/release.py)
+    # the manual's "USB settings", on the SD card slot (storage/slot.py)
+    "sd.allow_init": (BOOL, False, None, None),  # an empty card gets config and log
+    "sd.allow_config": (BOOL, False, None, None),  # a card's CFG/config.json is applied
 })
 
 
@@ -59,8 +64,21 @@ def _remove(path):
 
 
 def save_json(path, obj):
-    """Save `obj` atomically with a checksum; the previous content stays in path.bak."""
+    """Save `obj` atomically with a checksum; the previous content stays in path.bak.
+    While the relay is closed the record waits in RAM (and in the flash journal) until
+    it opens (services/platform/flashgate.py); load_json returns it meanwhile."""
     text = json.dumps(obj)
+    if not flashgate.begin():
+        flashgate.hold(path, text)
+        return
+    try:
+        write_json(path, text)
+    finally:
+        flashgate.end()
+
+
+def write_json(path, text):
+    """save_json's writer: the JSON `text` as a record, now."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(record.header(text))  # the format: core/record.py
@@ -84,6 +102,9 @@ def _read(path):
 def load_json(path, default=None, log=None):
     """The file's object, `default` if it does not exist; ValueError if it is corrupt
     and no good `.bak` copy exists (then the copy's object is returned, and logged)."""
+    text = flashgate.held_text(path)
+    if text is not None:
+        return json.loads(text)
     try:
         return _read(path)
     except OSError:
@@ -170,6 +191,7 @@ class Config:
     def factory_reset(self):
         """Forget the settings and the services' user files; provisioning, the software
         and the data log stay (docs/web.md)."""
+        flashgate.forget(self.user_files)  # held or journalled: none of it comes back
         for p in self.user_files:
             for suffix in ("", ".bak", ".tmp"):
                 _remove(p + suffix)

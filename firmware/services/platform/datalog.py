@@ -2,7 +2,9 @@
 with their reset cause) in a bounded ring of segment files that survives restarts.
 
 Entries are batched in RAM and appended at most every 30 s (faults, errors and sessions
-within a second), so the flash sees a few writes per minute at most. A segment holds
+within a second), so the flash sees a few writes per minute at most, and none while the
+relay is closed: then they wait in RAM (at most 128 entries; more are counted as
+dropped and the count logged) until it opens (services/platform/flashgate.py). A segment holds
 about 4 KB of text lines "seq<TAB>time<TAB>kind<TAB>text"; when it is full the next one
 is started and the oldest beyond the ring's size is deleted. Time is the local clock
 once it is set (network time, backend, browser), otherwise "+<s>" since the boot.
@@ -14,6 +16,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
+from firmware.services.platform import flashgate
 from firmware.services.platform.log import INFO, SESSION
 
 _FLUSH_MS = const(30000)  # an info entry waits at most this long for its write
@@ -114,7 +117,17 @@ class DataLog:
         self.log.add(SESSION, text)
 
     def flush(self):
-        """Write the pending entries now (before a restart, or from the task)."""
+        """Write the pending entries now (before a restart, or from the task); False
+        while the relay is closed (they wait: services/platform/flashgate.py)."""
+        if not flashgate.begin():
+            return False
+        try:
+            self._write()
+        finally:
+            flashgate.end()
+        return True
+
+    def _write(self):
         if self.dropped:
             self.pending.append("%d\t%s\terror\t%d log entries dropped\n" % (
                 self.seq, stamp(), self.dropped))

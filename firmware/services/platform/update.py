@@ -4,7 +4,7 @@ is rolled back (see docs/update.md for the bundle format and key handling).
 
     u = Updater(log, charger, board_name, key)   # key: 32-byte Ed25519 public key or None
     u.begin(total_size); u.write(chunk) ...; version = await u.finish()
-    await u.install_from_url("http://host/wallbox-1.2.0.wbx")
+    await net.download.install_from_url(u, "http://host/wallbox-1.2.0.wbx")
 
 Every refusal raises UpdateError with the reason and leaves the running slot, its files
 and update.json untouched. Imported only when an update runs or a new version is on
@@ -20,6 +20,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
+from firmware.services.platform import flashgate
 from firmware.services.platform.config import load_json, save_json
 from firmware.services.platform.log import ERROR, INFO
 from firmware.services.platform.supervisor import stepwise
@@ -112,6 +113,11 @@ class Updater:
         if why:
             self.log.add(ERROR, "update refused: " + why)
             raise UpdateError(why)
+        if self.charger is not None:  # ends charging first: no flash erase while the
+            self.charger.updating = True  # relay is closed (platform/flashgate.py)
+            if not flashgate.wait_open(500):
+                self.charger.updating = False
+                raise UpdateError("the relay did not open")
         st = state()
         self.old = st.get("active", "")
         self.slot = "s0" if self.old == "s1" else "s1"
@@ -126,8 +132,6 @@ class Updater:
         self._mfile = None
         self.manifest = None
         self._file = None
-        if self.charger is not None:
-            self.charger.updating = True  # ends charging, LEDs flash orange
         self.log.add(INFO, "update: receiving %d bytes" % total)
 
     def write(self, chunk):
@@ -279,8 +283,7 @@ class Updater:
             return
         if not signed:
             raise UpdateError("unsigned bundle: this device accepts signed ones only")
-        from firmware.core import ed25519
-        if not await stepwise(ed25519.steps(self.key, self._mdigest, self.sig)):
+        if not await signature_ok(self.key, self._mdigest, self.sig):
             raise UpdateError("bad signature")
 
     def abort(self, reason):
@@ -295,60 +298,12 @@ class Updater:
             self.charger.updating = False
         self.log.add(ERROR, "update refused: " + reason)
 
-    # ------------------------------------------------------------------ download
-    async def install_from_url(self, url, force=False, timeout_s=30):
-        """Download a bundle over HTTP or HTTPS and install it; returns the version."""
-        for _ in range(4):  # the URL and up to three redirects
-            proto, _, hostport, path = (url + "/").split("/", 3)
-            if proto not in ("http:", "https:"):
-                raise UpdateError("unsupported URL " + url)
-            host, _, port = hostport.partition(":")
-            port = int(port) if port else (443 if proto == "https:" else 80)
-            try:
-                r, w = await asyncio.wait_for(asyncio.open_connection(
-                    host, port, ssl=True if proto == "https:" else None), timeout_s)
-            except (OSError, asyncio.TimeoutError) as e:
-                raise UpdateError("cannot reach %s: %r" % (host, e))
-            try:
-                w.write(("GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path[:-1], host)).encode())
-                await w.drain()
-                status = (await asyncio.wait_for(r.readline(), timeout_s)).split()
-                code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
-                length = None
-                url = None
-                while True:
-                    line = await asyncio.wait_for(r.readline(), timeout_s)
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-                    k, _, v = line.decode().partition(":")
-                    k = k.lower()
-                    if k == "content-length":
-                        length = int(v)
-                    elif k == "location":
-                        url = v.strip()
-                if code in (301, 302, 303, 307, 308) and url:
-                    continue
-                if code != 200:
-                    raise UpdateError("download failed: HTTP %d" % code)
-                if length is None:
-                    raise UpdateError("download failed: no Content-Length")
-                self.begin(length, force)
-                buf = bytearray(1024)
-                while self.progress < length:
-                    n = await asyncio.wait_for(r.readinto(buf), timeout_s)
-                    if not n:
-                        break
-                    self.write(memoryview(buf)[:n])
-                return await self.finish()
-            except (asyncio.TimeoutError, OSError) as e:
-                why = "download stalled" if isinstance(e, asyncio.TimeoutError) else \
-                    "download failed: %r" % e
-                if self.busy:
-                    self.abort(why)
-                raise UpdateError(why)
-            finally:
-                w.close()
-        raise UpdateError("too many redirects")
+
+async def signature_ok(key, digest, sig):
+    """Ed25519 over `digest` (SHA-256 of a manifest), yielding to other tasks: bundles
+    and release records (net/release.py) alike."""
+    from firmware.core import ed25519
+    return await stepwise(ed25519.steps(key, digest, sig))
 
 
 # ---------------------------------------------------------------------- after a boot

@@ -14,7 +14,7 @@ from micropython import const
 
 from microdot.microdot import Response
 
-from firmware.core import limits, settings, webauth
+from firmware.core import limits, webauth
 from firmware.services.platform import datalog
 from firmware.services.platform.config import save_json
 from firmware.services.platform.log import ERROR, INFO
@@ -24,11 +24,6 @@ from firmware.services.web.common import ACCOUNT, _body, _err
 _IO_MS = const(10000)  # each piece of an upload
 _SESSIONS = const(4)
 _TOKENS = const(8)
-_SECRET = ("net.hotspot_password", "net.wifi_password", "proxy.password", "backend.key",
-           "mqtt.password")
-# Settings that the running services pick up only at the next start
-_AT_RESTART = ("net.hotspot_ssid", "net.hotspot_password", "net.channel", "net.hostname",
-               "net.lan_dhcp", "backend.", "proxy.", "web.port", "time.ntp")
 
 
 def save(web, acct):
@@ -119,9 +114,10 @@ async def session(web, req):
 
 
 async def config_get(web, req):
+    from firmware.services.platform.configdoc import SECRET
     v = dict(web.app.config.values)
     is_set = []
-    for k in _SECRET:
+    for k in SECRET:
         if v.get(k):
             is_set.append(k)
         v[k] = ""
@@ -129,24 +125,8 @@ async def config_get(web, req):
 
 
 def apply(web, changes):
-    """Validate and save `changes` (atomically, all or nothing), then make the running
-    services follow. Returns ({key: reason}, restart needed)."""
-    a = web.app
-    errors = {}
-    v = changes.get("charging.max_current_a") if isinstance(changes, dict) else None
-    dip = limits.DIP_DA[a.dip]
-    if isinstance(v, int) and not isinstance(v, bool) and a.dip and v * 10 > dip:
-        errors["charging.max_current_a"] = \
-            "must not exceed the installation maximum of %d A (DIP switches)" % (dip // 10)
-    try:
-        errors.update(settings.validate(changes)[1] if errors else a.config.update(changes))
-    except OSError as e:
-        return {"": "not saved: flash error %s" % e}, False
-    if errors:
-        return errors, False
-    a.apply_settings()
-    web.log.add(INFO, "web: settings changed: " + ", ".join(changes))
-    return {}, any(k.startswith(_AT_RESTART) for k in changes)
+    from firmware.services.platform import configdoc
+    return configdoc.apply(web.app, changes, "web")
 
 
 async def config(web, req):
@@ -251,47 +231,21 @@ async def wizard(web, req):
 
 
 async def export(web, req):
-    v = dict(web.app.config.values)
-    if req.args.get("secrets") != "1":
-        for k in _SECRET:
-            v.pop(k, None)
-    doc = {"format": "wallbox-config", "serial": web.prov.get("serial"),
-           "version": web.version, "settings": v, "cards": web.app.rfid.entries()}
-    res = Response(doc)
+    from firmware.services.platform import configdoc
+    res = Response(configdoc.export_doc(web.app, web.version, req.args.get("secrets") == "1"))
     res.headers["Content-Disposition"] = \
         'attachment; filename="wallbox-%s-config.json"' % web.prov.get("serial")
     return res
 
 
 async def config_import(web, req):
-    from firmware.core import auth
+    from firmware.services.platform import configdoc
     doc = _body(req)
-    s = doc.get("settings")
-    if doc.get("format") != "wallbox-config" or not isinstance(s, dict):
-        raise ValueError(400, "not a configuration file of this charger")
-    known = {k: s[k] for k in s if k in settings.SCHEMA}
-    ignored = [k for k in s if k not in settings.SCHEMA]
-    cards = doc.get("cards")
-    # parsing, checking the cards, saving the settings and saving the cards a step
-    # each: together they would hold the event loop too long
-    await asyncio.sleep_ms(0)
-    if cards is not None:
-        try:
-            auth.check_doc(cards)
-        except ValueError as e:
-            return _err(400, "card list: %s" % e, errors={"cards": str(e)})
-        await asyncio.sleep_ms(0)
-    errors, restart = apply(web, known) if known else ({}, False)
-    if errors:
-        return _err(400, "nothing imported: %d setting(s) refused" % len(errors),
-                    errors=errors)
-    if cards is not None:
-        await asyncio.sleep_ms(0)
-        rf = web.app.rfid
-        cards["version"] = rf.auth.version + 1
-        save_json(rf.path, cards)
-        rf.auth.use(cards)
-    web.log.add(INFO, "web: configuration imported")
+    try:
+        restart, ignored = await configdoc.import_doc(web.app, doc, "web")
+    except ValueError as e:
+        reason, errors = e.args
+        return _err(400, reason, errors=errors) if errors else _err(400, reason)
     return {"ok": True, "restart": restart, "ignored": ignored}
 
 
@@ -383,6 +337,16 @@ async def log_all(web, req):
     return res
 
 
+async def log_all_gz(web, req):
+    """Download All as gzip, compressed while it is sent (core/gzip.py: constant RAM)."""
+    from firmware.core.gzip import gzip_chunks
+    web.app.datalog.flush()
+    return Response(gzip_chunks(web.app.datalog.chunks()), 200, {
+        "Content-Type": "application/gzip",
+        "Content-Disposition": 'attachment; filename="wallbox-%s-log.txt.gz"'
+                               % web.prov.get("serial")})
+
+
 async def restart(web, req):
     asyncio.create_task(later(web, "restart from the web interface"))
     return {"ok": True}
@@ -415,6 +379,7 @@ async def factory_reset(web, req):
 async def reset_later(web):
     await asyncio.sleep_ms(500)  # the answer goes out first
     a = web.app
+    a.stop()  # the relay open first: deleting files may erase flash (flashgate.py)
     a.config.factory_reset()  # and at once the reset: nothing may save a file between
     a.restart("factory reset from the web interface")
 
@@ -430,7 +395,8 @@ async def update(web, req):
     n = req.content_length
     if not n:
         return _err(411, "send the bundle as the body, with its Content-Length")
-    if web.updating:
+    job = getattr(web, "install", None)
+    if web.updating or (job is not None and job.state == "downloading"):
         return _err(409, "an update is already running")
     web.updating = True
     u = web.app.updater()
@@ -458,3 +424,41 @@ async def update(web, req):
         return _err(400, why)
     asyncio.create_task(later(web, "software update to " + version))
     return {"ok": True, "version": version, "restart": True}
+
+
+async def update_check(web, req):
+    """Fetch and verify the release record at update.url (net/release.py)."""
+    from firmware.services.net import release
+    from firmware.services.platform.update import UpdateError
+    a = web.app
+    if a.control.charger.relay:
+        return _err(409, release.NOT_WHILE_CHARGING)
+    try:
+        r = await release.check(a.config.get("update.url"), a.updater().key, a.board.NAME)
+    except UpdateError as e:
+        web.log.add(ERROR, "update check: " + str(e))
+        return _err(400, str(e))
+    web.release = r
+    return r
+
+
+async def update_install(web, req):
+    """Download & Install the release the last check found, in the background; the
+    progress comes from GET /api/update/status."""
+    from firmware.services.net import release
+    r = getattr(web, "release", None)
+    job = getattr(web, "install", None)
+    if r is None:
+        return _err(409, "check for an update first")
+    if web.updating or (job is not None and job.state == "downloading"):
+        return _err(409, "an update is already running")
+    if web.app.control.charger.relay:
+        return _err(409, release.NOT_WHILE_CHARGING)
+    job = web.install = release.Install(web.app, r)
+    asyncio.create_task(job.run())
+    return job.status()
+
+
+async def update_status(web, req):
+    job = getattr(web, "install", None)
+    return job.status() if job is not None else {"state": "idle"}

@@ -281,7 +281,11 @@ class Web:
             "GET /api/cards": "cards_get", "POST /api/cards": "cards",
             "PUT /api/cards/*": "card_label", "DELETE /api/cards/*": "card_remove",
             "GET /api/log": "log", "GET /api/log/all": "log_all",
+            "GET /api/log/all.gz": "log_all_gz",
             "POST /api/restart": "restart", "POST /api/update": "update",
+            "POST /api/update/check": "update_check",
+            "POST /api/update/install": "update_install",
+            "GET /api/update/status": "update_status",
             "POST /api/factory-reset": "factory_reset"}
         self.x_busy = 0  # admin.py requests running
         self.x_at = ticks_ms()  # the last one

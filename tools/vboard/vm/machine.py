@@ -50,7 +50,7 @@ _level = array.array("i", [-1] * _N)  # last output level sent per pin
 _irq = [None] * _N  # (slot, trigger) per pin with an interrupt handler
 _net_up = array.array("i", [1] * 8)  # simulated Wi-Fi networks in range (network.py)
 _wired = [None] * _N  # pin -> callable(level) of a part on the board (SPI chip select, reset)
-_buses = {}  # SPI bus id -> the simulated part on it
+_buses = {}  # SPI bus id -> the simulated parts on it (each with its chip select)
 _timers = [None] * 8  # fixed slots: the hardware thread reads them while timers come and go
 # the main thread's record buffer, and the hardware thread's own, so they never share one
 _tx = (bytearray(vlink.RECORD), bytearray(vlink.RECORD))
@@ -581,6 +581,10 @@ class SPI:
             # from the firmware package, which boot.py must first point at the running
             # software slot
             rc522_sim.attach()
+            if os.getenv("VBOARD_SD"):  # an SD card slot: its model only when asked for
+                import sdcard_sim
+                from firmware.boards import virtual
+                sdcard_sim.attach(sys.modules[__name__], virtual)
 
     def init(self, *args, **kw):
         pass
@@ -589,10 +593,11 @@ class SPI:
         pass
 
     def write_readinto(self, data, buf):  # data out, what comes back into buf (or None)
-        part = _buses.get(self.id)
-        if part is not None and part.selected:
-            part.write_readinto(data, buf)  # the part speaks the same call
-        elif buf is not None:
+        for part in _buses.get(self.id, ()):
+            if part.selected:
+                part.write_readinto(data, buf)  # the part speaks the same call
+                return
+        if buf is not None:
             for i in range(len(buf)):
                 buf[i] = 0xFF
 

@@ -349,7 +349,7 @@ def attach():
     except ImportError:
         return
     import machine  # which imports this module at its end: complete by now
-    machine._buses[b.SPI_ID] = CHIP
+    machine._buses.setdefault(b.SPI_ID, []).append(CHIP)
     machine._wired[b.RC522_CS] = CHIP.cs
     if b.RC522_RST is not None:
         machine._wired[b.RC522_RST] = CHIP.rst

@@ -68,8 +68,9 @@ async def update_from_url(a):
     await asyncio.sleep_ms(int(os.getenv("VBOARD_UPDATE_AFTER_MS") or 2000))
     from firmware.services.platform.update import UpdateError
     try:
-        version = await a.updater().install_from_url(os.getenv("VBOARD_UPDATE_URL"),
-                                                     force=bool(os.getenv("VBOARD_UPDATE_FORCE")))
+        from firmware.services.net.download import install_from_url
+        version = await install_from_url(a.updater(), os.getenv("VBOARD_UPDATE_URL"),
+                                         force=bool(os.getenv("VBOARD_UPDATE_FORCE")))
         a.restart("software update to " + version)
     except UpdateError as e:
         print("vboard: update refused:", e)

@@ -23,7 +23,9 @@ if os.getenv("VBOARD_DNS"):  # name lookups that block as on a board (tests)
     import vsocket
     sys.modules["socket"] = vsocket
 import network  # noqa: F401 - the Wi-Fi/LAN stand-in (C code on a board)
+import vflash  # the raw journal partition; counts file system writes from here on
 import vlink
+vflash.install()
 
 asyncio.StreamReader  # the link's wake-up pump loads asyncio's stream module
 # Every global name here is an interned name in the VM, counted with the firmware's

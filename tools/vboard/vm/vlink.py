@@ -34,6 +34,13 @@ RFID_NOISE = 22  # value: NOISE_*
 RFID_READER = 23  # value: READER_*
 RFID_BROWNOUT = 24  # the reader chip resets itself (registers back to reset values)
 RFID_TELE = 25  # VM -> world: id = key (R_*), value
+# VM -> world: a flash operation, counted by the world with the relay's state then
+# (tools/vboard/vm/vflash.py); id = FLASH_*, value = 1
+FLASH = 26
+FLASH_FILE = 0  # a file system write: a file opened to write, renamed, removed, a directory
+FLASH_ERASE = 1  # a block of the raw journal partition erased
+FLASH_PROGRAM = 2  # a page of it programmed
+FLASH_OVERWRITE = 3  # a page programmed over bits not erased (a firmware defect)
 NOISE_NONE = 0  # clean answers
 NOISE_CRC = 1  # bad BCC/CRC
 NOISE_PARTIAL = 2  # partial frames
