@@ -298,6 +298,11 @@ class Web:
         host = getattr(self.app.board, "WEB_HOST", "0.0.0.0")
         self.port = port
         pause_s = 5
+        old = getattr(self, "listener", None)
+        if old is not None:  # restarted by the supervisor: the old server still holds the port
+            self.listener = None
+            old.close()
+            await old.wait_closed()
         while True:
             try:
                 self.listener = await asyncio.start_server(self.server.handle_request, host,
