@@ -2,14 +2,33 @@
 firmware in the VM polls pymodbus meters (tools/vboard/meters.py) over RTU (a pty pair)
 or TCP, and the world sets the house load, solar production and meter failures.
 
-Time bounds below are the firmware's promises, not speed measurements: a load change is
-acted on at the next poll (1 s) and reaches the car with the next allowed duty change
-(at most one per 5 s).
+Reaction bounds below are the firmware's promises, not speed measurements: a load change
+is acted on at the next poll (1 s) and reaches the car with the next allowed duty change
+(at most one per 5 s). A bound runs out when both its seconds have passed and the meter
+has answered as many polls since the change: on a busy host the meter (a thread of the
+test process) answers late, and the firmware cannot act on a reading it has not got.
 """
 import time
 from vmrun import free_port
 
 PROMISED_S = 1 + 5 + 2  # poll + duty-change interval + the world's own latency
+PROMISED_POLLS = PROMISED_S  # ... in polls at one a second (a fast host polls faster)
+LOSS = {"meter.lost_s": 3}  # for the tests about a lost meter: it is noticed in 3 s
+
+
+def polls(w):
+    return w.meters.state()["grid"]["requests"]  # one request a poll for these models
+
+
+def within_promise(w, pred):
+    """Wait until `pred` holds: within PROMISED_S seconds of the change, or later only
+    while the meter has not yet answered PROMISED_POLLS polls since it."""
+    n = polls(w)
+    end = time.monotonic() + PROMISED_S
+    w.wait_for(lambda w: pred(w) or (time.monotonic() > end and polls(w) > n + PROMISED_POLLS),
+               timeout=60)
+    assert pred(w), "not within %d s and %d polls of the change (%d polls): %r" % (
+        PROMISED_S, PROMISED_POLLS, polls(w) - n, fw(w))
 
 
 
@@ -38,7 +57,7 @@ def meter_lost_leds(w):
 
 def grid_rtu(**extra):
     cfg = {"meter.enabled": True, "meter.transport": "rtu", "meter.model": "sdm630",
-           "meter.address": 1, "house.fuse_a": 25, "meter.lost_s": 3}
+           "meter.address": 1, "house.fuse_a": 25}
     cfg.update(extra)
     return cfg
 
@@ -46,7 +65,7 @@ def grid_rtu(**extra):
 def grid_tcp(port, **extra):
     cfg = {"meter.enabled": True, "meter.transport": "tcp", "meter.model": "sdm630",
            "meter.host": "127.0.0.1", "meter.port": port, "meter.address": 1,
-           "house.fuse_a": 25, "meter.lost_s": 3}
+           "house.fuse_a": 25}
     cfg.update(extra)
     return cfg
 
@@ -63,7 +82,7 @@ def test_load_rises_the_current_falls_then_rises_again(start_board):
     w.wait_for(lambda w: near(w, 20.0) and fw(w)["limit_source"] == "load management",
                timeout=15)
     w.set(house_l2_a=15.0)
-    w.wait_for(lambda w: w.state()["car_current_a"] <= 10.0, timeout=PROMISED_S)
+    within_promise(w, lambda w: w.state()["car_current_a"] <= 10.0)
     assert house_plus_car_within_fuse(w, 25)
     assert charging(w)
     w.set(house_l2_a=8.0)  # more headroom: it rises after the rise time, not at once
@@ -76,12 +95,11 @@ def test_load_rises_the_current_falls_then_rises_again(start_board):
 
 
 def test_pause_below_6_a_and_resume_with_hysteresis(start_board):
-    # meter.lost_s 10: a busy host's slow answers must not turn the pause into a fallback
-    w = start_board(grid_rtu(**{"house.resume_s": 2, "meter.lost_s": 10}), plugged=True,
+    w = start_board(grid_rtu(**{"house.resume_s": 2}), plugged=True,
                     house_l1_a=10.0)
     w.wait_for(charging, 20)
     w.set(house_l1_a=21.0)  # 4 A left: below the minimum
-    w.wait_for(lambda w: w.status() == "Suspended", timeout=PROMISED_S)
+    within_promise(w, lambda w: w.status() == "Suspended")
     w.wait_for(lambda w: not w.relay_closed(), timeout=8)
     w.set(house_l1_a=18.5)  # 6.5 A: enough to charge, not enough to resume
     w.wait_for(lambda w: w.meters.state()["grid"]["requests"] > 0)
@@ -95,7 +113,7 @@ def test_pause_below_6_a_and_resume_with_hysteresis(start_board):
 
 def test_tcp_meter_unplugged_gives_10_a_and_the_led_then_recovers(start_board):
     port = free_port()
-    w = start_board(grid_tcp(port, **{"house.fuse_a": 63}), plugged=True)
+    w = start_board(grid_tcp(port, **{"house.fuse_a": 63}, **LOSS), plugged=True)
     w.wait_for(charging, 20)
     w.wait_for(lambda w: offered(w) == 32.0, timeout=10)
     w.set(meter_mode="off")  # TCP connections refused
@@ -119,7 +137,7 @@ def test_a_lost_meter_never_raises_the_current(start_board):
     house's load is unknown, not gone: the fallback is the lower of 10 A and the last
     offer, for as long as the meter stays lost (longer than one duty-change interval)."""
     port = free_port()
-    w = start_board(grid_tcp(port), plugged=True, house_l1_a=18.0)
+    w = start_board(grid_tcp(port, **LOSS), plugged=True, house_l1_a=18.0)
     w.wait_for(charging, 20)
     w.wait_for(lambda w: near(w, 7.0) and fw(w)["limit_source"] == "load management",
                timeout=15)
@@ -138,7 +156,7 @@ def test_a_lost_meter_never_raises_the_current(start_board):
 
 
 def test_silent_meters_fall_back_too_rtu_and_tcp(start_board):
-    w = start_board(grid_rtu(**{"meter.model": "em340", "meter.address": 3}),
+    w = start_board(grid_rtu(**{"meter.model": "em340", "meter.address": 3}, **LOSS),
                     plugged=True, house_l1_a=2.0)
     w.wait_for(charging, 20)
     w.wait_for(lambda w: near(w, 23.0), timeout=10)
@@ -150,7 +168,7 @@ def test_silent_meters_fall_back_too_rtu_and_tcp(start_board):
     w.wait_for(lambda w: near(w, 23.0), timeout=12)
 
     port = free_port()
-    w2 = start_board(grid_tcp(port, **{"meter.model": "b23"}), plugged=True)
+    w2 = start_board(grid_tcp(port, **{"meter.model": "b23"}, **LOSS), plugged=True)
     w2.wait_for(charging, 20)
     w2.set(meter_mode="silent")  # accepts the connection, never answers
     w2.wait_for(lambda w: fw(w)["limit_source"] == "meter fallback", timeout=8)
@@ -160,7 +178,8 @@ def test_silent_meters_fall_back_too_rtu_and_tcp(start_board):
 def test_wrong_model_is_refused_and_falls_back(start_board):
     # a custom map that takes the SDM630's float registers for integers
     w = start_board(grid_rtu(**{"meter.model": "custom",
-                                "meter.custom": "fc4 v=0,2,4:u32:-1 i=6,8,10:u32:-3"}),
+                                "meter.custom": "fc4 v=0,2,4:u32:-1 i=6,8,10:u32:-3"},
+                             **LOSS),
                     plugged=True)
     w.wait_for(charging, 20)
     w.wait_for(lambda w: fw(w)["limit_source"] == "meter fallback", timeout=8)
@@ -207,7 +226,7 @@ def test_single_phase_installation_with_a_single_phase_meter(start_board):
     w.wait_for(charging, 20)
     w.wait_for(lambda w: near(w, 14.0), timeout=10)
     w.set(house_l1_a=12.0)
-    w.wait_for(lambda w: w.state()["car_current_a"] <= 8.0, timeout=PROMISED_S)
+    within_promise(w, lambda w: w.state()["car_current_a"] <= 8.0)
     assert house_plus_car_within_fuse(w, 20)
     w.set(house_l1_a=16.0)  # 4 A left on the only phase: pause
-    w.wait_for(lambda w: w.status() == "Suspended", timeout=PROMISED_S)
+    within_promise(w, lambda w: w.status() == "Suspended")
