@@ -2,11 +2,17 @@
 configured power, using the domestic meter (docs/planning.md).
 
 The import is integrated per minute into a ring of 16 buckets (watt-seconds: the
-current minute, 14 full ones and the one leaving the window). For the
-next minute the grid may import what keeps the average over the 15 minutes ending a
-minute from now at the limit; the car gets that less the house's own load. History the
-box has not seen (after a start, or a gap in the readings) counts as imported at the
-limit, so a restart never frees a burst. Export counts as zero import.
+current minute, 14 full ones and the one leaving the window). The grid is steered to a
+target MARGIN_PCT below the limit: the meter is read every few seconds, so a step in the
+house's load is seen only at the next reading, and the car's draw until then is import
+nobody planned; the margin absorbs several such steps within one window. For the next
+minute the grid may import what keeps the average over the 15 minutes ending a minute
+from now at the target, and never more than the target itself: the window rolls, so
+import lent from quiet minutes would come due when they leave it, perhaps while the
+house alone is near the limit and pausing the car no longer helps. The car gets that
+less the house's own load. History the box has not seen (after a start, or a gap in the
+readings) counts as imported at the target: no minute after it imports more, so the
+window stays under the limit whenever the unseen past did. Export counts as zero import.
 
 Pure; time comes as ticks_ms. `update` allocates nothing.
 """
@@ -19,11 +25,13 @@ from firmware.core.ticks import ticks_diff
 _BUCKETS = const(16)
 _MINUTE_MS = const(60000)
 MIN_DA = const(60)
+MARGIN_PCT = const(3)
 
 
 class Capacity:
     def __init__(self, limit_w, now):
         self.limit_w = limit_w
+        self.target_w = limit_w - limit_w * MARGIN_PCT // 100
         self.ws = array("l", [0] * _BUCKETS)
         self.cur = 0  # bucket of the current minute
         self.in_minute_ms = 0
@@ -34,10 +42,10 @@ class Capacity:
         self.average_w = limit_w  # the rolling average over the last 15 minutes
 
     def _forget(self):
-        """History the box has not seen counts as imported at the limit."""
+        """History the box has not seen counts as imported at the target."""
         for i in range(_BUCKETS):
-            self.ws[i] = self.limit_w * 60
-        self.ws[self.cur] = self.limit_w * self.in_minute_ms // 1000
+            self.ws[i] = self.target_w * 60
+        self.ws[self.cur] = self.target_w * self.in_minute_ms // 1000
 
     def _advance(self, ms, grid_w):
         ws = self.ws
@@ -79,8 +87,10 @@ class Capacity:
         last15 = recent + before14 + before15 * left // _MINUTE_MS
         last14 = recent + before14 * left // _MINUTE_MS
         self.average_w = last15 // 900
-        # importing `allowed` for a minute puts the 15 minutes then ending at the limit
-        allowed = (self.limit_w * 900 - last14) // 60
+        # importing `allowed` for a minute puts the 15 minutes then ending at the target
+        allowed = (self.target_w * 900 - last14) // 60
+        if allowed > self.target_w:
+            allowed = self.target_w
         self.allowed_w = allowed if allowed > 0 else 0
         house = grid_w - car_w
         if house < 0:

@@ -10,7 +10,7 @@ car is not held back for nothing: with a steady house, it gets what the limit le
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.core.capacity import Capacity
+from firmware.core.capacity import MARGIN_PCT, Capacity
 from firmware.core.ticks import PERIOD, ticks_add
 
 UNIT = 690  # W per A: 230 V, 3 phases
@@ -38,26 +38,29 @@ def run(limit_w, house_steps, reads, t0, seconds=3600):
             k += 1
         car_w = min(offer, 160) * UNIT // 10  # the car takes at most 16 A
         worst = max(worst, window / 900)
-    return worst, offer, house
+    return worst, offer, window / 900
 
 
 houses = st.lists(st.tuples(st.integers(0, 3599), st.integers(0, 10000)), min_size=1,
                   max_size=8)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.integers(4000, 12000), houses, st.lists(st.integers(1, 3), min_size=1, max_size=5),
        st.integers(0, PERIOD - 1))
 def test_the_rolling_average_stays_under_the_limit(limit_w, house_steps, reads, t0):
     house_steps = [(0, min(h, limit_w)) for _s, h in house_steps[:1]] + \
         [(s, min(h, limit_w)) for s, h in house_steps[1:]]
-    worst, _offer, _house = run(limit_w, house_steps, reads, t0)
+    worst, _offer, _average = run(limit_w, house_steps, reads, t0)
     assert worst <= limit_w * 1.01
 
 
 @settings(max_examples=10, deadline=None)
 @given(st.integers(6000, 12000), st.integers(0, 3000), st.integers(0, PERIOD - 1))
 def test_a_steady_house_leaves_the_car_the_rest(limit_w, house, t0):
-    _worst, offer, _h = run(limit_w, [(0, house)], [2], t0, seconds=1800)
-    expect = min((limit_w - house) * 10 // UNIT, 160)
-    assert min(offer, 160) >= expect - 2
+    # judged on the rolling average, not on one offer: the controller fills each
+    # window to the target, so a minute that charged little echoes 15 minutes later
+    _worst, _offer, average = run(limit_w, [(0, house)], [2], t0, seconds=1800)
+    target = limit_w * (100 - MARGIN_PCT) // 100
+    car_max = 160 * UNIT // 10
+    assert average >= min(target, house + car_max) * 0.98

@@ -7,6 +7,7 @@ import pytest
 from ocpp.v16 import call
 
 from tools.vboard.csms import CentralSystem
+from tools.vboard.world import board
 
 CP = "CP1"
 MASTER = "04112233445566"
@@ -461,11 +462,16 @@ def test_a_fault_suspends_the_transaction_which_goes_on_after_the_retry(cs, star
     w = start(backend(cs), plugged=True)
     w.wait_for(charging, 20)
     cs.wait_for(lambda cs: cs.calls(CP, "StartTransaction"))
+    since = time.monotonic()
     w.set(residual_ma=10.0)  # fault current: relay open at once, retried after a pause
     cs.wait_for(lambda cs: [p for p in cs.calls(CP, "StatusNotification")
                             if p["status"] == "Faulted" and p["errorCode"] == "GroundFailure"
                             and p["vendorErrorCode"] == "8005"])
-    assert not w.relay_closed()
+    # the history, not a sample: on a busy host the retry may already have closed the
+    # relay again (and the fault current opened it again) by the time the backend hears
+    coil = [e[3] for e in list(w.events)
+            if e[0] >= since and e[1] == "pin" and e[2] == board.RELAY]
+    assert coil[:1] == [0], coil  # the first move after the fault current: opened
     w.set(residual_ma=0.0)
     w.wait_for(charging, 30)
     cs.wait_for(lambda cs: last_status(cs) == "Charging")
@@ -541,7 +547,8 @@ def test_power_cut_while_charging_offline_keeps_the_register(start):
                                         "transactionId" in m[2]])[0][2]["transactionId"]
     finally:
         cs.stop()  # offline from here on
-    w.wait_for(lambda w: led(w, "online") == "orange", 15)
+    # a condition with a deadline for a loaded host (the close was seen in 0.2 s when quiet)
+    w.wait_for(lambda w: led(w, "online") == "orange", 60)
     time.sleep(9)  # charging offline: meter values queue up on flash
     assert charging(w)
     boots = w.boots

@@ -95,9 +95,9 @@ def test_a_feed_update_mid_session_moves_the_plan(start_board):
 
 
 def test_capacity_limit_with_a_house_load_step(start_board):
-    """11 kW as the 15-minute average: with an idle house the car gets ~15.9 A on three
-    phases (a little more while the minutes before its start average under the limit);
-    10 A more on L1 in the house (2.3 kW) leaves it ~12.6 A at the next polls."""
+    """11 kW as the 15-minute average, steered 3 % under it (10.67 kW): with an idle
+    house the car gets ~15.5 A on three phases; 10 A more on L1 in the house (2.3 kW)
+    leaves it ~12.1 A at the next polls."""
     cfg = {"meter.enabled": True, "meter.transport": "rtu", "meter.model": "sdm630",
            "meter.address": 1, "house.fuse_a": 63, "meter.lost_s": 10,
            "capacity.enabled": True, "capacity.limit_w": 11000}

@@ -225,7 +225,9 @@ class CentralSystem:
         if self.loop is None:
             return
         self.loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join(10)
+        self._thread.join(60)  # the close frames are out once it ends: a busy host is slow
+        if self._thread.is_alive():
+            raise RuntimeError("central system did not stop")
         self.loop = None
 
     def url(self, scheme="ws"):

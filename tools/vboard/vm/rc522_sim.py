@@ -45,6 +45,7 @@ _IDLE = const(0)  # a card's states
 _READY = const(1)
 _ACTIVE = const(2)
 _HALT = const(3)
+_GAP = const(3)  # empty frames before the same card counts as tapped again (firmware: 2)
 _BIT_US_X100 = const(944)  # 106 kbit/s: 9.44 us per bit
 _FDT_US = const(91)  # frame delay time of a card's answer
 
@@ -157,6 +158,11 @@ class Chip:
         self._addr = None  # the transfer's address byte as received (bit 7: read), None: next
         self._due = None  # (ready at us, irq bits, data, error, coll, last bits)
         self.frames = 0  # frames sent by the driver (for tests)
+        # The same card tapped again: it enters only once the driver has seen the field
+        # empty for _GAP frames (see link)
+        self.quiet = _GAP  # frames sent into an empty field since a card was last in it
+        self.last_read = [None, None]  # the UID of the card last read in each slot
+        self.entering = [None, None]
         self.resets = 0
         self.reset()
 
@@ -279,7 +285,13 @@ class Chip:
         for i in (0, 1):  # a card taken away before it was read (see link)
             c = self.cards[i]
             if c is not None and c.leaving >= 0 and (c.read or self.frames >= c.leaving):
-                self.cards[i] = None
+                self._gone(i)
+            if self.entering[i] is not None and self.quiet >= _GAP:
+                self.cards[i], self.entering[i] = self.entering[i], None
+        if self.cards[0] is None and self.cards[1] is None:
+            self.quiet += 1
+        else:
+            self.quiet = 0
         bits = r[0x0D] & 0x07
         answers = []
         if r[0x14] & 0x03:
@@ -310,6 +322,12 @@ class Chip:
         irq = 0x20 | (0x02 if err else 0)
         self._due = (time.ticks_add(now, tx_us + rx_us), irq, data, err, coll, last)
 
+    def _gone(self, slot):
+        c = self.cards[slot]
+        if c is not None and c.read:
+            self.last_read[slot] = c.uid
+        self.cards[slot] = None
+
     # ------------------------------------------------------------ the world
     def link(self, op, id, value):
         """A record from the world (applied on the main thread: it allocates)."""
@@ -320,7 +338,17 @@ class Chip:
             slot = id & 1
             old = self.cards[slot]
             if n in (4, 7, 10):
-                self.cards[slot] = Card(self._stage[slot][:n])
+                card = Card(self._stage[slot][:n])
+                self.entering[slot] = None
+                if old is None and self.quiet < _GAP and card.uid == self.last_read[slot]:
+                    # A card lifted for 1 s is seen gone on a board (2 polls); on a busy
+                    # host the VM may not poll meanwhile, and the firmware would take the
+                    # same card back as still held. Frames, not time: they count the polls.
+                    self.entering[slot] = card
+                else:
+                    self.cards[slot] = card
+            elif self.entering[slot] is not None:
+                self.entering[slot].leaving = self.frames + _GAP + 12  # as below
             elif old is not None and not old.read and self.cards[1 - slot] is None and \
                     self.noise == vlink.NOISE_NONE and self.mode == vlink.READER_OK:
                 # A card tapped for 0.6 s is read on a board (polls every 0.2 s); on a busy
@@ -330,7 +358,7 @@ class Chip:
                 # count the polls.
                 old.leaving = self.frames + 12
             else:
-                self.cards[slot] = None
+                self._gone(slot)
         elif op == vlink.RFID_NOISE:
             self.noise = value
         elif op == vlink.RFID_READER:
