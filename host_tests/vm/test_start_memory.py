@@ -21,13 +21,14 @@ def logged(w, text):
 def test_backend_out_of_memory_at_start_is_shown_and_retried(start_board, cs):
     cfg = {"backend.enabled": True, "backend.url": cs.url(), "backend.charge_point_id": "CP1",
            "backend.retry_max_s": 2}
-    # 244 KB free at start: in the window in which the firmware starts and the backend
+    # 250 KB free at start: in the window in which the firmware starts and the backend
     # does not fit (measured with the flash gate: from over 228 to over 246 KB; at 228
     # the VM itself crashed, SIGSEGV, out of memory in the middle of the start). With the
     # planning settings and service (issue 19) the web task now and then ran out at 238;
-    # 241 to 253 passed.
+    # 241 to 253 passed; at 244 the web server's accept loop itself ran out now and then
+    # (nothing restarts it: noted as a defect), so 250.
     w = start_web_board(start_board, cfg, heap="640k",
-                        env={"VBOARD_BALLAST": "244:2000"})
+                        env={"VBOARD_BALLAST": "250:2000"})
     w.wait_for(lambda w: logged(w, "backend not started: out of memory"), 20)
     assert logged(w, "trying again in 10 s. More RAM or fewer features: docs/hardware.md")
     # the ballast goes 2 s after the start (a login needs more than 212 KB), the retry
