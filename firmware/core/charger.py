@@ -114,6 +114,12 @@ class Charger:
         # the interpreter longer than the keep-alive's drop-out, so the relay waits to
         # close. Only closing waits: the flash is never written while it is closed.
         self.flash_busy = False
+        # The relay driver found open while the core commands it closed: the hard-IRQ
+        # guard opens it without the core (drivers/contactor.Guard). The core then drops
+        # its command, so the relay closes again only by the gated way (no file write
+        # under way, a settled pilot); re-driving the coil from the tick would close it
+        # under a write that began once the guard had opened it.
+        self.coil_open = False
         # Outputs
         self.relay = False
         self.duty = DUTY_OFF
@@ -312,6 +318,10 @@ class Charger:
             arb.set(TEMPERATURE, derate_da(t, cfg.temp_derate_dc, cfg.temp_stop_dc,
                                            arb.claims[INSTALLATION]))
         arb.resolve()
+        if self.relay and self.coil_open:  # opened under the core: closing is a new close
+            self._set_relay(False, now)
+            if self.phase == CHARGING:
+                self._enter(READY, now)
         ph = self.phase
         if ph == PERMANENT:
             self._set_relay(False, now)
@@ -405,9 +415,11 @@ class Charger:
             return
         self.vent_refused = False
         # Closing also needs the mains in range now (once closed, a dip is tolerated
-        # for mains_hold_ms), no voltage on the output yet (else it is welded) and no
-        # file write under way.
+        # for mains_hold_ms), no voltage on the output yet (else it is welded), no
+        # file write under way and a pilot that is not changing (the guard opened the
+        # relay on its edge: the vehicle is leaving C).
         if self._may_close() and self._mains_ok() and not self.flash_busy and \
+                not self.pilot.confirming() and \
                 not (self.out_live and self.cfg.relay_sense):
             self.car_paused = False
             self._set_relay(True, now)
