@@ -246,6 +246,39 @@ def test_a_write_keeps_the_relay_from_closing_until_it_ends():
     assert not flashgate.begin() and not ctl.charger.flash_busy
 
 
+def test_waiting_for_the_relay_to_open_leaves_the_event_loop_to_the_others():
+    import asyncio
+    ctl, _, _ = gate()
+    ctl.hw.relay.closed = True
+    ran = [0]
+    got = []
+
+    async def other():  # the web server, the backend, the meter...
+        while not got:
+            ran[0] += 1
+            await asyncio.sleep_ms(0)
+
+    async def opener():  # the tick opens the relay after a while
+        while ran[0] < 20:
+            await asyncio.sleep_ms(0)
+        ctl.hw.relay.closed = False
+
+    async def main(ms, open_it):
+        t = asyncio.create_task(other())
+        if open_it:
+            asyncio.create_task(opener())
+        got.append(await flashgate.wait_open(ms, poll_ms=1))
+        await t
+
+    asyncio.run(main(5000, True))
+    assert got == [True] and ran[0] >= 20 and not ctl.charger.flash_busy
+    ctl.hw.relay.closed = True  # it stays closed: False after the time, the others ran
+    got.clear()
+    ran[0] = 0
+    asyncio.run(main(30, False))
+    assert got == [False] and ran[0] > 1 and not ctl.charger.flash_busy
+
+
 def test_lines_delivered_while_closed_are_cut_from_the_journal():
     ctl, dev, d = gate()
     write(d, "q", "line0\n")

@@ -65,14 +65,17 @@ def end():
             control.charger.flash_busy = False
 
 
-def wait_open(ms):
+async def wait_open(ms, poll_ms=10):
     """For a writer that has just ended charging (an update sets charger.updating):
-    True once the relay is open (the tick opens it between two bytecodes of this
-    loop), False after `ms`."""
+    True once the relay is open, False after `ms`. It asks the gate every `poll_ms` and
+    sleeps between: the other tasks run meanwhile (it used to spin on the event loop
+    for up to `ms`, holding the web server, the backend and the meter)."""
+    import asyncio
     t0 = ticks_ms()
     while not begin():
         if ticks_diff(ticks_ms(), t0) > ms:
             return False
+        await asyncio.sleep_ms(poll_ms)
     end()
     return True
 

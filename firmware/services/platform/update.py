@@ -171,7 +171,7 @@ class Updater:
             raise UpdateError(why)
         if self.charger is not None:  # ends charging first: no flash erase while the
             self.charger.updating = True  # relay is closed (platform/flashgate.py)
-            if not flashgate.wait_open(500):
+            if not await flashgate.wait_open(500):
                 self.charger.updating = False
                 raise UpdateError("the relay did not open")
         self.busy = True  # from here on: a second begin() is refused
