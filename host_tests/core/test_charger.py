@@ -411,7 +411,7 @@ def test_a_coil_the_guard_opened_closes_again_only_through_the_flash_gate():
     r.guard_opens()  # (a stall: the pilot stays in C)
     r.c.flash_busy = True  # the write the gate let begin once the coil was open
     r.run(200)
-    assert not r.c.relay and not r.coil_closed and r.c.phase == ch.READY
+    assert not r.c.relay and not r.coil_closed and r.c.phase == ch.CHARGING
     r.c.flash_busy = False
     r.tick()
     assert r.c.relay and r.c.phase == ch.CHARGING and r.coil_closed
@@ -431,3 +431,4 @@ def test_after_the_guard_opens_on_unplug_the_relay_stays_open():
         closed.append(r.coil_closed)
     assert not any(closed), "the tick re-closed the coil the guard had opened"
     assert r.relay_log[n:] == [(r.relay_log[n][0], False)]  # opened once, never re-closed
+    assert r.c.last_fault == faults.UNPLUGGED  # ended as an unplug under load, as before
