@@ -131,12 +131,13 @@ def test_tcp_meter_unplugged_gives_10_a_and_the_led_then_recovers(start_board):
     w.wait_for(meter_lost_leds, timeout=3)
     w.wait_for(lambda w: w.led_names()[0] == "off", timeout=3)  # slow flashing
     w.wait_for(meter_lost_leds, timeout=3)
-    assert any("[error] meter lost: " in line for line in list(w.console))
+    w.wait_for(lambda w: any("[error] meter lost: " in line for line in list(w.console)),
+               timeout=10)
     w.set(meter_mode="ok")
     w.wait_for(lambda w: fw(w)["limit_source"] != "meter fallback", timeout=12)
     w.wait_for(lambda w: offered(w) == 32.0, timeout=8)
     w.wait_for(lambda w: w.status() == "Charging" and "orange" not in w.led_names()[:4])
-    assert any("[info] meter back" in line for line in list(w.console))
+    w.wait_for(lambda w: any("[info] meter back" in line for line in list(w.console)), timeout=10)
 
 
 def test_a_lost_meter_never_raises_the_current(start_board):
@@ -170,7 +171,7 @@ def test_silent_meters_fall_back_too_rtu_and_tcp(start_board):
     w.set(meter_mode="silent")  # nothing answers on the RS485 line
     w.wait_for(lambda w: fw(w)["limit_source"] == "meter fallback", timeout=8)
     w.wait_for(lambda w: near(w, 10.0) and meter_lost_leds(w), timeout=8)
-    assert any("meter lost: timeout" in line for line in list(w.console))
+    w.wait_for(lambda w: any("meter lost: timeout" in line for line in list(w.console)), timeout=10)
     w.set(meter_mode="ok")
     w.wait_for(lambda w: near(w, 23.0), timeout=12)
 
