@@ -11,6 +11,7 @@ import select
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import tty
@@ -104,19 +105,21 @@ asyncio.run(main())
 
 
 def run_vm(job, env=None, timeout=60):
-    path = os.path.join(ROOT, "build", "modbus_vm_job%d.py" % os.getpid())  # per test worker
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(VM_SCRIPT)
-    jpath = os.path.join(ROOT, "build", "modbus_vm_job%d.json" % os.getpid())
-    with open(jpath, "w") as f:
-        json.dump(job, f)
-    e = dict(os.environ)
-    e["MICROPYPATH"] = ":".join([os.path.join(ROOT, "tools", "vboard", "vm"), ROOT, ".frozen"])
-    e.pop("VBOARD_LINK", None)
-    e.update(env or {})
-    proc = subprocess.run([micropython(), "-X", "heapsize=512k", path, jpath],
-                          env=e, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory() as tmp:  # the script and its job: nothing left
+        path = os.path.join(tmp, "modbus_vm_job.py")
+        with open(path, "w") as f:
+            f.write(VM_SCRIPT)
+        jpath = os.path.join(tmp, "modbus_vm_job.json")
+        with open(jpath, "w") as f:
+            json.dump(job, f)
+        e = dict(os.environ)
+        e["MICROPYPATH"] = ":".join([os.path.join(ROOT, "tools", "vboard", "vm"), ROOT,
+                                     ".frozen"])
+        e.pop("VBOARD_LINK", None)
+        e.update(env or {})
+        proc = subprocess.run([micropython(), "-X", "heapsize=512k", path, jpath],
+                              env=e, cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout)
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert len(lines) == len(job["requests"]), proc.stdout + proc.stderr
     print("VM answers:", lines)  # shown with a failing test's report
