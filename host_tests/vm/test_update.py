@@ -341,6 +341,20 @@ def test_update_while_charging_switches_and_is_confirmed(start_board, server, bu
     assert "update: version 9.9.9 on trial, boot 1 of 3" in text
 
 
+def test_update_waits_for_a_car_that_holds_state_c(start_board, server, built, request):
+    """A car that stays in C once the PWM stops is opened under load only after the
+    charger's suspend_open_ms: the update waits for that instead of giving up."""
+    files = bundle.collect(request.getfixturevalue("scaled_build"))
+    server.files["/fw/wallbox-9.9.9.wbx"] = bundle.make(files, "9.9.9")
+    w = start_board(plugged=True, stubborn=True, code_root=built, scaled=True,
+                    env={"VBOARD_UPDATE_URL": server.url("/fw/wallbox-9.9.9.wbx"),
+                         "VBOARD_UPDATE_AFTER_MS": "3000"})
+    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
+    w.wait_for(lambda w: w.boots == 2 or any("update refused" in x for x in list(w.console)),
+               timeout=40)
+    assert w.boots == 2, [x for x in w.console if "update" in x]
+
+
 def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server, files,
                                                            tmp_path, built):
     broken = dict(files)

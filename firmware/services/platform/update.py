@@ -195,7 +195,9 @@ class Updater:
         Updater.running = self
         if self.charger is not None:  # ends charging first: no flash erase while the
             self.charger.updating = True  # relay is closed (platform/flashgate.py)
-            if not await flashgate.wait_open(500):
+            # a car that stays in C once the PWM stops is opened under load after
+            # suspend_open_ms (core/charger.py): the wait allows that and a second more
+            if not await flashgate.wait_open(self.charger.cfg.suspend_open_ms + 1000):
                 self.charger.updating = False
                 self._idle()
                 raise UpdateError("the relay did not open")
