@@ -26,8 +26,10 @@ import asyncio, json, os, random, sys
 from firmware.services.platform.log import Log
 from firmware.services.platform import update
 path, key, board, force, seed = sys.argv[1:6]
+from firmware.core.charger import ChargerConfig
 class Charger:
     updating = False
+    cfg = ChargerConfig()
 c = Charger()
 log = Log(echo=False)
 u = update.Updater(log, c, board, bytes.fromhex(key) if key != "-" else None)
@@ -250,6 +252,8 @@ control = Obj()
 control.charger = Obj()
 control.charger.flash_busy = False
 control.charger.updating = False
+from firmware.core.charger import ChargerConfig
+control.charger.cfg = ChargerConfig()
 control.hw = Obj()
 control.hw.relay = Obj()
 control.hw.relay.closed = False
@@ -454,8 +458,10 @@ import asyncio, json, sys
 from firmware.services.platform.log import Log
 from firmware.services.platform import update
 from firmware.services.net.download import install_from_url
+from firmware.core.charger import ChargerConfig
 class Charger:
     updating = False
+    cfg = ChargerConfig()
 u = update.Updater(Log(echo=False), Charger(), "virtual", None)
 try:
     out = {"ok": True, "version": asyncio.run(install_from_url(u, sys.argv[1]))}
