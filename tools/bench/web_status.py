@@ -6,16 +6,16 @@ of `GET /api/v1/status` (what the status page polls every 2 s) while 4 clients p
 once, each as fast as it gets answers, against the compiled firmware in the VM on the
 virtual board with a car charging. Wall clock over loopback at the VM's own speed: a
 board is slower (http_status_ms_p99_board_est_ms, by the board scale of
-tools/bench_latency.py; an upper bound, docs/hardware.md). Each client sends a bounded
+tools/bench/latency.py; an upper bound, docs/hardware.md). Each client sends a bounded
 number of requests; only 127.0.0.1 is addressed.
 """
-import http.client
 import json
 import math
 import os
 import threading
 import time
 
+from tools.bench.webclient import request
 from tools.build import OUT, VM_OUT
 from tools.vboard.world import World
 
@@ -23,23 +23,6 @@ CLIENTS = 4
 REQUESTS = 100  # per client
 SERIAL = "WB0000000001"
 PASSWORD = "bench-password-1"
-
-
-def _request(port, method, path, body=None, cookie=None, csrf=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    h = {"Content-Type": "application/json"}
-    if cookie:
-        h["Cookie"] = "sid=" + cookie
-    if csrf:
-        h["X-CSRF-Token"] = csrf
-    try:
-        c.request(method, path, None if body is None else json.dumps(body), h)
-        r = c.getresponse()
-        data = r.read()
-        sc = r.getheader("Set-Cookie")
-        return r.status, data, sc.split(";")[0].split("=", 1)[1] if sc else cookie
-    finally:
-        c.close()
 
 
 def _board(ctx):
@@ -59,8 +42,8 @@ def _log_in(w):
     deadline = time.monotonic() + 30
     while True:
         try:
-            st, data, cookie = _request(w.web_port, "POST", "/api/login",
-                                        {"user": "admin", "password": SERIAL})
+            st, data, _, cookie = request(w.web_port, "POST", "/api/login",
+                                          {"user": "admin", "password": SERIAL})
             break
         except OSError:
             if time.monotonic() > deadline:
@@ -69,7 +52,7 @@ def _log_in(w):
     if st != 200:
         raise RuntimeError("login: HTTP %d" % st)
     csrf = json.loads(data)["csrf"]
-    st, _, _ = _request(w.web_port, "POST", "/api/password", {"new": PASSWORD}, cookie, csrf)
+    st = request(w.web_port, "POST", "/api/password", {"new": PASSWORD}, cookie, csrf)[0]
     if st != 200:
         raise RuntimeError("password change: HTTP %d" % st)
     return cookie
@@ -85,7 +68,7 @@ def _poll_together(port, cookie, clients=CLIENTS, requests=REQUESTS):
         for _ in range(requests):
             t0 = time.monotonic()
             try:
-                st, _, _ = _request(port, "GET", "/api/v1/status", cookie=cookie)
+                st = request(port, "GET", "/api/v1/status", cookie=cookie)[0]
             except OSError as e:
                 fails.append(repr(e))
                 continue
@@ -111,7 +94,7 @@ def percentile(values, p):
 def http_status(ctx):
     """http_status_ms_p95 and _p99 (and the median, the worst, the failures, the p99's
     board estimate) of GET /api/v1/status with 4 clients polling at once, a car charging."""
-    from tools.bench_latency import RP2040_US, board_est_ms, ratio, vm_speed
+    from tools.bench.latency import RP2040_US, board_est_ms, ratio, vm_speed
     w = _board(ctx)
     try:
         cookie = _log_in(w)
