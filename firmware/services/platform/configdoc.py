@@ -24,9 +24,9 @@ def export_doc(app, version, secrets=False):
             "settings": v, "cards": app.rfid.entries()}
 
 
-def apply(app, changes, who):
+async def apply(app, changes, who):
     """Validate and save `changes` (atomically, all or nothing), then make the running
-    services follow. Returns ({key: reason}, restart needed)."""
+    services follow, in the next step. Returns ({key: reason}, restart needed)."""
     errors = {}
     v = changes.get("charging.max_current_a") if isinstance(changes, dict) else None
     dip = limits.DIP_DA[app.dip]
@@ -39,6 +39,7 @@ def apply(app, changes, who):
         return {"": "not saved: flash error %s" % e}, False
     if errors:
         return errors, False
+    await asyncio.sleep_ms(0)
     app.apply_settings()
     app.log.add(INFO, who + ": settings changed: " + ", ".join(changes))
     return {}, any(k.startswith(AT_RESTART) for k in changes)
@@ -63,7 +64,7 @@ async def import_doc(app, doc, who):
         except ValueError as e:
             raise ValueError("card list: %s" % e, {"cards": str(e)})
         await asyncio.sleep_ms(0)
-    errors, restart = apply(app, known, who) if known else ({}, False)
+    errors, restart = (await apply(app, known, who)) if known else ({}, False)
     if errors:
         raise ValueError("nothing imported: %d setting(s) refused" % len(errors), errors)
     if cards is not None:
