@@ -234,6 +234,8 @@ class _Out:
             self.buf = b""
             if self.w.out_buf:  # the rest waits for the peer, within a timeout (a task)
                 await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
+            else:  # a step per piece all the same (a file is many pieces)
+                await asyncio.sleep_ms(0)
 
 
 class _Whole:
