@@ -135,7 +135,10 @@ class Link:
 
     async def _serve(self, ws, target):
         while True:  # boot until accepted
-            p = _calls().boot_payload(self)
+            calls = _calls()
+            await asyncio.sleep_ms(0)  # loaded in a step of its own
+            p = calls.boot_payload(self)
+            calls = None
             _drop_calls()
             r = await self.call("BootNotification", p)
             self._set_clock(r.get("currentTime"))
