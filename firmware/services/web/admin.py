@@ -409,7 +409,10 @@ async def update(web, req):
         req.g.rest = None
         while True:
             if data:
-                u.write(data)
+                rest = u.write_some(data)
+                while rest is not None:  # a file of the bundle done: the rest in a next step
+                    await asyncio.sleep_ms(0)
+                    rest = u.write_some(rest)
                 left -= len(data)
             if left <= 0:
                 break
