@@ -258,3 +258,15 @@ def test_lines_delivered_while_closed_are_cut_from_the_journal():
     flashgate.journal = Journal(dev)
     assert flashgate.recover(config.write_json) == 3
     assert read(d, "q") == "line0\nline2\n"
+
+
+def test_a_line_of_several_byte_characters_is_recovered_at_its_byte_offset():
+    ctl, dev, d = gate()
+    write(d, "q", "\u00e90\nX")  # 4 bytes of lines (é is 2), then a line torn by a cut
+    ctl.hw.relay.closed = True
+    flashgate.hold_line("q", 4, "\u00fc1\n")
+    flashgate.held.clear()  # the power goes
+    ctl.hw.relay.closed = False
+    flashgate.journal = Journal(dev)
+    assert flashgate.recover(config.write_json) == 1
+    assert read(d, "q") == "\u00e90\n\u00fc1\n"

@@ -376,6 +376,65 @@ def test_new_version_in_safe_mode_rolls_itself_back(start_board):
     assert "restart: rollback" in w.flash_log()
 
 
+TWO = r"""
+import asyncio, json, os
+from firmware.services.platform.log import Log
+from firmware.services.platform import update
+from firmware.services.platform.config import save_json
+log = Log(echo=False)
+data = open("b.wbx", "rb").read()
+out = {}
+async def another():
+    try:
+        await update.Updater(log, None, "virtual", None).begin(len(data))
+        return "began"
+    except update.UpdateError as e:
+        return type(e).__name__ + ": " + str(e)
+async def run():
+    first = update.Updater(log, None, "virtual", None)
+    await first.begin(len(data))
+    first.write(data[:len(data) // 2])
+    out["during"] = await another()  # e.g. the backend's while the web's uploads
+    first.write(data[len(data) // 2:])
+    out["version"] = await first.finish()
+    out["after"] = await another()  # the new version is on trial (not yet started even)
+    # on trial, the version before it in s0: the spare slot is the one to roll back to
+    save_json(update.STATE, {"active": "s1", "prev": "s0", "version": "9.9.9",
+                             "boots": 1, "max": 3})
+    os.rename("s1", "s0")
+    os.mkdir("s1")
+    out["trial"] = await another()
+    await update.cleared()
+asyncio.run(run())
+out["state"] = update.state()
+print(json.dumps(out))
+"""
+
+
+def test_one_update_at_a_time_and_none_during_a_trial(tmp_path, files):
+    """A second updater (the web's upload, its online update, the backend's) is refused
+    while one writes the spare slot, and the first completes intact; while a version is
+    on trial, the spare slot holds the one to roll back to: no update until confirmed."""
+    data = bundle.make(files, "9.9.9")
+    (tmp_path / "b.wbx").write_bytes(data)
+    (tmp_path / "two.py").write_text(TWO)
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+    r = subprocess.run([micropython(), "two.py"], cwd=str(tmp_path), env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    busy = "UpdateBusy: another update is running: try again once it has finished"
+    assert out["during"] == busy, out
+    assert out["version"] == "9.9.9"
+    trial = "UpdateBusy: version 9.9.9 is on trial: an update can start once it is " \
+        "confirmed healthy"
+    assert out["after"] == trial and out["trial"] == trial, out
+    assert out["state"] == {"active": "s1", "prev": "s0", "version": "9.9.9", "boots": 1,
+                            "max": 3}
+    for rel, content in files.items():  # the version to roll back to, untouched
+        assert (tmp_path / "s0" / rel).read_bytes() == content
+
+
 INSTALL = r"""
 import asyncio, json, sys
 from firmware.services.platform.log import Log

@@ -162,9 +162,9 @@ def _append_from(path, size, lines):
     """`path` cut to `size` bytes, then `lines` appended: the same file whether or not
     settle() wrote some of them before the power went (written to a copy, renamed)."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as out:
+    with open(tmp, "wb") as out:  # in bytes: `size` is (a line may hold UTF-8 sequences)
         try:
-            with open(path) as f:
+            with open(path, "rb") as f:
                 left = size
                 while left > 0:
                     s = f.read(min(left, 512))
@@ -175,7 +175,7 @@ def _append_from(path, size, lines):
         except OSError:
             pass
         for line in lines:
-            out.write(line)
+            out.write(line.encode())
     os.rename(tmp, path)
 
 

@@ -392,7 +392,7 @@ async def later(web, reason):
 
 async def update(web, req):
     """A software update bundle as the raw request body (streamed to flash)."""
-    from firmware.services.platform.update import UpdateError
+    from firmware.services.platform.update import UpdateBusy, UpdateError
     n = req.content_length
     if not n:
         return _err(411, "send the bundle as the body, with its Content-Length")
@@ -425,7 +425,7 @@ async def update(web, req):
         if u.busy:
             u.abort(why)
         web.updating = False
-        return _err(400, why)
+        return _err(409 if isinstance(e, UpdateBusy) else 400, why)
     asyncio.create_task(later(web, "software update to " + version))
     return {"ok": True, "version": version, "restart": True}
 
@@ -450,6 +450,7 @@ async def update_install(web, req):
     """Download & Install the release the last check found, in the background; the
     progress comes from GET /api/update/status."""
     from firmware.services.net import release
+    from firmware.services.platform.update import refusal
     r = getattr(web, "release", None)
     job = getattr(web, "install", None)
     if r is None:
@@ -458,6 +459,9 @@ async def update_install(web, req):
         return _err(409, "an update is already running")
     if web.app.control.charger.relay:
         return _err(409, release.NOT_WHILE_CHARGING)
+    why = refusal()  # the backend's update, a version on trial
+    if why:
+        return _err(409, why)
     job = web.install = release.Install(web.app, r)
     asyncio.create_task(job.run())
     return job.status()

@@ -19,9 +19,11 @@ into www/ (or the running update slot's www/).
 import asyncio
 import hashlib
 import os
+import socket
 import sys
 from time import ticks_add, ticks_diff, ticks_ms
 
+from asyncio import core
 from micropython import const
 from microdot.microdot import Microdot, NoCaseDict, Request, Response
 
@@ -214,6 +216,20 @@ class Server(Microdot):
         return req
 
 
+def _listen(host, port):
+    ai = socket.getaddrinfo(host, port)[0]
+    sock = socket.socket(ai[0])
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(ai[-1])
+        sock.listen(5)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _Out:
     """The connection's writer: collects microdot's many small writes (a status line,
     each header) into segments of ~1 KB, so they do not wait for the peer's delayed
@@ -323,29 +339,47 @@ class Web:
         self.x_at = ticks_ms()  # the last one
 
     # ------------------------------------------------------------------ running
-    async def run(self):
-        """Serve (restarted by the supervisor if it ends) and keep the session's figures."""
+    async def serve(self):
+        """Listen and accept connections in this supervised task (asyncio.start_server
+        accepts in a task of its own that nothing restarts once it died, e.g. out of
+        memory under load): whatever ends this closes the listening socket, and the
+        supervisor logs it and starts this again, which listens anew."""
         port = getattr(self.app.board, "WEB_PORT", 0) or self.app.config.get("web.port")
         host = getattr(self.app.board, "WEB_HOST", "0.0.0.0")
         self.port = port
         pause_s = 5
-        old = getattr(self, "listener", None)
-        if old is not None:  # restarted by the supervisor: the old server still holds the port
-            self.listener = None
-            old.close()
-            await old.wait_closed()
         while True:
             try:
-                self.listener = await asyncio.start_server(self.server.handle_request, host,
-                                                           port)
+                sock = _listen(host, port)
                 break
             except OSError as e:  # port taken: log, keep charging, try again later
                 self.log.add(ERROR, "web server cannot listen on port %d: %s; retrying in "
                              "%d s" % (port, e, pause_s))
                 await asyncio.sleep(pause_s)
                 pause_s = min(pause_s * 2, 60)
-        self.log.add(INFO, "web interface on port %d" % port)
-        self.app.web_ready = True
+        try:
+            self.log.add(INFO, "web interface on port %d" % port)
+            self.app.web_ready = True
+            handle = self.server.handle_request
+            while True:
+                yield core._io_queue.queue_read(sock)  # as asyncio's own accept loop waits
+                try:
+                    conn, addr = sock.accept()
+                except OSError:  # the peer went away before the accept
+                    continue
+                try:
+                    conn.setblocking(False)
+                    stream = asyncio.StreamReader(conn, {"peername": addr})
+                    asyncio.create_task(handle(stream, stream))
+                except BaseException:  # out of memory: this connection is not leaked
+                    conn.close()
+                    raise
+        finally:
+            self.app.web_ready = False
+            sock.close()
+
+    async def run(self):
+        """The session's figures and the logins' expiry, once a second."""
         while True:
             await asyncio.sleep_ms(1000)
             self._every_second(ticks_ms())
