@@ -180,13 +180,17 @@ class Config:
         clean, errors = settings.validate(changes)
         if errors:
             return errors
+        self.save(clean)
+        return {}
+
+    def save(self, clean):
+        """Save checked changes (settings.validate's clean dict)."""
         values = dict(self.values)
         values.update(clean)
         defaults = settings.defaults()
         save_json(self.path, {"v": _VERSION, "s": {k: values[k] for k in values
                                                   if values[k] != defaults.get(k)}})
         self.values = values
-        return {}
 
     def factory_reset(self):
         """Forget the settings and the services' user files; provisioning, the software

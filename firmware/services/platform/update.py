@@ -225,10 +225,18 @@ class Updater:
 
     def write(self, chunk):
         """Take the next piece of the bundle; UpdateError (and nothing kept) if it is bad."""
+        rest = self.write_some(chunk)
+        while rest is not None:
+            rest = self.write_some(rest)
+
+    def write_some(self, chunk):
+        """write() up to the end of the first file the piece completes (closing and
+        checking a file and opening the next is a few ms on the VM: a step's worth);
+        returns the rest, or None once all is taken (issue 21)."""
         if not self.busy:
             raise UpdateError("no update in progress")
         try:
-            self._take(memoryview(chunk))
+            return self._take(memoryview(chunk))
         except UpdateError as e:
             self.abort(str(e))
             raise
@@ -237,11 +245,18 @@ class Updater:
             raise UpdateError(repr(e))
 
     def _take(self, mv):
-        self.progress += len(mv)
-        if self.progress > self.total:
+        if self.progress + len(mv) > self.total:
             raise UpdateError("bundle longer than announced (%d bytes)" % self.total)
+        self.progress += len(mv)
         while len(mv):
-            mv = self._header(mv) if self.manifest is None else self._payload(mv)
+            if self.manifest is None:
+                mv = self._header(mv)
+                continue
+            mv = self._payload(mv)
+            if self._file is None and len(mv):  # a file closed: the rest is the next call's
+                self.progress -= len(mv)
+                return mv
+        return None
 
     def _header(self, mv):
         """Magic and length into a small buffer; the manifest straight to a file in the

@@ -124,16 +124,13 @@ async def config_get(web, req):
     return {"values": v, "secrets_set": is_set, "dip_a": limits.DIP_DA[web.app.dip] / 10}
 
 
-def apply(web, changes):
-    from firmware.services.platform import configdoc
-    return configdoc.apply(web.app, changes, "web")
-
-
 async def config(web, req):
     changes = _body(req)
     if not changes:
         raise ValueError(400, "no settings given")
-    errors, restart = apply(web, changes)
+    from firmware.services.platform import configdoc
+    await asyncio.sleep_ms(0)  # loading it (after the idle admin.py was dropped) was a step
+    errors, restart = await configdoc.apply(web.app, changes, "web")
     if errors:
         return _err(400, "not saved: %d setting(s) refused" % len(errors), errors=errors)
     return {"ok": True, "restart": restart}
@@ -232,7 +229,10 @@ async def wizard(web, req):
 
 async def export(web, req):
     from firmware.services.platform import configdoc
-    res = Response(configdoc.export_doc(web.app, web.version, req.args.get("secrets") == "1"))
+    await asyncio.sleep_ms(0)  # loaded, made and encoded: a step each
+    doc = configdoc.export_doc(web.app, web.version, req.args.get("secrets") == "1")
+    await asyncio.sleep_ms(0)
+    res = Response(doc)
     res.headers["Content-Disposition"] = \
         'attachment; filename="wallbox-%s-config.json"' % web.prov.get("serial")
     return res
@@ -240,6 +240,7 @@ async def export(web, req):
 
 async def config_import(web, req):
     from firmware.services.platform import configdoc
+    await asyncio.sleep_ms(0)  # loaded in a step, parsed in the next
     doc = _body(req)
     try:
         restart, ignored = await configdoc.import_doc(web.app, doc, "web")
@@ -408,7 +409,10 @@ async def update(web, req):
         req.g.rest = None
         while True:
             if data:
-                u.write(data)
+                rest = u.write_some(data)
+                while rest is not None:  # a file of the bundle done: the rest in a next step
+                    await asyncio.sleep_ms(0)
+                    rest = u.write_some(rest)
                 left -= len(data)
             if left <= 0:
                 break
