@@ -2,3 +2,18 @@
 the virtual board (run `python3 tools/bench --help`). `__main__.py` holds the figures
 and the command line; `vm/` the scripts it runs inside the VM, real files linted and
 compiled like the firmware (host_tests/tooling/test_tools.py)."""
+import os
+import shutil
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def flash_root(tmp):
+    """boot.py and main.py alone, in a folder under `tmp`: what goes on a board's flash
+    next to an image with the firmware frozen in (the 32-bit VM's figures)."""
+    root = os.path.join(tmp, "flash-root")
+    if not os.path.isdir(root):
+        os.makedirs(root)
+        for name in ("boot.py", "main.py"):
+            shutil.copy(os.path.join(_ROOT, name), root)
+    return root

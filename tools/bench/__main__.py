@@ -26,7 +26,7 @@ SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm")
 sys.path.insert(0, ROOT)
 from tools.build import OUT, VM_OUT, build, build_vm  # noqa: E402
 from tools.vboard.world import World, find_micropython, frozen_vm  # noqa: E402
-from tools.bench import webclient  # noqa: E402
+from tools.bench import flash_root, webclient  # noqa: E402
 
 RELAY = 3  # the virtual board's relay pin (firmware/boards/virtual.py)
 FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
@@ -539,19 +539,8 @@ def _world32(ctx, vm, kb, config, files=None, web=False, env=None):
     for name, obj in files.items():
         with open(os.path.join(state, name), "w") as f:
             json.dump(obj, f)
-    return World(state, heap="%dk" % kb, code_root=_flash_root(ctx), vm_dir=VM_OUT,
+    return World(state, heap="%dk" % kb, code_root=flash_root(ctx.tmp), vm_dir=VM_OUT,
                  extra_env=env, web_port=0 if web else None, vm=vm)
-
-
-def _flash_root(ctx):
-    """boot.py and main.py alone: what goes on a board's flash next to a frozen image."""
-    root = os.path.join(ctx.tmp, "flash-root")
-    if not os.path.isdir(root):
-        import shutil
-        os.makedirs(root)
-        for name in ("boot.py", "main.py"):
-            shutil.copy(os.path.join(ROOT, name), root)
-    return root
 
 
 def _passes32(ctx, vm, kb):

@@ -4,8 +4,11 @@ One board with everything that answers the outside world switched on (web interf
 backend, card reader with a whitelist, a Modbus meter) runs the scenarios below one
 after the other with the loop-hold profiler on (tools/vboard/vm/vboard_profile.py,
 VBOARD_PROFILE): every step of every task longer than PROFILE_US is printed with its
-task's name, and each scenario keeps its longest. The budget is BUDGET_MS per step on
-the 64-bit VM; `board_est_ms` turns a VM figure into an RP2040's (docs/hardware.md).
+task's name, and each scenario keeps its longest. The budget is BUDGET_MS per step.
+The bench runs them on the 32-bit VM with the firmware frozen in (as a board runs it:
+its names in the image's sorted pool, not the RAM pool every new string is looked up
+in; docs/decisions.md, "Event-loop latency") and again on the 64-bit VM from .mpy
+files; `board_est_ms` turns a VM figure into an RP2040's (docs/hardware.md).
 
 Used by tools/bench (the figures) and host_tests/vm/test_loop_holds.py (the budget,
 with a wide margin).
@@ -43,11 +46,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SPEED = os.path.join(ROOT, "tools", "rp2040", "speed.py")
 
 
-def vm_speed():
-    """speed.py's kernels on the VM (us per run), the firmware from the source tree."""
+def vm_speed(frozen=None):
+    """speed.py's kernels on the VM (us per run), the firmware from the source tree;
+    `frozen`: on that VM with the firmware frozen in, from its image."""
     from tools.vboard.world import find_micropython
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    out = subprocess.run([find_micropython(), SPEED], env=env, capture_output=True,
+    env = dict(os.environ, MICROPYPATH=".frozen" if frozen else ROOT + ":.frozen")
+    env.pop("VBOARD_LINK", None)
+    out = subprocess.run([frozen or find_micropython(), SPEED], env=env, capture_output=True,
                          text=True, timeout=300, check=True)
     return json.loads(out.stdout.split("SPEED ", 1)[1])
 
@@ -241,23 +246,31 @@ class Scenarios:
         return out
 
 
-def latency_figures(sc, per, scale):
-    """The bench's figures from the scenarios run (`per`: Scenarios.run's result)."""
+def latency_figures(sc, per, scale, suffix=""):
+    """The bench's figures from the scenarios run (`per`: Scenarios.run's result), each
+    name ending in `suffix`."""
     out = {}
     worst = max(per.values())
-    out["loop_stall_ms_max_all"] = round(worst[0] / 1000, 2)
-    out["loop_stall_all_by"] = "%s in %s" % (worst[1], [k for k, v in per.items()
-                                                       if v == worst][0])
+    stall = round(worst[0] / 1000, 2)
+    out["loop_stall_ms_max_all" + suffix] = stall
+    out["loop_stall_all_by" + suffix] = "%s in %s" % (worst[1], [k for k, v in per.items()
+                                                                if v == worst][0])
     for name, (us, task) in per.items():
-        out["loop_hold_ms_" + name] = round(us / 1000, 2)
+        out["loop_hold_ms_" + name + suffix] = round(us / 1000, 2)
     if sc.fails:
-        out["latency_scenario_failures"] = sc.fails
-    out["loop_stall_ms_max_all_board_est_ms"] = board_est_ms(out["loop_stall_ms_max_all"],
-                                                             scale)
+        out["latency_scenario_failures" + suffix] = sc.fails
+    out["loop_stall_ms_max_all_board_est_ms" + suffix] = board_est_ms(stall, scale)
     return out
 
 
-def _bench_world(ctx, cs, meter_port):
+# The frozen board's heap: a Pico W's at the bare REPL is 189.8 KB (docs/hardware.md)
+FROZEN_HEAP = "192k"
+
+
+def _bench_world(ctx, cs, meter_port, frozen=None):
+    """The scenario board: on the 64-bit VM from the compiled .mpy files, or on the VM
+    `frozen` with the firmware in its image and only boot.py and main.py on the flash."""
+    from tools.bench import flash_root
     from tools.build import OUT, VM_OUT
     from tools.vboard.world import World
     ctx.n += 1
@@ -270,42 +283,73 @@ def _bench_world(ctx, cs, meter_port):
     for name, text in files.items():
         with open(os.path.join(state, name), "w") as f:
             f.write(text)
-    w = World(state, heap="512k", code_root=OUT, vm_dir=VM_OUT, extra_env=PROFILE_ENV,
-              web_port=0)
+    if frozen:
+        w = World(state, heap=FROZEN_HEAP, code_root=flash_root(ctx.tmp), vm_dir=VM_OUT,
+                  extra_env=PROFILE_ENV, web_port=0, vm=frozen)
+    else:
+        w = World(state, heap="512k", code_root=OUT, vm_dir=VM_OUT, extra_env=PROFILE_ENV,
+                  web_port=0)
     w.inputs.update(meter_mode="ok")
     return w.start()
 
 
-def latency(ctx):
-    """Event-loop holds (issue 21) over every scenario of Scenarios.ORDER on one board
-    with everything on: loop_stall_ms_max_all, the longest step of any task (the CPU
-    time it computed; loop_stall_all_by: the task and the scenario), loop_hold_ms_<
-    scenario> (http_status_ms_p99, the status round trip with 4 clients at once, is
-    tools/bench/web_status.py's figure); board_scale_
-    rp2040, how many times longer the RP2040 takes for the same code (the emulated chip
-    against this VM), each latency figure (and the `tick` figure's mean) times it as
-    *_board_est_ms; the control tick measured on the emulated RP2040, and
-    its share of one core there and on an ESP32 (docs/hardware.md: the scale and its
-    limits)."""
+def _scenarios(ctx, frozen=None):
+    """Scenarios.run on a fresh board and central system: (Scenarios, its result)."""
     from tools.build import OUT
     from tools.vboard.csms import CentralSystem
-    before = vm_speed()  # the VM's speed around the scenarios: a busy host slows both
     cs = CentralSystem().start()
     try:
-        w = _bench_world(ctx, cs, free_port())
+        w = _bench_world(ctx, cs, free_port(), frozen)
         try:
-            sc = Scenarios(w, cs, OUT, 50)
-            per = sc.run()
+            sc = Scenarios(w, cs, OUT, 50)  # the update bundle: the compiled firmware
+            return sc, sc.run()
         finally:
             w.stop()
     finally:
         cs.stop()
-    after = vm_speed()
-    vm = {k: (before[k] + after[k]) / 2 for k in RP2040_US}
-    scale = ratio(RP2040_US, vm)
-    out = {"board_scale_rp2040": round(scale, 1),
-           "board_scale_esp32": round(scale * ESP32_PER_RP2040, 1)}
-    out.update(latency_figures(sc, per, scale))
+
+
+def _scale(vm, before):
+    """board_scale_rp2040 against the VM `vm` (None: the 64-bit one), its kernels timed
+    before (`before`) and after the scenarios (a busy host slows both)."""
+    after = vm_speed(vm)
+    return ratio(RP2040_US, {k: (before[k] + after[k]) / 2 for k in RP2040_US})
+
+
+def latency(ctx):
+    """Event-loop holds (issue 21) over every scenario of Scenarios.ORDER on one board
+    with everything on, first on the 32-bit VM with the firmware frozen in (as boards
+    run it; the primary figures), then on the 64-bit VM from .mpy files (the same names
+    ending in `_mpy64`): loop_stall_ms_max_all, the longest step of any task (the CPU
+    time it computed; loop_stall_all_by: the task and the scenario), loop_hold_ms_<
+    scenario> (http_status_ms_p99, the status round trip with 4 clients at once, is
+    tools/bench/web_status.py's figure); board_scale_rp2040, how many times longer the
+    RP2040 takes for the same code (the emulated chip against the VM the figures come
+    from), each latency figure times it as *_board_est_ms (the `tick` figure's mean:
+    the 64-bit one's); the control tick measured on the emulated RP2040, and its share
+    of one core there and on an ESP32 (docs/hardware.md: the scale and its limits).
+    Without the frozen VM its figures are skipped, with the reason; if they fail, the
+    64-bit ones still come."""
+    from tools.vboard.world import frozen_vm
+    out = {}
+    frozen, why = frozen_vm()
+    if frozen is None:
+        out["latency32_skipped"] = why
+    else:
+        try:
+            before = vm_speed(frozen)
+            sc, per = _scenarios(ctx, frozen)
+            scale = _scale(frozen, before)
+            out.update({"board_scale_rp2040": round(scale, 1),
+                        "board_scale_esp32": round(scale * ESP32_PER_RP2040, 1)})
+            out.update(latency_figures(sc, per, scale))
+        except Exception as e:  # noqa: BLE001 - the 64-bit figures still come
+            out["latency32_failed"] = repr(e)[-500:]
+    before = vm_speed()
+    sc, per = _scenarios(ctx)
+    scale = _scale(None, before)
+    out["board_scale_rp2040_mpy64"] = round(scale, 1)
+    out.update(latency_figures(sc, per, scale, "_mpy64"))
     tick = ctx.vm("tick")  # the `tick` figure's script
     # the mean only: the VM's longest tick is the host pausing the VM (tick_ms_max_rp2040
     # is the board's, measured on the emulated chip)
