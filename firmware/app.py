@@ -234,7 +234,7 @@ class App:
     def _web(self):
         from firmware.services.web.server import Web
         self.web = Web(self)
-        return (("web", self.web.run),)
+        return (("web", self.web.serve), ("web-figures", self.web.run))
 
     def optional(self, name, start):
         """Start a service: `start()` imports and makes it and returns its (task name,

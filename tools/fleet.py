@@ -16,7 +16,9 @@ started and stopped and every queued transaction message delivered (the queue on
 board's flash is empty).
 
 Each board is the unchanged firmware (compiled .mpy, as on a board) in its own
-MicroPython VM with its own simulated world and flash directory.
+MicroPython VM with its own simulated world and flash directory. The firmware is the
+build the tests share (build/test-cache/<hash of the sources>/board,
+host_tests/buildcache.py): compiled once per version of the sources, not per run.
 """
 import argparse
 import json
@@ -27,7 +29,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from tools.build import build, build_vm  # noqa: E402
 from tools.vboard.world import World  # noqa: E402
 
 
@@ -39,18 +40,16 @@ def _logged(w, text):
     return any(text in line for line in list(w.console))
 
 
-def compile_firmware(tmp):
-    """The firmware and the virtual board compiled into `tmp` (not the shared build/:
-    others may be running boards from it). Returns (code_root, vm_dir)."""
-    code, vm = os.path.join(tmp, "board"), os.path.join(tmp, "vm")
-    build(code)
-    build_vm(vm)
-    return code, vm
+def shared_build():
+    """The compiled firmware the tests use (built now if the sources changed)."""
+    sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+    from buildcache import cached_build
+    return cached_build()
 
 
-def start_boards(n, url, compiled, prefix="VB", tmp=None, heap="320k", extra=None):
-    """n running worlds with the firmware `compiled` (compile_firmware()), configured for
-    the backend at `url`; returns [(id, world)]."""
+def start_boards(n, url, code_root, prefix="VB", tmp=None, heap="320k", extra=None):
+    """n running worlds with the compiled firmware at `code_root` (shared_build()),
+    configured for the backend at `url`; returns [(id, world)]."""
     tmp = tmp or tempfile.mkdtemp(prefix="fleet-")
     boards = []
     for i in range(n):
@@ -64,7 +63,7 @@ def start_boards(n, url, compiled, prefix="VB", tmp=None, heap="320k", extra=Non
         with open(os.path.join(state, "config.json"), "w") as f:
             json.dump(cfg, f)
         # a slower physics thread: ten worlds share one CPython process
-        w = World(state, heap=heap, code_root=compiled[0], vm_dir=compiled[1], tick_s=0.02)
+        w = World(state, heap=heap, code_root=code_root, tick_s=0.02)
         boards.append((cp, w.start()))
     return boards
 
@@ -141,7 +140,7 @@ def main(argv=None):
     ap.add_argument("--key", default="", help="Basic auth password of every board")
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="fleet-")
-    compiled = compile_firmware(tmp)
+    code_root = shared_build()
     cs = None
     url = args.url
     if url is None:
@@ -150,7 +149,7 @@ def main(argv=None):
         url = cs.url()
     extra = {"backend.key": args.key} if args.key else None
     t0 = time.monotonic()
-    boards = start_boards(args.boards, url, compiled, args.prefix, tmp, extra=extra)
+    boards = start_boards(args.boards, url, code_root, args.prefix, tmp, extra=extra)
     try:
         run_sessions(boards, args.sessions)
         problems = check_on_central_system(cs, boards, args.sessions) if cs else \

@@ -70,7 +70,7 @@ def label(p):
     line = "+" + "-" * width + "+"
     out = [line, "| " + "CONFIGURATION LABEL - keep it safe".ljust(width - 1) + "|", line]
     for a, b in rows:
-        out.append("| " + (a + ": ").ljust(width - 1 - len(b)) + b + " |")
+        out.append("| " + (a + ": ").ljust(width - 2 - len(b)) + b + " |")
     out.append(line)
     return "\n".join(out)
 

@@ -114,6 +114,12 @@ class Charger:
         # the interpreter longer than the keep-alive's drop-out, so the relay waits to
         # close. Only closing waits: the flash is never written while it is closed.
         self.flash_busy = False
+        # The relay driver found open while the core commands it closed: the hard-IRQ
+        # guard opens it without the core (drivers/contactor.Guard). The core then drops
+        # its command, so the relay closes again only by the gated way (_may_close_now:
+        # no file write under way, a settled pilot); re-driving the coil from the tick
+        # would close it under a write that began once the guard had opened it.
+        self.coil_open = False
         # Outputs
         self.relay = False
         self.duty = DUTY_OFF
@@ -181,6 +187,14 @@ class Charger:
     def _too_hot(self):
         cfg = self.cfg
         return cfg.temp_sensor and (self.temp_dc >= cfg.temp_stop_dc or self.temp_dc == NO_READING)
+
+    def _may_close_now(self):
+        """Closing also needs the mains in range now (once closed, a dip is tolerated
+        for mains_hold_ms), no voltage on the output yet (else it is welded), no file
+        write under way and a pilot that is not changing (the guard opened the relay on
+        its edge: the vehicle is leaving C)."""
+        return (self._may_close() and self._mains_ok() and not self.flash_busy and
+                not self.pilot.confirming() and not (self.out_live and self.cfg.relay_sense))
 
     def _may_offer(self):
         return (self.authorized and not self.showroom and not self.service_mode
@@ -312,6 +326,8 @@ class Charger:
             arb.set(TEMPERATURE, derate_da(t, cfg.temp_derate_dc, cfg.temp_stop_dc,
                                            arb.claims[INSTALLATION]))
         arb.resolve()
+        if self.relay and self.coil_open:  # opened under the core: closing is a new close
+            self._set_relay(False, now)
         ph = self.phase
         if ph == PERMANENT:
             self._set_relay(False, now)
@@ -404,11 +420,7 @@ class Charger:
                 self._emit(EV_VENT_REFUSED, 0)
             return
         self.vent_refused = False
-        # Closing also needs the mains in range now (once closed, a dip is tolerated
-        # for mains_hold_ms), no voltage on the output yet (else it is welded) and no
-        # file write under way.
-        if self._may_close() and self._mains_ok() and not self.flash_busy and \
-                not (self.out_live and self.cfg.relay_sense):
+        if self._may_close_now():
             self.car_paused = False
             self._set_relay(True, now)
             self._enter(CHARGING, now)
@@ -440,6 +452,8 @@ class Charger:
             self._set_relay(False, now)
             self.car_paused = s == cp.B
             self._enter(READY, now)
+        elif not self.relay and self._may_close_now():  # the guard had opened it
+            self._set_relay(True, now)
 
     def _suspended(self, now, blocked):
         self._stop_offer()

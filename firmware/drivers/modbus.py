@@ -60,13 +60,28 @@ class Rtu:
         self._mv = memoryview(self.buf)
         self._r = asyncio.StreamReader(uart)
         self._got = 0
+        self._failed = 0  # the last request failed: its timeout (its answer may still come)
         if de is not None:
             de.value(0)
 
     def close(self):
         pass
 
+    async def _quiet(self, quiet_ms):
+        """Drop what arrives until the line was quiet for quiet_ms (the failed request's
+        answer timeout; at most four of them: a babbling line). RTU answers carry no
+        request id: after a failed request its answer may still come, and one of the
+        same length would otherwise be taken for the next request's."""
+        end = ticks_add(ticks_ms(), 4 * quiet_ms)
+        while ticks_diff(end, ticks_ms()) > 0:
+            try:
+                await asyncio.wait_for_ms(self._r.readinto(self._mv), quiet_ms)
+            except asyncio.TimeoutError:
+                return
+
     async def read(self, unit, fc, addr, count, force=False):
+        if self._failed:  # before the request is made: this drops into the buffer
+            await self._quiet(self._failed)
         b = self.buf
         u = self.uart
         b[0] = unit
@@ -91,10 +106,12 @@ class Rtu:
         if de is not None:
             de.value(0)
         self._got = 0
+        self._failed = self.timeout_ms
         try:
             n = await asyncio.wait_for_ms(self._recv(unit, fc, count), self.timeout_ms)
         except asyncio.TimeoutError:
             raise ModbusError("short" if self._got else "timeout")
+        self._failed = 0
         return self._mv[3:n - 2]
 
     async def _recv(self, unit, fc, count):

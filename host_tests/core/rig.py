@@ -41,6 +41,7 @@ class Rig:
         self.cut = None  # cut(tick) True: that burst is interrupted and misses a plateau
         self.ticks = 0
         self.relay_log = []  # (time, closed) on every change
+        self.coil_closed = False  # the relay driver: follows the core each tick (Control)
 
     def live(self):
         return (self.c.relay and not self.relay_dead) or self.welded
@@ -78,11 +79,17 @@ class Rig:
         c.current_da = self.current()
         c.rcd_trip = self.leak or (c.rcd_test and self.rcd_healthy)
         c.pe_ok = self.pe_ok
+        c.coil_open = not self.coil_closed
         before = c.relay
         c.step(self.now)
+        self.coil_closed = c.relay
         if c.relay != before:
             self.relay_log.append((self.now, c.relay))
         self.ticks += 1
+
+    def guard_opens(self):
+        """The hard-IRQ guard opens the coil between two ticks, without the core."""
+        self.coil_closed = False
 
     def run(self, ms):
         for _ in range(ms // TICK_MS):

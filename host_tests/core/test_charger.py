@@ -398,3 +398,37 @@ def test_relay_waits_to_close_while_a_file_is_written_and_stays_closed_after():
     r.c.flash_busy = True  # never set while closed by the gate; if it were, no effect
     r.run(100)
     assert r.c.relay
+
+
+def test_a_coil_the_guard_opened_closes_again_only_through_the_flash_gate():
+    # The race behind a file write counted while the relay was closed: the guard's hard
+    # IRQ opened the coil on the pilot's edge, a file write began (the gate saw the relay
+    # open), and the next tick re-drove the coil closed under it. Now the core drops its
+    # command and closes again only when no write is under way.
+    r = Rig()
+    r.car = "C"
+    r.until(lambda r: r.c.relay, 6000)
+    r.guard_opens()  # (a stall: the pilot stays in C)
+    r.c.flash_busy = True  # the write the gate let begin once the coil was open
+    r.run(200)
+    assert not r.c.relay and not r.coil_closed and r.c.phase == ch.CHARGING
+    r.c.flash_busy = False
+    r.tick()
+    assert r.c.relay and r.c.phase == ch.CHARGING and r.coil_closed
+    assert r.c.fault == 0
+
+
+def test_after_the_guard_opens_on_unplug_the_relay_stays_open():
+    r = Rig()
+    r.car = "C"
+    r.until(lambda r: r.c.relay, 6000)
+    n = len(r.relay_log)
+    r.car = "A"  # the comparator's edge: the guard opens before the tick sees the pilot
+    r.guard_opens()
+    closed = []
+    for _ in range(100):
+        r.tick()
+        closed.append(r.coil_closed)
+    assert not any(closed), "the tick re-closed the coil the guard had opened"
+    assert r.relay_log[n:] == [(r.relay_log[n][0], False)]  # opened once, never re-closed
+    assert r.c.last_fault == faults.UNPLUGGED  # ended as an unplug under load, as before

@@ -7,6 +7,7 @@ service reads (settings, arbiter, charger figures, log, indicators).
 import json
 import os
 import subprocess
+import tempfile
 
 import pytest
 from test_modbus_vm import House, PymodbusPeer, ScriptedTcp, TCP_CASES, free_port
@@ -58,18 +59,19 @@ asyncio.run(main())
 
 
 def run_vm(job, timeout=60):
-    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
-    path = os.path.join(ROOT, "build", "meter_service_job%d.py" % os.getpid())  # per worker
-    jpath = os.path.join(ROOT, "build", "meter_service_job%d.json" % os.getpid())
-    with open(path, "w") as f:
-        f.write(VM_SCRIPT)
-    with open(jpath, "w") as f:
-        json.dump(job, f)
-    env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([os.path.join(ROOT, "tools", "vboard", "vm"), ROOT, ".frozen"])
-    env.pop("VBOARD_LINK", None)
-    proc = subprocess.run([micropython(), "-X", "heapsize=512k", path, jpath], env=env,
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory() as tmp:  # the script and its job: nothing left
+        path = os.path.join(tmp, "meter_service_job.py")
+        jpath = os.path.join(tmp, "meter_service_job.json")
+        with open(path, "w") as f:
+            f.write(VM_SCRIPT)
+        with open(jpath, "w") as f:
+            json.dump(job, f)
+        env = dict(os.environ)
+        env["MICROPYPATH"] = ":".join([os.path.join(ROOT, "tools", "vboard", "vm"), ROOT,
+                                       ".frozen"])
+        env.pop("VBOARD_LINK", None)
+        proc = subprocess.run([micropython(), "-X", "heapsize=512k", path, jpath], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     out = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert out, proc.stdout + proc.stderr
     return out

@@ -11,6 +11,7 @@ import select
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import tty
@@ -104,19 +105,21 @@ asyncio.run(main())
 
 
 def run_vm(job, env=None, timeout=60):
-    path = os.path.join(ROOT, "build", "modbus_vm_job%d.py" % os.getpid())  # per test worker
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(VM_SCRIPT)
-    jpath = os.path.join(ROOT, "build", "modbus_vm_job%d.json" % os.getpid())
-    with open(jpath, "w") as f:
-        json.dump(job, f)
-    e = dict(os.environ)
-    e["MICROPYPATH"] = ":".join([os.path.join(ROOT, "tools", "vboard", "vm"), ROOT, ".frozen"])
-    e.pop("VBOARD_LINK", None)
-    e.update(env or {})
-    proc = subprocess.run([micropython(), "-X", "heapsize=512k", path, jpath],
-                          env=e, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory() as tmp:  # the script and its job: nothing left
+        path = os.path.join(tmp, "modbus_vm_job.py")
+        with open(path, "w") as f:
+            f.write(VM_SCRIPT)
+        jpath = os.path.join(tmp, "modbus_vm_job.json")
+        with open(jpath, "w") as f:
+            json.dump(job, f)
+        e = dict(os.environ)
+        e["MICROPYPATH"] = ":".join([os.path.join(ROOT, "tools", "vboard", "vm"), ROOT,
+                                     ".frozen"])
+        e.pop("VBOARD_LINK", None)
+        e.update(env or {})
+        proc = subprocess.run([micropython(), "-X", "heapsize=512k", path, jpath],
+                              env=e, cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout)
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert len(lines) == len(job["requests"]), proc.stdout + proc.stderr
     print("VM answers:", lines)  # shown with a failing test's report
@@ -467,8 +470,9 @@ RTU_CASES = {
 class ScriptedRtu:
     """The other end of the UART's pty: answers request k with case k."""
 
-    def __init__(self, cases, trickle_s=0.0, noise_before=b"", ready=None):
+    def __init__(self, cases, trickle_s=0.0, noise_before=b"", ready=None, delays=()):
         self.cases = list(cases)
+        self.delays = list(delays)  # seconds before answer k (none when missing)
         self.trickle_s = trickle_s
         self.noise_before = noise_before
         self.ready = ready  # noise before request k once the VM made the file ready<k>
@@ -499,6 +503,8 @@ class ScriptedRtu:
                     req += os.read(self.master, 8 - len(req))
             self.requests.append(req)
             reply = case(req[0])
+            if k < len(self.delays) and self._stop.wait(self.delays[k]):
+                return
             if self.trickle_s:
                 for b in reply:
                     os.write(self.master, bytes([b]))
@@ -552,6 +558,28 @@ def test_rtu_trickling_bytes_and_stale_noise_before_the_request(tmp_path):
     finally:
         srv.close()
     assert out[0]["data"] == [1, 2, 3, 4] and out[1]["data"] == [1, 2, 3, 4], out
+
+
+def test_rtu_late_answer_is_not_taken_for_the_next_request():
+    """The meter answers the first request after the master gave up on it, just after
+    the next request went out: the same length, other data. The master drops it (the
+    line must be quiet for the answer timeout after a failed request) and takes the
+    second request's own answer."""
+    late = lambda u: rtu_frame(bytes([u, 4, 4, 9, 9, 9, 9]))  # noqa: E731
+    own = lambda u: rtu_frame(bytes([u, 4, 4, 5, 6, 7, 8]))  # noqa: E731
+    # 1 s timeout, the first answer 0.3 s after it: the VM's next request (sent at once
+    # after the timeout, by the old code) was on the line before it; a busy host has
+    # 0.7 s of slack before the late answer falls outside the quiet wait
+    srv = ScriptedRtu([late, own], delays=[1.3])
+    try:
+        out = run_vm({"transport": "rtu", "requests": [
+            {"unit": 7, "timeout": 1000}, {"unit": 7, "addr": 8, "timeout": 1000}]},
+                     env={"VBOARD_UART1": srv.path})
+    finally:
+        srv.close()
+    assert out[0]["error"] == "timeout"
+    assert out[1]["data"] == [5, 6, 7, 8], out
+    assert srv.requests[1][:6] == bytes([7, 4, 0, 8, 0, 2])
 
 
 def test_rtu_with_nothing_on_the_line():

@@ -64,7 +64,7 @@ def test_ticks_wrap(t, delta):
 NAMES = [e[0] for e in EVENTS]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(st.lists(st.tuples(st.sampled_from(range(len(EVENTS))), st.integers(0, 23)),
                 min_size=10, max_size=200), st.booleans())
 def test_safety_invariants_hold_for_any_event_sequence(events, ventilation):

@@ -39,7 +39,7 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(fuse_a=st.integers(6, 100), single=st.booleans(), steps=st.lists(step, max_size=60),
        rise=st.integers(0, 10000), resume=st.integers(0, 30000))
 def test_no_phase_over_the_fuse_while_the_meter_is_healthy(fuse_a, single, steps, rise,
@@ -61,7 +61,7 @@ def test_no_phase_over_the_fuse_while_the_meter_is_healthy(fuse_a, single, steps
                 assert house[p] + offered <= fuse + lm.DEAD_BAND_DA, (p, house, car, claim)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(fuse_a=st.integers(6, 100), house=st.lists(st.integers(-300, 600), min_size=3,
                                                   max_size=3),
        before=st.lists(st.integers(0, 320), min_size=3, max_size=3),
@@ -81,7 +81,7 @@ def test_a_car_changing_during_the_reading_never_makes_the_headroom_larger(
     assert room <= max(0, fuse - max(house))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(steps=st.lists(st.tuples(st.integers(-100, 400), st.integers(100, 5000)),
                       max_size=80), mode=st.sampled_from([lm.SOLAR, lm.MIN_SOLAR]),
        start=st.integers(0, 60000), stop=st.integers(0, 60000))

@@ -105,13 +105,13 @@ def check_plan(now, ahead, need, max_da, phases, volts, w):
     return plan
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(plans)
 def test_plans_respect_limits_and_deliver_when_feasible(case):
     check_plan(*case)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.sampled_from(DST_EDGES), st.integers(-12 * 3600, 12 * 3600), st.integers(0, 20 * 3600),
        st.integers(0, 60000))
 def test_dst_changes(edge, shift, ahead, need):
@@ -138,7 +138,7 @@ def test_replanning_waits_30_s_across_the_tick_wrap(t0, soon, late):
     assert plan.due(now + 1, ticks_add(t0, soon), 0, prices.rev + 1, 160)  # prices: at once
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.sampled_from(DST_EDGES), st.integers(-36 * 3600, 36 * 3600),
        st.integers(0, 1439).filter(lambda m: not 120 <= m < 180))  # 02:00-03:00 may not exist
 def test_the_next_departure_is_that_local_time_within_a_day(edge, shift, minute):

@@ -70,6 +70,16 @@ def test_passwords_are_unique_and_bad_input_is_refused():
         provision.provisioning("WB1", "virtual", update_key="abcd")
 
 
+def test_the_label_is_a_closed_box_with_every_secret_on_it():
+    p = provision.provisioning("VB0460251469", "virtual")
+    lines = provision.label(p).splitlines()
+    assert {len(line) for line in lines} == {len(lines[0])}, lines  # right border in line
+    assert all(line[-1] in "|+" for line in lines)
+    text = "\n".join(lines)
+    for secret in (p["serial"], p["hotspot_password"], p["recovery_password"]):
+        assert secret in text
+
+
 def test_unprovisioned_device_says_so(tmp_path):
     (tmp_path / "s.py").write_text(READ)
     out = subprocess.run([micropython(), "s.py"], cwd=str(tmp_path), capture_output=True,

@@ -246,6 +246,39 @@ def test_a_write_keeps_the_relay_from_closing_until_it_ends():
     assert not flashgate.begin() and not ctl.charger.flash_busy
 
 
+def test_waiting_for_the_relay_to_open_leaves_the_event_loop_to_the_others():
+    import asyncio
+    ctl, _, _ = gate()
+    ctl.hw.relay.closed = True
+    ran = [0]
+    got = []
+
+    async def other():  # the web server, the backend, the meter...
+        while not got:
+            ran[0] += 1
+            await asyncio.sleep_ms(0)
+
+    async def opener():  # the tick opens the relay after a while
+        while ran[0] < 20:
+            await asyncio.sleep_ms(0)
+        ctl.hw.relay.closed = False
+
+    async def main(ms, open_it):
+        t = asyncio.create_task(other())
+        if open_it:
+            asyncio.create_task(opener())
+        got.append(await flashgate.wait_open(ms, poll_ms=1))
+        await t
+
+    asyncio.run(main(5000, True))
+    assert got == [True] and ran[0] >= 20 and not ctl.charger.flash_busy
+    ctl.hw.relay.closed = True  # it stays closed: False after the time, the others ran
+    got.clear()
+    ran[0] = 0
+    asyncio.run(main(30, False))
+    assert got == [False] and ran[0] > 1 and not ctl.charger.flash_busy
+
+
 def test_lines_delivered_while_closed_are_cut_from_the_journal():
     ctl, dev, d = gate()
     write(d, "q", "line0\n")
@@ -258,3 +291,15 @@ def test_lines_delivered_while_closed_are_cut_from_the_journal():
     flashgate.journal = Journal(dev)
     assert flashgate.recover(config.write_json) == 3
     assert read(d, "q") == "line0\nline2\n"
+
+
+def test_a_line_of_several_byte_characters_is_recovered_at_its_byte_offset():
+    ctl, dev, d = gate()
+    write(d, "q", "\u00e90\nX")  # 4 bytes of lines (é is 2), then a line torn by a cut
+    ctl.hw.relay.closed = True
+    flashgate.hold_line("q", 4, "\u00fc1\n")
+    flashgate.held.clear()  # the power goes
+    ctl.hw.relay.closed = False
+    flashgate.journal = Journal(dev)
+    assert flashgate.recover(config.write_json) == 1
+    assert read(d, "q") == "\u00e90\n\u00fc1\n"

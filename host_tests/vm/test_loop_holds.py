@@ -1,5 +1,5 @@
 """No task holds the event loop for long (issue 21), in any scenario of
-tools/bench_latency.py: web requests (login with PBKDF2, configuration save, export and
+tools/bench/latency.py: web requests (login with PBKDF2, configuration save, export and
 import, log download, update upload), an OCPP burst (a full local list, every
 configuration key), RFID with a failing reader, meter polls and data-log writes.
 
@@ -12,7 +12,7 @@ import sys
 from vmrun import ROOT, free_port
 
 sys.path.insert(0, ROOT)
-from tools.bench_latency import BUDGET_MS, PROFILE_ENV, Scenarios, board_setup, holds  # noqa: E402
+from tools.bench.latency import BUDGET_MS, PROFILE_ENV, Scenarios, board_setup, holds  # noqa: E402
 from tools.vboard.csms import CentralSystem  # noqa: E402
 
 MARGIN = 4

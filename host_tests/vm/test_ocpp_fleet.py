@@ -6,11 +6,12 @@ from tools import fleet
 from tools.vboard.csms import CentralSystem
 
 
-def test_a_fleet_of_boards_against_one_central_system(tmp_path):
+def test_a_fleet_of_boards_against_one_central_system(tmp_path, firmware_build):
     n = count(3, 10)
-    compiled = fleet.compile_firmware(str(tmp_path))
+    assert fleet.shared_build() == firmware_build  # the tool runs the tests' build
     cs = CentralSystem().start()
-    boards = fleet.start_boards(n, cs.url(), compiled, prefix="FLEET", tmp=str(tmp_path))
+    boards = fleet.start_boards(n, cs.url(), firmware_build, prefix="FLEET",
+                                tmp=str(tmp_path))
     try:
         # generous waits: ten VMs share the machine's cores with whatever else runs
         cs.wait_for(lambda cs: all(cs.calls(cp, "StatusNotification") for cp, _ in boards), 300)

@@ -79,3 +79,21 @@ def test_unplug_inside_a_stall_opens_the_relay_before_the_stall_ends(start_board
     opened = _written_at(w, since, board.RELAY, 0) + _written_at(w, since, board.RELAY_KEEPALIVE, 0)
     assert any(_inside(s, window) for s in opened), "the relay opened only after the stall"
     w.wait_for(lambda w: w.status() == "Idle", timeout=20)
+
+
+def test_after_the_guard_opens_on_unplug_the_coil_is_not_driven_closed_again(start_board):
+    # The pilot comparator's edge lets the guard open the coil at once; the tick, whose
+    # pilot classifier still confirms the change, used to drive it closed again for a
+    # tick or more (and under a file write the gate had let begin meanwhile: the count
+    # of host_tests/vm/test_flash_while_charging.py under load, docs/decisions.md).
+    w = start_board(plugged=True)
+    for _ in range(3):
+        w.wait_for(_charging, timeout=30)
+        with w.lock:
+            since = w.events[-1][0]
+        w.set(plugged=False)
+        w.wait_for(lambda w: w.status() == "Idle", timeout=20)
+        coil = [v for t, kind, i, v in list(w.events)
+                if t >= since and kind == "pin" and i == board.RELAY]
+        assert coil == [0], coil
+        w.set(plugged=True)

@@ -16,10 +16,12 @@ SETUP = MOUNT + r"""
 from firmware.services.platform.log import Log
 from firmware.services.ocpp.txqueue import TxQueue
 log = Log(echo=False)
+ID_TAG = "J\u00fcrgen-\u20ac-\u540d"  # Jürgen-€-名
 """
 
 # Puts numbered messages and acknowledges the oldest, at random; every third one is a
-# "start" whose acknowledgement records a transactionId (number x 10).
+# "start" whose acknowledgement records a transactionId (number x 10). Each carries an
+# idTag of characters of two and three bytes (the file's offsets are bytes).
 WRITER = SETUP + r"""
 import random
 nxt = int(sys.argv[4])
@@ -29,7 +31,7 @@ while True:
     n = q.pending()
     if n < 6 and (n == 0 or random.getrandbits(2)):
         kind = "StartTransaction" if nxt % 3 == 0 else "MeterValues"
-        if q.put(nxt, kind, {"n": nxt, "pad": "x" * (nxt % 61)}):
+        if q.put(nxt, kind, {"n": nxt, "idTag": ID_TAG, "pad": "x" * (nxt % 61)}):
             print("P", nxt)
             nxt += 1
     else:
@@ -46,7 +48,7 @@ while True:
     rec = q.head()
     if rec is None:
         break
-    assert rec[2]["n"] == rec[0]
+    assert rec[2]["n"] == rec[0] and rec[2]["idTag"] == ID_TAG, rec
     out.append(rec[0])
     q.ack(rec[0])  # on a copy of the flash
 print(json.dumps({"pending": out, "ids": q.ids, "log": [e[3] for e in log.entries]}))

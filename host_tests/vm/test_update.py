@@ -26,8 +26,10 @@ import asyncio, json, os, random, sys
 from firmware.services.platform.log import Log
 from firmware.services.platform import update
 path, key, board, force, seed = sys.argv[1:6]
+from firmware.core.charger import ChargerConfig
 class Charger:
     updating = False
+    cfg = ChargerConfig()
 c = Charger()
 log = Log(echo=False)
 u = update.Updater(log, c, board, bytes.fromhex(key) if key != "-" else None)
@@ -250,6 +252,8 @@ control = Obj()
 control.charger = Obj()
 control.charger.flash_busy = False
 control.charger.updating = False
+from firmware.core.charger import ChargerConfig
+control.charger.cfg = ChargerConfig()
 control.hw = Obj()
 control.hw.relay = Obj()
 control.hw.relay.closed = False
@@ -341,6 +345,20 @@ def test_update_while_charging_switches_and_is_confirmed(start_board, server, bu
     assert "update: version 9.9.9 on trial, boot 1 of 3" in text
 
 
+def test_update_waits_for_a_car_that_holds_state_c(start_board, server, built, request):
+    """A car that stays in C once the PWM stops is opened under load only after the
+    charger's suspend_open_ms: the update waits for that instead of giving up."""
+    files = bundle.collect(request.getfixturevalue("scaled_build"))
+    server.files["/fw/wallbox-9.9.9.wbx"] = bundle.make(files, "9.9.9")
+    w = start_board(plugged=True, stubborn=True, code_root=built, scaled=True,
+                    env={"VBOARD_UPDATE_URL": server.url("/fw/wallbox-9.9.9.wbx"),
+                         "VBOARD_UPDATE_AFTER_MS": "3000"})
+    w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
+    w.wait_for(lambda w: w.boots == 2 or any("update refused" in x for x in list(w.console)),
+               timeout=40)
+    assert w.boots == 2, [x for x in w.console if "update" in x]
+
+
 def test_failing_new_version_is_rolled_back_after_its_boots(start_board, server, files,
                                                            tmp_path, built):
     broken = dict(files)
@@ -376,13 +394,74 @@ def test_new_version_in_safe_mode_rolls_itself_back(start_board):
     assert "restart: rollback" in w.flash_log()
 
 
+TWO = r"""
+import asyncio, json, os
+from firmware.services.platform.log import Log
+from firmware.services.platform import update
+from firmware.services.platform.config import save_json
+log = Log(echo=False)
+data = open("b.wbx", "rb").read()
+out = {}
+async def another():
+    try:
+        await update.Updater(log, None, "virtual", None).begin(len(data))
+        return "began"
+    except update.UpdateError as e:
+        return type(e).__name__ + ": " + str(e)
+async def run():
+    first = update.Updater(log, None, "virtual", None)
+    await first.begin(len(data))
+    first.write(data[:len(data) // 2])
+    out["during"] = await another()  # e.g. the backend's while the web's uploads
+    first.write(data[len(data) // 2:])
+    out["version"] = await first.finish()
+    out["after"] = await another()  # the new version is on trial (not yet started even)
+    # on trial, the version before it in s0: the spare slot is the one to roll back to
+    save_json(update.STATE, {"active": "s1", "prev": "s0", "version": "9.9.9",
+                             "boots": 1, "max": 3})
+    os.rename("s1", "s0")
+    os.mkdir("s1")
+    out["trial"] = await another()
+    await update.cleared()
+asyncio.run(run())
+out["state"] = update.state()
+print(json.dumps(out))
+"""
+
+
+def test_one_update_at_a_time_and_none_during_a_trial(tmp_path, files):
+    """A second updater (the web's upload, its online update, the backend's) is refused
+    while one writes the spare slot, and the first completes intact; while a version is
+    on trial, the spare slot holds the one to roll back to: no update until confirmed."""
+    data = bundle.make(files, "9.9.9")
+    (tmp_path / "b.wbx").write_bytes(data)
+    (tmp_path / "two.py").write_text(TWO)
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+    r = subprocess.run([micropython(), "two.py"], cwd=str(tmp_path), env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    busy = "UpdateBusy: another update is running: try again once it has finished"
+    assert out["during"] == busy, out
+    assert out["version"] == "9.9.9"
+    trial = "UpdateBusy: version 9.9.9 is on trial: an update can start once it is " \
+        "confirmed healthy"
+    assert out["after"] == trial and out["trial"] == trial, out
+    assert out["state"] == {"active": "s1", "prev": "s0", "version": "9.9.9", "boots": 1,
+                            "max": 3}
+    for rel, content in files.items():  # the version to roll back to, untouched
+        assert (tmp_path / "s0" / rel).read_bytes() == content
+
+
 INSTALL = r"""
 import asyncio, json, sys
 from firmware.services.platform.log import Log
 from firmware.services.platform import update
 from firmware.services.net.download import install_from_url
+from firmware.core.charger import ChargerConfig
 class Charger:
     updating = False
+    cfg = ChargerConfig()
 u = update.Updater(Log(echo=False), Charger(), "virtual", None)
 try:
     out = {"ok": True, "version": asyncio.run(install_from_url(u, sys.argv[1]))}

@@ -29,8 +29,10 @@ from firmware.services.platform.log import Log
 from firmware.services.net import release
 from firmware.services.platform import update
 url, key, timeout_s = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from firmware.core.charger import ChargerConfig
 class Charger:
     updating = False
+    cfg = ChargerConfig()
 class App:
     log = Log(echo=False)
     restarted = None

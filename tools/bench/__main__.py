@@ -26,6 +26,7 @@ SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm")
 sys.path.insert(0, ROOT)
 from tools.build import OUT, VM_OUT, build, build_vm  # noqa: E402
 from tools.vboard.world import World, find_micropython, frozen_vm  # noqa: E402
+from tools.bench import webclient  # noqa: E402
 
 RELAY = 3  # the virtual board's relay pin (firmware/boards/virtual.py)
 FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
@@ -265,7 +266,7 @@ def keepalive(ctx):
 
     def web_busy(cookie):
         while not stop.is_set():
-            f = _web_clients(w, cookie, n=2, rounds=1)
+            f = webclient.browsers(w.web_port, cookie, n=2, rounds=1)
             fails.extend(f)
 
     def backend_busy():
@@ -882,21 +883,9 @@ def _web_world(ctx, heap="256k", env=None, **inputs):
 
 
 def _http(w, method, path, body=None, cookie=None, csrf=None):
-    import http.client
-    c = http.client.HTTPConnection("127.0.0.1", w.web_port, timeout=20)
-    h = {"Content-Type": "application/json"}
-    if cookie:
-        h["Cookie"] = "sid=" + cookie
-    if csrf:
-        h["X-CSRF-Token"] = csrf
-    try:
-        c.request(method, path, None if body is None else json.dumps(body), h)
-        r = c.getresponse()
-        data = r.read()
-        sc = r.getheader("Set-Cookie")
-        return r.status, data, sc.split(";")[0].split("=", 1)[1] if sc else cookie
-    finally:
-        c.close()
+    """(status, body, cookie) of one request to `w`'s web interface."""
+    st, data, _, cookie = webclient.request(w.web_port, method, path, body, cookie, csrf)
+    return st, data, cookie
 
 
 def _web_login(w):
@@ -916,37 +905,12 @@ def _web_login(w):
     return cookie
 
 
-def _web_clients(w, cookie, n=4, rounds=10):
-    """`n` clients at once, each polling the status and fetching the page's files like
-    a browser; returns the failures."""
-    import threading
-    fails = []
-
-    def client():
-        for _ in range(rounds):
-            for path in ("/api/v1/status", "/", "/app.js", "/style.css"):
-                try:
-                    st, _, _ = _http(w, "GET", path, cookie=cookie)
-                except OSError as e:
-                    fails.append(repr(e))
-                    continue
-                if st != 200:
-                    fails.append(st)
-
-    ts = [threading.Thread(target=client) for _ in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return fails
-
-
 def _web_passes(ctx, kb):
     w = _web_world(ctx, heap="%dk" % kb, plugged=True)
     try:
         cookie = _web_login(w)
         w.wait_for(charging, 20)
-        fails = _web_clients(w, cookie)
+        fails = webclient.browsers(w.web_port, cookie)
         time.sleep(1)
         return not fails and charging(w) and w.running
     except (TimeoutError, RuntimeError, OSError, ValueError, KeyError):
@@ -972,7 +936,7 @@ def web(ctx):
         w.wait_for(charging, 20)
         time.sleep(2)
         before = w.state()["firmware"]["stall_us"]
-        fails = _web_clients(w, cookie, 4, 50)
+        fails = webclient.browsers(w.web_port, cookie, 4, 50)
         time.sleep(1)
         out["http_failures"] = len(fails)
         out["loop_stall_ms_max_before_web"] = round(before / 1000, 2)
@@ -1255,7 +1219,7 @@ def size(ctx):
     return {"mpy_kb": round(total / 1024, 1)}
 
 
-figure(__import__("tools.bench_latency", None, None, ["latency"]).latency)  # issue 21
+figure(__import__("tools.bench.latency", fromlist=["*"]).latency)  # issue 21
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+from tools.bench import webclient
 from tools.build import OUT, ROOT, mpy_cross, source_name
 from tools.vboard.timescale import scale_source
 
@@ -32,7 +33,7 @@ _SCALED = {
 def _bench():
     """tools/bench's helpers (its __main__.py, run as the program or imported)."""
     main = sys.modules.get("__main__")
-    if main is not None and hasattr(main, "_web_clients"):
+    if main is not None and hasattr(main, "_web_login"):
         return main
     return __import__("tools.bench.__main__", fromlist=["*"])
 
@@ -75,8 +76,7 @@ def keepalive_hour(ctx):
 
     def web_busy(cookie):
         while not stop.is_set():
-            f, _ = b._web_clients(w, cookie, n=2, rounds=1)
-            fails.extend(f)
+            fails.extend(webclient.browsers(w.web_port, cookie, n=2, rounds=1))
 
     def web_saves():
         _, data, cookie = b._http(w, "POST", "/api/login",

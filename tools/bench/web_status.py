@@ -6,16 +6,16 @@ of `GET /api/v1/status` (what the status page polls every 2 s) while 4 clients p
 once, each as fast as it gets answers, against the compiled firmware in the VM on the
 virtual board with a car charging. Wall clock over loopback at the VM's own speed: a
 board is slower (http_status_ms_p99_board_est_ms, by the board scale of
-tools/bench_latency.py; an upper bound, docs/hardware.md). Each client sends a bounded
+tools/bench/latency.py; an upper bound, docs/hardware.md). Each client sends a bounded
 number of requests; only 127.0.0.1 is addressed.
 """
-import http.client
 import json
 import math
 import os
 import threading
 import time
 
+from tools.bench.webclient import request
 from tools.build import OUT, VM_OUT
 from tools.vboard.world import World
 
@@ -23,23 +23,6 @@ CLIENTS = 4
 REQUESTS = 100  # per client
 SERIAL = "WB0000000001"
 PASSWORD = "bench-password-1"
-
-
-def _request(port, method, path, body=None, cookie=None, csrf=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    h = {"Content-Type": "application/json"}
-    if cookie:
-        h["Cookie"] = "sid=" + cookie
-    if csrf:
-        h["X-CSRF-Token"] = csrf
-    try:
-        c.request(method, path, None if body is None else json.dumps(body), h)
-        r = c.getresponse()
-        data = r.read()
-        sc = r.getheader("Set-Cookie")
-        return r.status, data, sc.split(";")[0].split("=", 1)[1] if sc else cookie
-    finally:
-        c.close()
 
 
 def _board(ctx):
@@ -59,8 +42,8 @@ def _log_in(w):
     deadline = time.monotonic() + 30
     while True:
         try:
-            st, data, cookie = _request(w.web_port, "POST", "/api/login",
-                                        {"user": "admin", "password": SERIAL})
+            st, data, _, cookie = request(w.web_port, "POST", "/api/login",
+                                          {"user": "admin", "password": SERIAL})
             break
         except OSError:
             if time.monotonic() > deadline:
@@ -69,7 +52,7 @@ def _log_in(w):
     if st != 200:
         raise RuntimeError("login: HTTP %d" % st)
     csrf = json.loads(data)["csrf"]
-    st, _, _ = _request(w.web_port, "POST", "/api/password", {"new": PASSWORD}, cookie, csrf)
+    st = request(w.web_port, "POST", "/api/password", {"new": PASSWORD}, cookie, csrf)[0]
     if st != 200:
         raise RuntimeError("password change: HTTP %d" % st)
     return cookie
@@ -85,7 +68,7 @@ def _poll_together(port, cookie, clients=CLIENTS, requests=REQUESTS):
         for _ in range(requests):
             t0 = time.monotonic()
             try:
-                st, _, _ = _request(port, "GET", "/api/v1/status", cookie=cookie)
+                st = request(port, "GET", "/api/v1/status", cookie=cookie)[0]
             except OSError as e:
                 fails.append(repr(e))
                 continue
@@ -108,26 +91,44 @@ def percentile(values, p):
     return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
 
+def _vm_thread(w):
+    """(ns on a CPU, ns waiting for one) of the VM's main thread, from the kernel."""
+    pid = w._proc.pid
+    with open("/proc/%d/task/%d/schedstat" % (pid, pid)) as f:
+        cpu, queued = f.read().split()[:2]
+    return int(cpu), int(queued)
+
+
 def http_status(ctx):
     """http_status_ms_p95 and _p99 (and the median, the worst, the failures, the p99's
-    board estimate) of GET /api/v1/status with 4 clients polling at once, a car charging."""
-    from tools.bench_latency import RP2040_US, board_est_ms, ratio, vm_speed
+    board estimate) of GET /api/v1/status with 4 clients polling at once, a car charging.
+    The round trips are wall time on a shared host, so beside them: what the VM's thread
+    computed per request (http_status_vm_cpu_ms_per_request: the firmware's cost, the
+    host's load aside), how long per request it waited for a CPU while it could have run
+    (http_status_vm_queued_ms_per_request: the host's share), and the host's load."""
+    from tools.bench.latency import RP2040_US, board_est_ms, ratio, vm_speed
     w = _board(ctx)
     try:
         cookie = _log_in(w)
         w.set(plugged=True)
         w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), 30)
+        before = _vm_thread(w)
         times, fails = _poll_together(w.web_port, cookie)
+        after = _vm_thread(w)
     finally:
         w.stop()
     if not times:
         raise RuntimeError("no status answered: %s" % fails[:3])
     p99 = round(percentile(times, 99), 2)
+    n = len(times) + len(fails)
     return {"http_status_ms_p95": round(percentile(times, 95), 2),
             "http_status_ms_p99": p99,
             "http_status_ms_p50": round(percentile(times, 50), 2),
             "http_status_ms_max": round(max(times), 2),
-            "http_status_requests": len(times) + len(fails),
+            "http_status_requests": n,
             "http_status_failures": len(fails),
+            "http_status_vm_cpu_ms_per_request": round((after[0] - before[0]) / 1e6 / n, 2),
+            "http_status_vm_queued_ms_per_request": round((after[1] - before[1]) / 1e6 / n, 2),
+            "http_status_load_avg": round(os.getloadavg()[0], 1),
             "http_status_ms_p99_board_est_ms": board_est_ms(p99, ratio(RP2040_US,
                                                                        vm_speed()))}

@@ -1,6 +1,6 @@
 """The board scale's benchmark (docs/hardware.md, "Speed"): kernels like the firmware's
 work, each timed in microseconds per run. Runs unchanged on the 64-bit VM
-(tools/bench_latency.py) and on the emulated RP2040 (tools/rp2040/speed.mjs, the Pico W
+(tools/bench/latency.py) and on the emulated RP2040 (tools/rp2040/speed.mjs, the Pico W
 image: firmware.core is frozen in); prints one JSON line."""
 import json
 import time

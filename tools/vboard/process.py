@@ -149,9 +149,10 @@ class VmProcess:
                     proc = self._proc
                     if proc is not None:
                         proc.kill()
-            elif op == vlink.FLASH:
+            elif op == vlink.FLASH:  # counted with the relay's state the VM saw
                 if ident in self.flash_ops:
-                    self.flash_ops[ident][1 if self.relay_closed() else 0] += 1
+                    self.flash_ops[ident][1 if value else 0] += 1
+                    self.flash_views_differ += bool(value) != self.relay_closed()
             elif op == vlink.HELLO:
                 self.boots += 1
             elif op in (vlink.IN_AT, vlink.OUT_AT, vlink.STALL_AT):
@@ -234,6 +235,7 @@ class VmProcess:
             for pin in (board.CP_ADC,):
                 self._write(vlink.COUPLE, pin, board.CP_PWM)
             self._write(vlink.KEEPALIVE, board.RELAY_KEEPALIVE, board.KEEPALIVE_MS * 1000)
+            self._write(vlink.COIL, board.RELAY, 0)
             self._write(vlink.READY, 0, 0)
         t = threading.Thread(target=self._reader, args=(conn,), daemon=True)
         t.start()

@@ -116,9 +116,13 @@ class World(VmProcess, Electrical, RfidField):
         self.rcd_test_since = None
         self.relay_opens = 0  # the contacts opened (any cause), for the bench
         self.keepalive_drops = 0  # the keep-alive monostable dropped the closed coil
-        # flash operations (vlink.FLASH_*) counted as [relay open, relay closed]
+        # flash operations (vlink.FLASH_*) counted as [relay open, relay closed], the
+        # relay's state as the VM saw it at each; and how many of them the world's own
+        # view of the pins at their arrival would have counted otherwise (evidence for
+        # docs/decisions.md: the flash gate)
         self.flash_ops = {vlink.FLASH_FILE: [0, 0], vlink.FLASH_ERASE: [0, 0],
                           vlink.FLASH_PROGRAM: [0, 0], vlink.FLASH_OVERWRITE: [0, 0]}
+        self.flash_views_differ = 0
         # RFID: cards in the reader's field (two slots: both filled = a collision)
         self.card_field = [None, None]  # UID hex per slot
         self.rfid_noise = "none"

@@ -101,6 +101,7 @@ class Control:
         c.rcd_trip = hw.rcd.tripped() if hw.rcd is not None else False
         c.pe_ok = hw.pe is None or hw.pe.active()
         c.halted = self.halted
+        c.coil_open = not hw.relay.closed
         c.step(now)
         hw.relay.set(c.relay)
         hw.relay.pulse(now)

@@ -58,8 +58,10 @@ class Meters:
             from firmware.drivers import modbus  # noqa: F401
             await asyncio.sleep_ms(0)
             from firmware.services.metering.polling import Metering
+            await asyncio.sleep_ms(0)
             if self.impl is None:
                 self.impl = Metering(self.app)
+                await asyncio.sleep_ms(0)  # made in a step; its first poll is the next
         return self.impl
 
     async def run(self):

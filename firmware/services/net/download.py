@@ -28,7 +28,10 @@ async def install_from_url(updater, url, force=False, timeout_s=30, size=None):
             n = await asyncio.wait_for_ms(s.readinto(buf), timeout_s * 1000)
             if not n:
                 break  # closed early: finish() says "bundle truncated"
-            updater.write(memoryview(buf)[:n])
+            rest = updater.write_some(memoryview(buf)[:n])
+            while rest is not None:  # a file of the bundle done: the rest in a next step
+                await asyncio.sleep_ms(0)
+                rest = updater.write_some(rest)
         return await updater.finish()
     except (asyncio.TimeoutError, OSError) as e:
         why = "download stalled at %d of %d bytes" % (updater.progress, length) \

@@ -19,6 +19,7 @@ from firmware.services.platform.supervisor import stepwise
 
 CA = "backend_ca.der"  # the backend's CA certificate (DER): TLS is verified if present
 _CALLS = "firmware.services.ocpp.calls"
+_MGMT = "firmware.services.ocpp.mgmt"  # the less frequent CALLs (calls.handle loads it)
 _DEPTH = const(16)  # deepest nesting of a message (OCPP 1.6 needs 6)
 _HEAD = const(64)  # bytes of a refused message searched for its unique id
 # link states (status page and online indicator)
@@ -44,8 +45,7 @@ _CALL_MODULES = ("firmware.core.ocpp_keys", "firmware.core.ocpp_calls", _CALLS)
 
 
 def _drop_calls():
-    for name in _CALL_MODULES + ("firmware.services.ocpp.mgmt",
-                                 "firmware.core.smartcharging"):
+    for name in _CALL_MODULES + (_MGMT, "firmware.core.smartcharging"):
         if name in sys.modules:
             del sys.modules[name]
             pkg, _, leaf = name.rpartition(".")
@@ -135,7 +135,10 @@ class Link:
 
     async def _serve(self, ws, target):
         while True:  # boot until accepted
-            p = _calls().boot_payload(self)
+            calls = _calls()
+            await asyncio.sleep_ms(0)  # loaded in a step of its own
+            p = calls.boot_payload(self)
+            calls = None
             _drop_calls()
             r = await self.call("BootNotification", p)
             self._set_clock(r.get("currentTime"))
@@ -304,6 +307,12 @@ class Link:
                         await asyncio.sleep_ms(0)
                 try:
                     out = self._frame(raw, ws.too_big)
+                    if type(out) is tuple:  # a CALL, parsed: handled in the next steps
+                        await asyncio.sleep_ms(0)
+                        if not hasattr(_calls(), out[1]):  # a less frequent one
+                            __import__(_MGMT)
+                            await asyncio.sleep_ms(0)
+                        out = self._handle(*out)
                     if type(out) is tuple:  # an answer made in steps
                         out = await self._steps(*out)
                 except (MemoryError, RuntimeError) as e:  # the heap or the stack ran out
@@ -343,7 +352,8 @@ class Link:
         return None
 
     def _frame(self, raw, too_big):
-        """Handle one message; returns the answer to send, or None."""
+        """Parse one message: (mid, action, payload) of a CALL for _handle, else the
+        answer to send, or None."""
         if too_big:
             self.note(ERROR, "message of %d bytes refused (limit %d KB)" % (
                 too_big, self.cfg.get("backend.max_frame_kb")))
@@ -376,8 +386,12 @@ class Link:
         if self._boot == "Rejected":
             self.note(ERROR, "%.30s ignored: boot was rejected" % action)
             return None  # not answering until a BootNotification is accepted
+        return mid, action, msg[3]
+
+    def _handle(self, mid, action, payload):
+        """A CALL's answer, or (mid, action, generator) for one made in steps."""
         try:
-            got = _calls().handle(self, action, msg[3])
+            got = _calls().handle(self, action, payload)
         except Exception as e:  # noqa: BLE001 - a bug must not end the connection
             return self._call_error(mid, action, e)
         if type(got) is _GENERATOR:  # a long answer (a list of cards, every key)

@@ -120,8 +120,17 @@ async def update(b, fw):
         b.st["fw"] = s
         b.save()
         b.push("FirmwareStatusNotification", {"status": s})
+    from firmware.services.platform.update import refusal
     b.st["fw_from"] = version()  # what runs now; after the restart: did it change?
+    failed = "DownloadFailed"
     for _ in range(fw[2] + 1):
+        why = refusal()  # another update (the web's) runs, or a version is on trial
+        if why:  # nothing downloaded: this attempt is refused, the next may do
+            b.note(ERROR, "software update refused: %s" % why)
+            failed = "InstallationFailed"
+            await asyncio.sleep_ms(fw[3] * 1000)
+            continue
+        failed = "DownloadFailed"
         status("Downloading")
         try:
             from firmware.services.net.download import install_from_url
@@ -138,6 +147,6 @@ async def update(b, fw):
         except Exception as e:  # noqa: BLE001 - UpdateError, network, flash
             b.note(ERROR, "software update failed: %s" % e)
         await asyncio.sleep_ms(fw[3] * 1000)
-    status("DownloadFailed")
+    status(failed)
     b.st["fw"] = None
     b.save()

@@ -19,6 +19,13 @@ ACKS = "txq.ack"  # its acknowledgement record
 _HELD_METER_BYTES = const(4096)
 
 
+def _length(text):
+    """Bytes of `text` in the file: offsets are bytes, and an idTag or a meter's text
+    may hold characters of more than one byte (MicroPython's json writes them as they
+    are)."""
+    return len(text.encode())
+
+
 class TxQueue:
     """Transaction messages on flash, delivered in order: an append-only file of
     CRC-checked JSON lines [local tx, action, payload] and an acknowledgement record
@@ -65,7 +72,7 @@ class TxQueue:
                         break
                     if self.count == self.done:
                         self._off = self.size
-                    self.size += len(line)
+                    self.size += _length(line)
                     if line[-1] != "\n":
                         torn = True
                     elif self._parse(line) is not None:
@@ -94,7 +101,7 @@ class TxQueue:
             os.sync()
         except AttributeError:  # the unix port
             pass
-        self.flashed += len(text)
+        self.flashed += _length(text)
 
     @staticmethod
     def _parse(line):
@@ -115,9 +122,9 @@ class TxQueue:
                 flashgate.end()
         else:
             self.held.append(line)
-            self.held_bytes += len(line)
+            self.held_bytes += _length(line)
             flashgate.hold_line(self.path, self.flashed, line)
-        self.size += len(line)
+        self.size += _length(line)
 
     def _settle(self):
         """The relay opened (flashgate.settle): the held lines go to the file, and a
@@ -140,7 +147,7 @@ class TxQueue:
         for line in self.held:
             if pos == off:
                 return line
-            pos += len(line)
+            pos += _length(line)
         return ""
 
     def pending(self):
@@ -151,8 +158,9 @@ class TxQueue:
         text = json.dumps([ltx, action, payload])
         line = "%08x %s\n" % (crc32(text.encode()), text)
         meter = action == "MeterValues"
-        if self.size + len(line) > (self.max_bytes if meter else 2 * self.max_bytes) or \
-                (meter and self.held_bytes + len(line) > _HELD_METER_BYTES):
+        n = _length(line)
+        if self.size + n > (self.max_bytes if meter else 2 * self.max_bytes) or \
+                (meter and self.held_bytes + n > _HELD_METER_BYTES):
             self.dropped += 1
             if self.dropped == 1 or not meter:
                 self.log.add(ERROR, "backend: queue full, %s dropped" % action)
@@ -176,7 +184,7 @@ class TxQueue:
                 if rec is not None:
                     self._head = rec
                     break
-                self._off += len(line)  # a torn line: not a message
+                self._off += _length(line)  # a torn line: not a message
         return self._head
 
     def ack(self, ltx=None, tx_id=None, forget=False):
@@ -189,7 +197,7 @@ class TxQueue:
             del self.ids[key]
         self.done += 1
         self._head = None
-        self._off += len(self._line(self._off))
+        self._off += _length(self._line(self._off))
         save_json(self.acks, {"n": self.done, "ids": self.ids})
         if self.done >= self.count:  # all delivered
             if flashgate.begin():  # the relay open: a fresh file

@@ -181,6 +181,11 @@ class Config:
         clean, errors = settings.validate(changes)
         if errors:
             return errors
+        self.save(clean)
+        return {}
+
+    def save(self, clean):
+        """Save checked changes (settings.validate's clean dict)."""
         values = dict(self.values)
         values.update(clean)
         defaults = settings.defaults()
@@ -189,7 +194,6 @@ class Config:
         self.values = values
         if self.on_change is not None:
             self.on_change()
-        return {}
 
     def factory_reset(self):
         """Forget the settings and the services' user files; provisioning, the software

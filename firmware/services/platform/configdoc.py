@@ -24,21 +24,25 @@ def export_doc(app, version, secrets=False):
             "settings": v, "cards": app.rfid.entries()}
 
 
-def apply(app, changes, who):
+async def apply(app, changes, who):
     """Validate and save `changes` (atomically, all or nothing), then make the running
-    services follow. Returns ({key: reason}, restart needed)."""
+    services follow: a step each. Returns ({key: reason}, restart needed)."""
     errors = {}
     v = changes.get("charging.max_current_a") if isinstance(changes, dict) else None
     dip = limits.DIP_DA[app.dip]
     if isinstance(v, int) and not isinstance(v, bool) and app.dip and v * 10 > dip:
         errors["charging.max_current_a"] = \
             "must not exceed the installation maximum of %d A (DIP switches)" % (dip // 10)
-    try:
-        errors.update(settings.validate(changes)[1] if errors else app.config.update(changes))
-    except OSError as e:
-        return {"": "not saved: flash error %s" % e}, False
+    clean, bad = settings.validate(changes)
+    errors.update(bad)
     if errors:
         return errors, False
+    await asyncio.sleep_ms(0)  # checked in one step, saved in the next (all of them: ~10 ms)
+    try:
+        app.config.save(clean)
+    except OSError as e:
+        return {"": "not saved: flash error %s" % e}, False
+    await asyncio.sleep_ms(0)
     app.apply_settings()
     app.log.add(INFO, who + ": settings changed: " + ", ".join(changes))
     return {}, any(k.startswith(AT_RESTART) for k in changes)
@@ -63,7 +67,7 @@ async def import_doc(app, doc, who):
         except ValueError as e:
             raise ValueError("card list: %s" % e, {"cards": str(e)})
         await asyncio.sleep_ms(0)
-    errors, restart = apply(app, known, who) if known else ({}, False)
+    errors, restart = (await apply(app, known, who)) if known else ({}, False)
     if errors:
         raise ValueError("nothing imported: %d setting(s) refused" % len(errors), errors)
     if cards is not None:

@@ -65,14 +65,17 @@ def end():
             control.charger.flash_busy = False
 
 
-def wait_open(ms):
+async def wait_open(ms, poll_ms=10):
     """For a writer that has just ended charging (an update sets charger.updating):
-    True once the relay is open (the tick opens it between two bytecodes of this
-    loop), False after `ms`."""
+    True once the relay is open, False after `ms`. It asks the gate every `poll_ms` and
+    sleeps between: the other tasks run meanwhile (it used to spin on the event loop
+    for up to `ms`, holding the web server, the backend and the meter)."""
+    import asyncio
     t0 = ticks_ms()
     while not begin():
         if ticks_diff(ticks_ms(), t0) > ms:
             return False
+        await asyncio.sleep_ms(poll_ms)
     end()
     return True
 
@@ -162,9 +165,9 @@ def _append_from(path, size, lines):
     """`path` cut to `size` bytes, then `lines` appended: the same file whether or not
     settle() wrote some of them before the power went (written to a copy, renamed)."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as out:
+    with open(tmp, "wb") as out:  # in bytes: `size` is (a line may hold UTF-8 sequences)
         try:
-            with open(path) as f:
+            with open(path, "rb") as f:
                 left = size
                 while left > 0:
                     s = f.read(min(left, 512))
@@ -175,7 +178,7 @@ def _append_from(path, size, lines):
         except OSError:
             pass
         for line in lines:
-            out.write(line)
+            out.write(line.encode())
     os.rename(tmp, path)
 
 

@@ -39,6 +39,23 @@ class UpdateError(Exception):
     pass
 
 
+class UpdateBusy(UpdateError):
+    """Not now: another update is running, or the version on trial is not confirmed."""
+
+
+def refusal():
+    """Why no update may start now, or None: one update at a time (the web's upload, its
+    online update and the backend's all write the one spare slot), and none while a
+    version is on trial (the spare slot holds the version to roll back to)."""
+    if Updater.running is not None:
+        return "another update is running: try again once it has finished"
+    st = state()
+    if "max" in st:
+        return "version %s is on trial: an update can start once it is confirmed " \
+            "healthy" % st.get("version")
+    return None
+
+
 def state():
     try:
         return load_json(STATE, {})
@@ -147,6 +164,8 @@ def _free():
 
 
 class Updater:
+    running = None  # the Updater writing the spare slot (refusal())
+
     def __init__(self, log, charger=None, board=None, key=None):
         self.log = log
         self.charger = charger
@@ -162,19 +181,26 @@ class Updater:
     async def begin(self, total, force=False):
         """Announce a bundle of `total` bytes: the spare slot is cleared (step by step,
         after any clearing still under way) and opened for write()."""
+        busy = "an update is already running" if self.busy else refusal()
+        if busy:
+            self.log.add(ERROR, "update refused: " + busy)
+            raise UpdateBusy(busy)
         room = min(_free() - _ROOM, _MAX_BUNDLE)
-        why = "an update is already running" if self.busy else \
-            "not an update bundle (%d bytes)" % total if total <= len(MAGIC) + 4 + _SIG else \
+        why = "not an update bundle (%d bytes)" % total if total <= len(MAGIC) + 4 + _SIG else \
             "bundle too large: %d bytes, room for %d" % (total, room) if total > room else None
         if why:
             self.log.add(ERROR, "update refused: " + why)
             raise UpdateError(why)
+        self.busy = True  # from here on: a second begin() is refused, and another's
+        Updater.running = self
         if self.charger is not None:  # ends charging first: no flash erase while the
             self.charger.updating = True  # relay is closed (platform/flashgate.py)
-            if not flashgate.wait_open(500):
+            # a car that stays in C once the PWM stops is opened under load after
+            # suspend_open_ms (core/charger.py): the wait allows that and a second more
+            if not await flashgate.wait_open(self.charger.cfg.suspend_open_ms + 1000):
                 self.charger.updating = False
+                self._idle()
                 raise UpdateError("the relay did not open")
-        self.busy = True  # from here on: a second begin() is refused
         try:
             await cleared()
             st = state()
@@ -183,7 +209,7 @@ class Updater:
             await _remove(self.slot)  # an older staged or rolled-back version
             os.mkdir(self.slot)
         except Exception:
-            self.busy = False
+            self._idle()
             if self.charger is not None:
                 self.charger.updating = False
             raise
@@ -199,10 +225,18 @@ class Updater:
 
     def write(self, chunk):
         """Take the next piece of the bundle; UpdateError (and nothing kept) if it is bad."""
+        rest = self.write_some(chunk)
+        while rest is not None:
+            rest = self.write_some(rest)
+
+    def write_some(self, chunk):
+        """write() up to the end of the first file the piece completes (closing and
+        checking a file and opening the next is a few ms on the VM: a step's worth);
+        returns the rest, or None once all is taken (issue 21)."""
         if not self.busy:
             raise UpdateError("no update in progress")
         try:
-            self._take(memoryview(chunk))
+            return self._take(memoryview(chunk))
         except UpdateError as e:
             self.abort(str(e))
             raise
@@ -211,11 +245,18 @@ class Updater:
             raise UpdateError(repr(e))
 
     def _take(self, mv):
-        self.progress += len(mv)
-        if self.progress > self.total:
+        if self.progress + len(mv) > self.total:
             raise UpdateError("bundle longer than announced (%d bytes)" % self.total)
+        self.progress += len(mv)
         while len(mv):
-            mv = self._header(mv) if self.manifest is None else self._payload(mv)
+            if self.manifest is None:
+                mv = self._header(mv)
+                continue
+            mv = self._payload(mv)
+            if self._file is None and len(mv):  # a file closed: the rest is the next call's
+                self.progress -= len(mv)
+                return mv
+        return None
 
     def _header(self, mv):
         """Magic and length into a small buffer; the manifest straight to a file in the
@@ -332,10 +373,15 @@ class Updater:
         save_json(STATE, {"active": self.slot, "prev": self.old, "version": m["version"],
                           "boots": 0, "max": self.trial_boots})
         self.log.add(INFO, "update: %s verified, active at the next start" % m["version"])
-        self.busy = False
+        self._idle()
         return m["version"]
 
     trial_boots = 3
+
+    def _idle(self):
+        self.busy = False
+        if Updater.running is self:
+            Updater.running = None
 
     async def _verify(self):
         if self.manifest is None or self._index < len(self.files) or \
@@ -360,7 +406,7 @@ class Updater:
                 setattr(self, a, None)
         if self.slot:
             _clear_later(self.slot)  # in steps: abort() itself does not hold the event loop
-        self.busy = False
+        self._idle()
         if self.charger is not None:
             self.charger.updating = False
         self.log.add(ERROR, "update refused: " + reason)

@@ -124,16 +124,13 @@ async def config_get(web, req):
     return {"values": v, "secrets_set": is_set, "dip_a": limits.DIP_DA[web.app.dip] / 10}
 
 
-def apply(web, changes):
-    from firmware.services.platform import configdoc
-    return configdoc.apply(web.app, changes, "web")
-
-
 async def config(web, req):
     changes = _body(req)
     if not changes:
         raise ValueError(400, "no settings given")
-    errors, restart = apply(web, changes)
+    from firmware.services.platform import configdoc
+    await asyncio.sleep_ms(0)  # loading it (after the idle admin.py was dropped) was a step
+    errors, restart = await configdoc.apply(web.app, changes, "web")
     if errors:
         return _err(400, "not saved: %d setting(s) refused" % len(errors), errors=errors)
     return {"ok": True, "restart": restart}
@@ -232,7 +229,10 @@ async def wizard(web, req):
 
 async def export(web, req):
     from firmware.services.platform import configdoc
-    res = Response(configdoc.export_doc(web.app, web.version, req.args.get("secrets") == "1"))
+    await asyncio.sleep_ms(0)  # loaded, made and encoded: a step each
+    doc = configdoc.export_doc(web.app, web.version, req.args.get("secrets") == "1")
+    await asyncio.sleep_ms(0)
+    res = Response(doc)
     res.headers["Content-Disposition"] = \
         'attachment; filename="wallbox-%s-config.json"' % web.prov.get("serial")
     return res
@@ -240,6 +240,7 @@ async def export(web, req):
 
 async def config_import(web, req):
     from firmware.services.platform import configdoc
+    await asyncio.sleep_ms(0)  # loaded in a step, parsed in the next
     doc = _body(req)
     try:
         restart, ignored = await configdoc.import_doc(web.app, doc, "web")
@@ -391,7 +392,7 @@ async def later(web, reason):
 
 async def update(web, req):
     """A software update bundle as the raw request body (streamed to flash)."""
-    from firmware.services.platform.update import UpdateError
+    from firmware.services.platform.update import UpdateBusy, UpdateError
     n = req.content_length
     if not n:
         return _err(411, "send the bundle as the body, with its Content-Length")
@@ -408,7 +409,10 @@ async def update(web, req):
         req.g.rest = None
         while True:
             if data:
-                u.write(data)
+                rest = u.write_some(data)
+                while rest is not None:  # a file of the bundle done: the rest in a next step
+                    await asyncio.sleep_ms(0)
+                    rest = u.write_some(rest)
                 left -= len(data)
             if left <= 0:
                 break
@@ -421,7 +425,7 @@ async def update(web, req):
         if u.busy:
             u.abort(why)
         web.updating = False
-        return _err(400, why)
+        return _err(409 if isinstance(e, UpdateBusy) else 400, why)
     asyncio.create_task(later(web, "software update to " + version))
     return {"ok": True, "version": version, "restart": True}
 
@@ -446,6 +450,7 @@ async def update_install(web, req):
     """Download & Install the release the last check found, in the background; the
     progress comes from GET /api/update/status."""
     from firmware.services.net import release
+    from firmware.services.platform.update import refusal
     r = getattr(web, "release", None)
     job = getattr(web, "install", None)
     if r is None:
@@ -454,6 +459,9 @@ async def update_install(web, req):
         return _err(409, "an update is already running")
     if web.app.control.charger.relay:
         return _err(409, release.NOT_WHILE_CHARGING)
+    why = refusal()  # the backend's update, a version on trial
+    if why:
+        return _err(409, why)
     job = web.install = release.Install(web.app, r)
     asyncio.create_task(job.run())
     return job.status()

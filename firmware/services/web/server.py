@@ -19,9 +19,11 @@ into www/ (or the running update slot's www/).
 import asyncio
 import hashlib
 import os
+import socket
 import sys
 from time import ticks_add, ticks_diff, ticks_ms
 
+from asyncio import core
 from micropython import const
 from microdot.microdot import Microdot, NoCaseDict, Request, Response
 
@@ -41,6 +43,7 @@ _BODY_MAX = const(2048)  # JSON bodies of the forms and the API
 _IMPORT_MAX = const(16384)  # a configuration file with its card list
 _HEAD_MS = const(5000)  # the whole head (and a small body) must arrive within this
 _IO_MS = const(10000)  # each piece of an upload, each write
+_STATUS_MS = const(100)  # a status answer serves the polls this long at most (issue 21)
 _BUSY = b"HTTP/1.0 503 Busy\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n"
 _STATIC = {"html": "text/html", "js": "application/javascript", "css": "text/css",
            "txt": "text/plain", "svg": "image/svg+xml", "json": "application/json"}
@@ -80,7 +83,11 @@ class Server(Microdot):
                     await asyncio.sleep_ms(50)
                 self.busy += 1
                 me[1] = 2  # counted in busy until the answer is out
-                res = self.web.check(req) or await self.dispatch_request(req)
+                res = self.web.check(req)
+                if res is None and req.method == "GET" and req.path == "/api/v1/status":
+                    res = await self.web.status_answer(self)  # whole, shared by the polls
+                elif res is None:
+                    res = await self.dispatch_request(req)
             except ValueError as e:  # a bad request: (status, reason); 0 = just close
                 if len(e.args) < 2 or not e.args[0]:
                     return
@@ -89,19 +96,13 @@ class Server(Microdot):
             except asyncio.TimeoutError:
                 req = None
                 res = _err(408, "request not received in time")
-            h = res.headers
-            h["X-Content-Type-Options"] = "nosniff"
-            h["X-Frame-Options"] = "DENY"
-            h["Referrer-Policy"] = "no-referrer"
-            if "Cache-Control" not in h:
-                h["Cache-Control"] = "no-store"
-            if res.status_code == 503:
-                h["Retry-After"] = "2"
-            if req is not None and req.method == "HEAD":
-                res.is_head = True
-            await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
             out = _Out(writer)
-            await res.write(out)
+            if type(res) is bytes:  # made before, whole
+                await out.awrite(res)
+            else:
+                self.finish(res, req)
+                await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
+                await res.write(out)
             await out.flush()
         except asyncio.CancelledError:  # pushed out by a newer connection
             await self._close(writer, _BUSY)
@@ -114,6 +115,20 @@ class Server(Microdot):
             if me in conns:
                 conns.remove(me)
             await self._close(writer, None)
+
+    @staticmethod
+    def finish(res, req):
+        """The headers every answer carries."""
+        h = res.headers
+        h["X-Content-Type-Options"] = "nosniff"
+        h["X-Frame-Options"] = "DENY"
+        h["Referrer-Policy"] = "no-referrer"
+        if "Cache-Control" not in h:
+            h["Cache-Control"] = "no-store"
+        if res.status_code == 503:
+            h["Retry-After"] = "2"
+        if req is not None and req.method == "HEAD":
+            res.is_head = True
 
     async def _refuse(self, reader, writer):
         """503 to a connection beyond the bound; what it sent is read first (briefly),
@@ -201,6 +216,20 @@ class Server(Microdot):
         return req
 
 
+def _listen(host, port):
+    ai = socket.getaddrinfo(host, port)[0]
+    sock = socket.socket(ai[0])
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(ai[-1])
+        sock.listen(5)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _Out:
     """The connection's writer: collects microdot's many small writes (a status line,
     each header) into segments of ~1 KB, so they do not wait for the peer's delayed
@@ -217,9 +246,22 @@ class _Out:
 
     async def flush(self):
         if self.buf:
-            self.w.write(self.buf)
+            self.w.write(self.buf)  # sends what the socket takes at once
             self.buf = b""
-            await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
+            if self.w.out_buf:  # the rest waits for the peer, within a timeout (a task)
+                await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
+            else:  # a step per piece all the same (a file is many pieces)
+                await asyncio.sleep_ms(0)
+
+
+class _Whole:
+    """An answer written into bytes."""
+
+    def __init__(self):
+        self.buf = b""
+
+    async def awrite(self, data):
+        self.buf += data
 
 
 class Web:
@@ -253,6 +295,11 @@ class Web:
         self._session_at = 0  # ticks_ms at its plug-in
         self.session_s = 0  # its duration (frozen at the unplug)
         self._count = 0
+        # the status answer, whole (head and body), when, and the state it shows: pages
+        # polling at once share it; a change made through the web drops it (Web.api)
+        self._status_answer = None
+        self._status_at = 0
+        self._status_of = None
         app.web_ready = False
         s = Server(self)
         s.error_handlers[404] = lambda r: ({"error": "not found"}, 404)
@@ -292,29 +339,47 @@ class Web:
         self.x_at = ticks_ms()  # the last one
 
     # ------------------------------------------------------------------ running
-    async def run(self):
-        """Serve (restarted by the supervisor if it ends) and keep the session's figures."""
+    async def serve(self):
+        """Listen and accept connections in this supervised task (asyncio.start_server
+        accepts in a task of its own that nothing restarts once it died, e.g. out of
+        memory under load): whatever ends this closes the listening socket, and the
+        supervisor logs it and starts this again, which listens anew."""
         port = getattr(self.app.board, "WEB_PORT", 0) or self.app.config.get("web.port")
         host = getattr(self.app.board, "WEB_HOST", "0.0.0.0")
         self.port = port
         pause_s = 5
-        old = getattr(self, "listener", None)
-        if old is not None:  # restarted by the supervisor: the old server still holds the port
-            self.listener = None
-            old.close()
-            await old.wait_closed()
         while True:
             try:
-                self.listener = await asyncio.start_server(self.server.handle_request, host,
-                                                           port)
+                sock = _listen(host, port)
                 break
             except OSError as e:  # port taken: log, keep charging, try again later
                 self.log.add(ERROR, "web server cannot listen on port %d: %s; retrying in "
                              "%d s" % (port, e, pause_s))
                 await asyncio.sleep(pause_s)
                 pause_s = min(pause_s * 2, 60)
-        self.log.add(INFO, "web interface on port %d" % port)
-        self.app.web_ready = True
+        try:
+            self.log.add(INFO, "web interface on port %d" % port)
+            self.app.web_ready = True
+            handle = self.server.handle_request
+            while True:
+                yield core._io_queue.queue_read(sock)  # as asyncio's own accept loop waits
+                try:
+                    conn, addr = sock.accept()
+                except OSError:  # the peer went away before the accept
+                    continue
+                try:
+                    conn.setblocking(False)
+                    stream = asyncio.StreamReader(conn, {"peername": addr})
+                    asyncio.create_task(handle(stream, stream))
+                except BaseException:  # out of memory: this connection is not leaked
+                    conn.close()
+                    raise
+        finally:
+            self.app.web_ready = False
+            sock.close()
+
+    async def run(self):
+        """The session's figures and the logins' expiry, once a second."""
         while True:
             await asyncio.sleep_ms(1000)
             self._every_second(ticks_ms())
@@ -476,6 +541,8 @@ class Web:
             if lazy:
                 self.x_busy -= 1
                 self.x_at = ticks_ms()
+            if m != "GET":  # it may have changed what the status shows
+                self._status_answer = None
         return out if isinstance(out, Response) else Response(out)
 
     # ------------------------------------------------------------ accounts
@@ -487,7 +554,32 @@ class Web:
         return a if isinstance(a, dict) and a.get("hash") else {}
 
     # ---------------------------------------------------------------- status
-    async def _status(self, req):
+    async def status_answer(self, server):
+        """GET /api/v1/status's answer, whole: pages (or API clients) polling at once
+        share one for up to _STATUS_MS while the charger's state stays the same (making
+        and writing one takes ~2 ms of the VM's CPU, writing a made one a tenth of it;
+        issue 21). The measured values in it are as old as _STATUS_MS at most."""
+        now = ticks_ms()
+        c = self.app.control.charger
+        arb = self.app.arbiter
+        of = (c.status(), c.phase, c.pilot.vehicle, c.relay, c.authorized, c.fault,
+              c.offered_da, arb.limit, arb.source, self.app.sessions.now.count)
+        if self._status_answer is None or of != self._status_of or \
+                ticks_diff(now, self._status_at) >= _STATUS_MS:
+            res = Response(self._status_doc())
+            server.finish(res, None)
+            await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
+            out = _Whole()
+            await res.write(out)
+            self._status_answer = out.buf
+            self._status_at = now
+            self._status_of = of
+        return self._status_answer
+
+    async def _status(self, req):  # HEAD (a GET is status_answer)
+        return self._status_doc()
+
+    def _status_doc(self):
         a = self.app
         c = a.control.charger
         arb = a.arbiter

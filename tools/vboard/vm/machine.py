@@ -84,11 +84,14 @@ _KA_ON = const(19)  # the monostable's output (the relay coil enabled)
 _STALL_MS = const(20)  # the stall the world asked for
 _HARD = const(21)  # 1: hard IRQs (on the hardware thread), 0: refused as on an ESP32
 _STALLING = const(22)  # 1: the main thread is in the stall the world asked for
+_COIL_PIN = const(23)  # the relay coil's pin (vlink.COIL; -1: not told), see _contacts
+_STALL_DUE = const(24)  # 1: the world asked for a stall not yet scheduled (queue full)
 _HW_ID = const(0)  # _ids: the hardware thread's ident (hard IRQs send with its buffer)
-_st = array.array("i", [0] * 23)
+_st = array.array("i", [0] * 25)
 _st[_CAUSE] = int(os.getenv("VBOARD_RESET_CAUSE") or vlink.PWRON_RESET)
 _st[_STALL_MAX] = int(os.getenv("VBOARD_PILOT_STALL") or 0)
 _st[_KA_PIN] = -1
+_st[_COIL_PIN] = -1
 _st[_HARD] = 0 if os.getenv("VBOARD_NO_HARD_IRQ") else 1
 _ids = [0]  # thread idents do not fit the array
 
@@ -147,6 +150,14 @@ def _out(i, v):
     _send(vlink.OUT_AT, i, time.ticks_us() & 0x3FFFFFFF, tx)
 
 
+def _contacts():
+    """1 if the relay's contacts are closed now as this VM sees them: the coil pin high
+    and the keep-alive monostable's output holding (what the world's
+    electrical.relay_closed computes from the pin records), else 0."""
+    c = _st[_COIL_PIN]
+    return 1 if c >= 0 and _level[c] > 0 and _st[_KA_ON] else 0
+
+
 def _schedule(slot):
     """Raise slot's callback on the main thread; False if it was lost (queue full)."""
     if _st[_SCHED] - _st[_RAN] >= 3:  # the scheduler's queue holds 4 (MICROPY_SCHEDULER_DEPTH)
@@ -199,9 +210,11 @@ def _handle(op, id, value):
     elif op == vlink.KEEPALIVE:
         _st[_KA_US] = value
         _st[_KA_PIN] = id
+    elif op == vlink.COIL:
+        _st[_COIL_PIN] = id
     elif op == vlink.STALL:
         _st[_STALL_MS] = value
-        _schedule(2)
+        _st[_STALL_DUE] = 1  # scheduled by the thread's loop: the queue may be full now
     elif op == vlink.NET_UP:
         _net_up[id & 7] = value
     elif vlink.CARD_BYTE <= op <= vlink.RFID_BROWNOUT:  # deferred, see above
@@ -254,6 +267,10 @@ def _hw_thread(buf, poller):
     while True:
         now = time.ticks_us()
         wait = 1
+        # a stall the world asked for is never lost, unlike an interrupt: under load the
+        # scheduler's queue is often full of ticks the host has not run yet
+        if _st[_STALL_DUE] and _schedule(2):
+            _st[_STALL_DUE] = 0
         # Time the host withholds from the VM does not count for the monostable (a
         # board is never paused): this loop coming round late (the host paused this
         # thread), or soft callbacks pending outside a stall the world asked for (the

@@ -12,7 +12,9 @@ of their variables is set (so an ordinary run does not carry their names):
   backend's UpdateFirmware does (VBOARD_UPDATE_FORCE: also an older version);
 - VBOARD_PROFILE=us: every task's steps timed, those over us printed (vboard_profile.py);
 - VBOARD_BALLAST=free_kb:ms: all of the heap but free_kb held from before the firmware's
-  imports until ms after its start, then freed (memory that runs out at start-up).
+  imports until ms after its start, then freed (memory that runs out at start-up);
+- VBOARD_ACCEPT_FAIL=n: the web server's first n accepted connections run out of memory
+  (MemoryError where the accept loop makes the connection's stream).
 """
 import asyncio
 import gc
@@ -28,6 +30,20 @@ _ballast = [int(x) for x in (os.getenv("VBOARD_BALLAST") or "0:0").split(":")]
 if _ballast[1]:
     gc.collect()
     _ballast.append(bytearray(gc.mem_free() - _ballast[0] * 1024))
+
+_accept_fail = [int(os.getenv("VBOARD_ACCEPT_FAIL") or 0)]
+if _accept_fail[0]:
+    from asyncio import stream as _stream_module
+    _stream = _stream_module.Stream
+
+    def _failing_stream(sock, extra=None):
+        if extra and "peername" in extra and _accept_fail[0] > 0:  # an accept
+            _accept_fail[0] -= 1
+            print("vboard: out of memory injected at accept")
+            raise MemoryError("vboard: injected at accept")
+        return _stream(sock) if extra is None else _stream(sock, extra)
+    # both names: the firmware's accept loop uses the first, asyncio's start_server the other
+    asyncio.StreamReader = _stream_module.Stream = _failing_stream
 
 
 async def stress(a, busy_ms):

@@ -1,7 +1,7 @@
 """The virtual board's flash: the raw journal partition (a file-backed block device with
 NOR flash's rules) and a count of every write to the file system, each reported to the
-world (vlink.FLASH), which counts them with the relay's state at that moment: the
-firmware must neither erase nor write files while the relay is closed
+world (vlink.FLASH) with the relay's state at that moment as the VM saw it, which the
+world counts: the firmware must neither erase nor write files while the relay is closed
 (docs/decisions.md, host_tests/vm/test_flash_while_charging.py).
 
 `Partition` behaves like esp32.Partition / rp2.Flash(start=, len=): 4 KB blocks,
@@ -26,7 +26,7 @@ _BLANK = b"\xff" * _BLOCK
 
 
 def _report(what):
-    machine._send(vlink.FLASH, what, 1)
+    machine._send(vlink.FLASH, what, machine._contacts())
 
 
 class Partition:

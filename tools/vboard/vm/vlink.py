@@ -16,6 +16,7 @@ KEEPALIVE = 5  # id = keep-alive pin, value = drop-out in us: the retriggerable 
 #                that enables the relay coil (docs/hardware.md); the VM reports its output
 #                as that pin's level (OUT_PIN, OUT_AT), the world ANDs it with the coil pin
 STALL = 6  # value = ms: the interpreter blocks in one call into C that long (time.sleep)
+COIL = 7  # id = the relay coil pin: the VM sends the contacts' state with each FLASH record
 # VM -> world
 OUT_PIN = 10  # id = pin, value = level
 PWM_DUTY = 11  # id = pin, value = duty_u16
@@ -34,8 +35,10 @@ RFID_NOISE = 22  # value: NOISE_*
 RFID_READER = 23  # value: READER_*
 RFID_BROWNOUT = 24  # the reader chip resets itself (registers back to reset values)
 RFID_TELE = 25  # VM -> world: id = key (R_*), value
-# VM -> world: a flash operation, counted by the world with the relay's state then
-# (tools/vboard/vm/vflash.py); id = FLASH_*, value = 1
+# VM -> world: a flash operation (tools/vboard/vm/vflash.py); id = FLASH_*, value = 1 if
+# the relay's contacts were closed at that moment as the VM saw them (the coil pin high
+# and the keep-alive monostable holding), else 0: the world counts it so, exactly, not
+# by its own view of the pins, which other records may have moved on meanwhile
 FLASH = 26
 FLASH_FILE = 0  # a file system write: a file opened to write, renamed, removed, a directory
 FLASH_ERASE = 1  # a block of the raw journal partition erased

@@ -10,14 +10,14 @@ the 64-bit VM; `board_est_ms` turns a VM figure into an RP2040's (docs/hardware.
 Used by tools/bench (the figures) and host_tests/vm/test_loop_holds.py (the budget,
 with a wide margin).
 """
-import http.client
 import json
 import math
 import os
 import socket
 import subprocess
-import threading
 import time
+
+from tools.bench import webclient
 
 BUDGET_MS = 5
 PROFILE_US = 1000  # steps longer than this are printed by the VM
@@ -39,14 +39,14 @@ RP2040_US = {"interp": 20316.8, "encode": 6553.6, "text": 19326.8, "pbkdf2": 335
 # for the same MicroPython benchmark, MicroPython 1.24.1, published by S. Russell
 # ("Parallel MicroPython Benchmarking", scruss.com, 2025); not measured here.
 ESP32_PER_RP2040 = 15.4 / 19.8
-SPEED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rp2040", "speed.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPEED = os.path.join(ROOT, "tools", "rp2040", "speed.py")
 
 
 def vm_speed():
     """speed.py's kernels on the VM (us per run), the firmware from the source tree."""
     from tools.vboard.world import find_micropython
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, MICROPYPATH=root + ":.frozen")
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
     out = subprocess.run([find_micropython(), SPEED], env=env, capture_output=True,
                          text=True, timeout=300, check=True)
     return json.loads(out.stdout.split("SPEED ", 1)[1])
@@ -103,29 +103,14 @@ class Web:
         self.csrf = ""
 
     def request(self, method, path, body=None, raw=None, timeout=60):
-        h = {}
-        if body is not None:
-            raw = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        if self.cookie:
-            h["Cookie"] = "sid=" + self.cookie
-        if self.csrf and method != "GET":
-            h["X-CSRF-Token"] = self.csrf
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            c.request(method, path, body=raw, headers=h)
-            r = c.getresponse()
-            data = r.read()
-            sc = r.getheader("Set-Cookie")
-        finally:
-            c.close()
-        if sc:
-            self.cookie = sc.split(";")[0].split("=", 1)[1] or None
-        if (r.getheader("Content-Type") or "").startswith("application/json"):
+        st, data, headers, self.cookie = webclient.request(
+            self.port, method, path, body, self.cookie,
+            self.csrf if method != "GET" else None, raw, timeout)
+        if headers.get("Content-Type", "").startswith("application/json"):
             data = json.loads(data)
             if isinstance(data, dict) and "csrf" in data:
                 self.csrf = data["csrf"]
-        return r.status, data
+        return st, data
 
 
 def wait_web(w, timeout=60):
@@ -137,32 +122,6 @@ def wait_web(w, timeout=60):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
-
-
-def status_clients(w, cookie, n=4, rounds=10):
-    """`n` clients at once polling the status and loading the page like a browser;
-    returns the failures."""
-    fails = []
-
-    def client():
-        web = Web(w)
-        web.cookie = cookie
-        for _ in range(rounds):
-            for path in ("/api/v1/status", "/", "/app.js", "/style.css"):
-                try:
-                    st, _ = web.request("GET", path)
-                except OSError as e:
-                    fails.append(repr(e))
-                    continue
-                if st != 200:
-                    fails.append(st)
-
-    ts = [threading.Thread(target=client) for _ in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return fails
 
 
 def _update_bundle(code_root):
@@ -207,7 +166,7 @@ class Scenarios:
                                                          "password": PASSWORD}), "login")
 
     def status(self):  # the load; its round trips are tools/bench/web_status.py's figure
-        self.fails += status_clients(self.w, self.web.cookie, 4, self.status_rounds)
+        self.fails += webclient.browsers(self.w.web_port, self.web.cookie, 4, self.status_rounds)
 
     def config(self):
         cfg = self._ok(self.web.request("GET", "/api/config"), "config")
@@ -369,10 +328,9 @@ def rp2040_tick(ctx):
         return {"tick_rp2040_skipped": "tools/rp2040 lacks rp2040js (npm install) or "
                                        "bootrom.mjs (docs/hardware.md)"}
     from tools.vboard.world import find_micropython
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     fs = os.path.join(ctx.tmp, "picow-fs.img")
     subprocess.run([find_micropython(), os.path.join(os.path.dirname(SPEED), "flashfs.py"),
-                    root, fs], check=True, capture_output=True, timeout=120)
+                    ROOT, fs], check=True, capture_output=True, timeout=120)
     run = subprocess.run(["node", harness, image, fs], capture_output=True, text=True,
                          timeout=1200)
     means, longest = [], 0
