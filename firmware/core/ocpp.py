@@ -9,6 +9,7 @@ Time is Unix seconds (int), passed in. Currents are in 0.1 A like the rest of th
 from micropython import const
 
 from firmware.core import charger as ch
+from firmware.core import civil
 from firmware.core import faults
 from firmware.core.ticks import ticks_diff
 
@@ -83,21 +84,12 @@ def too_deep(raw, limit):
 
 
 # ---------------------------------------------------------------------------- time
-def _days(y, m, d):
-    """Days since 1970-01-01 of a civil date (proleptic Gregorian)."""
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-
-
 def to_unix(s):
     """Unix seconds of an RFC 3339 time stamp ("2026-11-27T10:00:00.5+01:00"), or None."""
     try:
         if len(s) < 19 or s[4] != "-" or s[7] != "-" or s[10] not in "Tt" or s[13] != ":":
             return None
-        t = _days(int(s[:4]), int(s[5:7]), int(s[8:10])) * 86400 + \
+        t = civil.days(int(s[:4]), int(s[5:7]), int(s[8:10])) * 86400 + \
             int(s[11:13]) * 3600 + int(s[14:16]) * 60 + int(s[17:19])
         i = 19
         if s[i:i + 1] == ".":
@@ -115,24 +107,9 @@ def to_unix(s):
     return None
 
 
-def civil(t):
-    """(year, month, day, hour, minute, second, weekday 0 = Monday) of Unix seconds."""
-    days = t // 86400
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    m = mp + (3 if mp < 10 else -9)
-    s = t % 86400
-    return (yoe + era * 400 + (m <= 2), m, doy - (153 * mp + 2) // 5 + 1,
-            s // 3600, s // 60 % 60, s % 60, (days + 3) % 7)
-
-
 def iso(t):
     """RFC 3339 UTC time stamp of Unix seconds."""
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % civil(t)[:6]
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % civil.from_unix(t)[:6]
 
 
 # ------------------------------------------------------------------ connector status

@@ -17,6 +17,7 @@ from array import array
 
 from micropython import const
 
+from firmware.core import civil
 from firmware.core.ticks import ticks_diff
 
 SLOT_S = const(900)  # quarter-hour slots, aligned to UTC quarter-hours
@@ -32,17 +33,8 @@ DST_NONE = const(0)
 DST_EU = const(1)  # last Sunday of March 01:00 UTC .. last Sunday of October 01:00 UTC
 
 
-def _days(y, m, d):
-    """Days since 1970-01-01 of a civil date (proleptic Gregorian)."""
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-
-
 def _last_sunday_s(y, m, d_last):
-    day = _days(y, m, d_last)
+    day = civil.days(y, m, d_last)
     return (day - (day + 4) % 7) * 86400  # (day + 4) % 7: days since the Sunday
 
 
@@ -50,9 +42,9 @@ def local_offset_s(t, std_offset_s, dst):
     """Local time minus UTC at Unix time `t`."""
     if dst == DST_EU:
         y = 1970 + t // 31556952  # the mean Gregorian year: off by one near New Year
-        if _days(y + 1, 1, 1) * 86400 <= t:
+        if civil.days(y + 1, 1, 1) * 86400 <= t:
             y += 1
-        elif _days(y, 1, 1) * 86400 > t:
+        elif civil.days(y, 1, 1) * 86400 > t:
             y -= 1
         if _last_sunday_s(y, 3, 31) + 3600 <= t < _last_sunday_s(y, 10, 31) + 3600:
             return std_offset_s + 3600

@@ -34,11 +34,6 @@ def test_iso_round_trip(t):
     assert ocpp.to_unix(s) == t
 
 
-def test_weekday():
-    assert ocpp.civil(1795780800)[6] == 4  # 2026-11-27 is a Friday
-    assert ocpp.civil(0)[6] == 3  # 1970-01-01 was a Thursday
-
-
 @pytest.mark.parametrize("action, payload, code", [
     ("Reset", {"type": 5}, "TypeConstraintViolation"),
     ("Reset", {}, "OccurenceConstraintViolation"),
