@@ -25,6 +25,7 @@ from firmware.services.charging.control import Control
 from firmware.services.platform.datalog import DataLog
 from firmware.services.platform.log import ERROR, INFO, Log
 from firmware.services.metering.service import Meters
+from firmware.services.metering.service import wanted as meters_wanted
 from firmware.services.mqtt.service import Mqtt
 from firmware.services.rfid.service import Rfid
 from firmware.services.charging.sessions import Sessions
@@ -152,7 +153,6 @@ class App:
         sup.add("datalog", self.datalog.run)
         sup.add("flash", lambda: flashgate.run(write_json))
         self.meters = Meters(self)  # energy meters, load management, solar surplus
-        sup.add("meter", self.meters.run)
         # The services below import much code: out of memory, each is tried again later
         self.not_started = {}  # service: its next pause (s) while it waits for memory
         self._pending = []
@@ -169,7 +169,6 @@ class App:
         # (docs/planning.md)
         self.backend = None
         self.planning = Planning(self)
-        sup.add("planning", self.planning.run)
         # The web interface and the local JSON API (docs/web.md): never in the way of
         # charging; first of these, so that it can show what did not start
         self.web = None
@@ -184,7 +183,23 @@ class App:
             self.optional("SD card slot", self._sdslot)
         # MQTT for home automation (docs/mqtt.md): its client is imported once switched on
         self.mqtt = Mqtt(self)
-        sup.add("mqtt", self.mqtt.run)
+        # The meters', planning's and MQTT's tasks only once switched on (each task and its
+        # coroutines take RAM): now, and after each change of the settings
+        cfg.on_change = self.start_switched_on
+        self.start_switched_on()
+
+    def start_switched_on(self):
+        """Add the meters', planning's and MQTT's tasks once the settings switch them on
+        (planning: or a plan is asked for); each stays from then on and follows later
+        changes itself."""
+        sup = self.supervisor
+        c = self.config.values
+        if not sup.has("meter") and meters_wanted(c):
+            sup.add("meter", self.meters.run)
+        if not sup.has("planning") and self.planning.needed():
+            sup.add("planning", self.planning.run)
+        if not sup.has("mqtt") and c["mqtt.enabled"]:
+            sup.add("mqtt", self.mqtt.run)
 
     def _recover(self):
         """Open the board's flash journal and apply what a power cut left in it."""

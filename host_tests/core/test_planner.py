@@ -5,6 +5,7 @@ Runs on CPython and in the VM. Times are Unix seconds; 2026-12-03 is a Thursday.
 """
 import pytest
 
+from allocation import brute_force
 from firmware.core import planner as pl
 from firmware.core.ticks import ticks_add
 
@@ -148,25 +149,6 @@ def test_the_next_departure_keeps_its_local_hour_across_a_clock_change():
 def test_energy_from_km():
     assert pl.wanted_wh(0, 100, 180) == 18000
     assert pl.wanted_wh(125, 0, 180) == 12500
-
-
-def brute_force(prices, caps, need):
-    """The cheapest way to place exactly `need` Wh (the plan never buys more, not even
-    at a negative price), trying every integer split."""
-    best = None
-    n = len(caps)
-    idx = [0] * n
-    while True:
-        if sum(idx) == need:
-            c = sum(prices[i] * idx[i] for i in range(n))
-            best = c if best is None or c < best else best
-        k = 0
-        while k < n and idx[k] == caps[k]:
-            idx[k] = 0
-            k += 1
-        if k == n:
-            return best
-        idx[k] += 1
 
 
 @pytest.mark.parametrize("prices,caps,need", [

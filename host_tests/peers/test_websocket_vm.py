@@ -16,6 +16,7 @@ import time
 import pytest
 from websockets.asyncio.server import basic_auth, serve
 
+from dnsserver import DnsServer
 from vmrun import ROOT, micropython
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -365,49 +366,8 @@ asyncio.run(main())
     server.close()
 
 
-class DnsServer:
-    """Answers A queries for `names` over UDP; silent for "silent.test"."""
-
-    def __init__(self, names):
-        self.names = names
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
-        self.port = self.s.getsockname()[1]
-        self.queries = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                q, addr = self.s.recvfrom(512)
-            except OSError:
-                return
-            i, labels = 12, []
-            while q[i]:
-                labels.append(q[i + 1:i + 1 + q[i]].decode())
-                i += q[i] + 1
-            name = ".".join(labels)
-            self.queries.append(name)
-            question = q[12:i + 5]
-            if name == "silent.test":
-                continue
-            ip = self.names.get(name)
-            flags = b"\x81\x80" if ip else b"\x81\x83"
-            answers = b""
-            if ip:  # a CNAME first (compressed name pointer), then the A record
-                answers += b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x02\xc0\x0c"
-                answers += b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
-                    socket.inet_aton(ip)
-            n = 2 if ip else 0
-            self.s.sendto(q[:2] + flags + b"\x00\x01" + n.to_bytes(2, "big") + b"\x00\x00\x00\x00"
-                          + question + answers, addr)
-
-    def close(self):
-        self.s.close()
-
-
 def test_names_are_resolved_without_blocking(tmp_path):
-    dns = DnsServer({"backend.example.org": "127.0.0.9"})
+    dns = DnsServer({"backend.example.org": "127.0.0.9"}, silent=("silent.test",))
     lines = run_vm("""
 async def main():
     ticks = [0]

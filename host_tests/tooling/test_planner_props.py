@@ -14,6 +14,7 @@ import zoneinfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from allocation import brute_force
 from firmware.core import planner as pl
 from firmware.core.ticks import PERIOD, ticks_add, ticks_diff
 
@@ -31,23 +32,6 @@ def berlin_prices():
     p.std_offset_s, p.dst = 3600, pl.DST_EU
     p.set_table(TABLE)
     return p
-
-
-def brute_force(prices, caps, need):
-    best = None
-    n = len(caps)
-    idx = [0] * n
-    while True:
-        if sum(idx) == need:
-            c = sum(prices[i] * idx[i] for i in range(n))
-            best = c if best is None or c < best else best
-        k = 0
-        while k < n and idx[k] == caps[k]:
-            idx[k] = 0
-            k += 1
-        if k == n:
-            return best
-        idx[k] += 1
 
 
 @given(st.lists(st.tuples(st.integers(-20, 60), st.integers(0, 6)), min_size=1, max_size=5),

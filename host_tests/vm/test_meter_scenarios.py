@@ -241,3 +241,18 @@ def test_single_phase_installation_with_a_single_phase_meter(start_board):
     assert house_plus_car_within_fuse(w, 20)
     w.set(house_l1_a=16.0)  # 4 A left on the only phase: pause
     within_promise(w, lambda w: w.status() == "Suspended")
+
+
+def test_a_meter_switched_on_from_the_web_is_polled_without_a_restart(start_board):
+    """Without a meter the board runs no meter task (it would take RAM); saving the
+    meter's settings starts it: here a meter that does not answer, so the fallback."""
+    from webclient import PROV, Client, wait_web
+    w = start_board({}, heap="384k", files={"prov.json": PROV}, web=True)
+    wait_web(w)
+    c = Client(w).set_up()
+    time.sleep(2)
+    assert fw(w)["limit_source"] != "meter fallback"
+    st, r, _ = c.post("/api/config", dict(grid_tcp(free_port()), **LOSS))
+    assert st == 200, r
+    w.wait_for(lambda w: fw(w)["limit_source"] == "meter fallback", timeout=3 + 3 + 5)
+    assert fw(w)["limit_a"] == 10.0

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from dnsserver import DnsServer
+
 
 def console_has(w, text):
     return any(text in line for line in w.console)
@@ -84,44 +86,11 @@ def test_failing_client_network_brings_the_hotspot_back_and_retries(start_board)
     w.wait_for(lambda w: console_has(w, "hotspot off"), timeout=10)  # as configured again
 
 
-class SlowDns:
-    """A DNS server that takes the queries for `names` and answers them only when
-    released: a slow lookup, for as long as the test needs."""
-
-    def __init__(self, names):
-        self.names = names
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.asked = threading.Event()
-        self.release = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                q, addr = self.sock.recvfrom(512)
-            except OSError:
-                return
-            i, labels = 12, []
-            while q[i]:
-                labels.append(q[i + 1:i + 1 + q[i]].decode())
-                i += q[i] + 1
-            ip = self.names.get(".".join(labels))
-            self.asked.set()
-            self.release.wait(30)
-            answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
-                socket.inet_aton(ip) if ip else b""
-            self.sock.sendto(q[:2] + (b"\x81\x80\x00\x01\x00\x01" if ip else
-                                      b"\x81\x83\x00\x01\x00\x00") + b"\x00\x00\x00\x00" +
-                             q[12:i + 5] + answer, addr)
-
-
 def test_a_slow_ntp_name_lookup_does_not_hold_the_event_loop(start_board, ntp):
     """The VM's name lookups block as a board's do (tools/vboard/vm/vsocket.py): while the
     DNS server holds the NTP server's name, the web server still answers."""
     from webclient import raw, start_web_board, status_code
-    dns = SlowDns({"ntp.test": "127.0.0.1"})
+    dns = DnsServer({"ntp.test": "127.0.0.1"}, held=True)
     try:
         w = start_web_board(start_board, config={
             "net.wifi": True, "net.wifi_ssid": "home", "net.wifi_password": "secret-pw",
@@ -136,5 +105,4 @@ def test_a_slow_ntp_name_lookup_does_not_hold_the_event_loop(start_board, ntp):
         w.wait_for(lambda w: console_has(w, "clock set by NTP: "), timeout=90)
         assert ntp.queries >= 1
     finally:
-        dns.release.set()
-        dns.sock.close()
+        dns.close()

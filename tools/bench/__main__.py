@@ -224,6 +224,28 @@ def stalled(ctx):
             "stalled_trials": len(hard) + len(ka)}
 
 
+def busy_world(ctx, cs, cp, code_root=OUT, files=None):
+    """A car charging on a board with the web interface, the backend (the central system
+    `cs`, as charge point `cp`) and a Modbus TCP meter: the keep-alive figures' set-up.
+    `code_root`: the compiled firmware; `files`: more for its flash (name: object)."""
+    ctx.n += 1
+    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
+    os.makedirs(state)
+    cfg = dict(FAST, **{"backend.enabled": True, "backend.url": cs.url(),
+                        "backend.charge_point_id": cp, "backend.retry_max_s": 2,
+                        "meter.enabled": True, "meter.transport": "tcp",
+                        "meter.model": "sdm630", "meter.host": "127.0.0.1",
+                        "meter.port": _free_port(), "house.fuse_a": 63})
+    files = dict(files or {}, **{"config.json": cfg,
+                                 "prov.json": {"serial": "WB0000000001", "board": "virtual"}})
+    for name, obj in files.items():
+        with open(os.path.join(state, name), "w") as f:
+            json.dump(obj, f)
+    w = World(state, heap="512k", code_root=code_root, vm_dir=VM_OUT, web_port=0)
+    w.inputs.update(plugged=True)
+    return w.start()
+
+
 @figure
 def keepalive(ctx):
     """keepalive_nuisance_drops: how often the relay opened while a car charged on and
@@ -237,22 +259,8 @@ def keepalive(ctx):
     from tools.vboard.csms import CentralSystem
     secs = int(os.getenv("BENCH_KEEPALIVE_S") or 3600)
     cs = CentralSystem().start()
-    ctx.n += 1
-    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
-    os.makedirs(state)
-    cp = "BENCHKA%d" % ctx.n
-    cfg = dict(FAST, **{"backend.enabled": True, "backend.url": cs.url(),
-                        "backend.charge_point_id": cp, "backend.retry_max_s": 2,
-                        "meter.enabled": True, "meter.transport": "tcp",
-                        "meter.model": "sdm630", "meter.host": "127.0.0.1",
-                        "meter.port": _free_port(), "house.fuse_a": 63})
-    with open(os.path.join(state, "config.json"), "w") as f:
-        json.dump(cfg, f)
-    with open(os.path.join(state, "prov.json"), "w") as f:
-        json.dump({"serial": "WB0000000001", "board": "virtual"}, f)
-    w = World(state, heap="512k", code_root=OUT, vm_dir=VM_OUT, web_port=0)
-    w.inputs.update(plugged=True)
-    w.start()
+    cp = "BENCHKA%d" % (ctx.n + 1)
+    w = busy_world(ctx, cs, cp)
     stop = threading.Event()
     fails = []
 

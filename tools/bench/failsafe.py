@@ -20,9 +20,8 @@ import threading
 import time
 
 from tools.bench import webclient
-from tools.build import OUT, ROOT, VM_OUT, mpy_cross, source_name
+from tools.build import OUT, ROOT, mpy_cross, source_name
 from tools.vboard.timescale import scale_source
-from tools.vboard.world import World
 
 # file: the durations that come once a minute or so, divided by the scale
 _SCALED = {
@@ -69,24 +68,9 @@ def keepalive_hour(ctx):
     secs = 3600 // scale
     code = _scaled_build(os.path.join(ctx.tmp, "scaled%d" % scale), scale)
     cs = CentralSystem().start()
-    ctx.n += 1
-    state = os.path.join(ctx.tmp, "flash%d" % ctx.n)
-    os.makedirs(state)
-    cp = "BENCHKH%d" % ctx.n
-    cfg = dict(b.FAST, **{"backend.enabled": True, "backend.url": cs.url(),
-                          "backend.charge_point_id": cp, "backend.retry_max_s": 2,
-                          "meter.enabled": True, "meter.transport": "tcp",
-                          "meter.model": "sdm630", "meter.host": "127.0.0.1",
-                          "meter.port": b._free_port(), "house.fuse_a": 63})
-    with open(os.path.join(state, "config.json"), "w") as f:
-        json.dump(cfg, f)
-    with open(os.path.join(state, "prov.json"), "w") as f:
-        json.dump({"serial": "WB0000000001", "board": "virtual"}, f)
-    with open(os.path.join(state, "ocpp.json"), "w") as f:
-        json.dump({"cfg": {"MeterValueSampleInterval": max(1, 60 // scale)}}, f)
-    w = World(state, heap="512k", code_root=code, vm_dir=VM_OUT, web_port=0)
-    w.inputs.update(plugged=True)
-    w.start()
+    cp = "BENCHKH%d" % (ctx.n + 1)
+    w = b.busy_world(ctx, cs, cp, code, {"ocpp.json": {
+        "cfg": {"MeterValueSampleInterval": max(1, 60 // scale)}}})
     stop = threading.Event()
     fails = []
 
@@ -136,7 +120,7 @@ def keepalive_hour(ctx):
         for t in threads:
             t.join()
         closed = w.flash_counts(True)
-        with open(os.path.join(state, "journal.img"), "rb") as f:  # still charging:
+        with open(os.path.join(w.state_dir, "journal.img"), "rb") as f:  # charging still:
             used = len(f.read().rstrip(b"\xff"))                   # the session's records
         return {"keepalive_nuisance_drops_hour": w.relay_opens - opens,
                 "keepalive_hour_monostable_drops": w.keepalive_drops - drops,

@@ -5,25 +5,12 @@
 //
 //   node tools/rp2040/session.mjs firmware.uf2 flashfs.img
 //
-// Needs rp2040js (npm, package.json here) and the RP2040 B1 boot ROM as bootrom.mjs
-// beside this file (exporting bootromB1, as rp2040js's demo/bootrom.ts does; not kept
-// in this repository).
-import { readFileSync } from 'fs';
-import { Simulator, USBCDC, ConsoleLogger, LogLevel } from 'rp2040js';
-import { bootromB1 } from './bootrom.mjs';
+// Needs what board.mjs needs (rp2040js, bootrom.mjs beside it).
+import { loadBoard, openRepl, run } from './board.mjs';
 
 const [image, flashfs] = process.argv.slice(2);
-const sim = new Simulator();
-const mcu = sim.rp2040;
-mcu.loadBootrom(bootromB1);
-mcu.logger = new ConsoleLogger(LogLevel.Error);
-const uf2 = readFileSync(image);
-for (let off = 0; off + 512 <= uf2.length; off += 512) {
-  const dv = new DataView(uf2.buffer, uf2.byteOffset + off, 512);
-  if (dv.getUint32(0, true) !== 0x0a324655) continue;
-  mcu.flash.set(uf2.subarray(off + 32, off + 32 + dv.getUint32(16, true)), dv.getUint32(12, true) - 0x10000000);
-}
-mcu.flash.set(readFileSync(flashfs), 0x200000 - 868352);  // the filesystem (flashfs.py)
+const board = loadBoard(image, flashfs);
+const mcu = board.mcu;
 const now = () => mcu.clock.nanos;  // simulated time
 const ms = () => (now() / 1e6).toFixed(1);
 const log = (s) => console.log(`[sim ${ms()} ms] ${s}`);
@@ -97,20 +84,14 @@ mcu.gpio[LED].addListener(() => {
 setInterval(() => { if (bits.length && now() - ledFall > 50000) flushFrame(); }, 50);
 
 // ---- the REPL over USB CDC
-const cdc = new USBCDC(mcu.usbCtrl);
 let out = '', line = '';
 const t0 = Date.now();
-cdc.onDeviceConnected = () => { log('USB CDC connected'); cdc.sendSerialByte(13); };
-cdc.onSerialData = (v) => {
-  for (const c of Buffer.from(v).toString('latin1')) {
+const { paste } = openRepl(mcu, (text) => {
+  for (const c of text) {
     out += c;
     if (c === '\n') { if (!line.startsWith('===')) log('REPL| ' + line.trimEnd()); line = ''; } else line += c;
   }
-};
-const queue = [];  // sent a little at a time: the device's receive buffer is small
-const send = (t) => { for (const b of Buffer.from(t)) queue.push(b); };
-setInterval(() => { for (let i = 0; i < 32 && queue.length; i++) cdc.sendSerialByte(queue.shift()); }, 5);
-const paste = (code) => { send('\x05'); send(code.replace(/\n/g, '\r')); send('\x04'); };
+}, () => log('USB CDC connected'));
 const RUN = `import os
 print("flash:", os.listdir("/"))
 import rp2
@@ -190,5 +171,4 @@ setInterval(() => {
   }
   if (Date.now() - t0 > (+process.env.LIMIT_MS || 600000)) { log(`TIMEOUT in stage ${stage}`); process.exit(1); }
 }, 20);
-mcu.core.PC = 0x10000000;
-sim.execute();
+run(board);

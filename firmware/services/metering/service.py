@@ -1,7 +1,7 @@
 """Energy meters, domestic connection monitoring and solar surplus (docs/meters.md):
 the settings, always registered so a stored configuration is kept, and the supervised
-task. The work is in services/metering/polling.py, imported once a meter or a solar mode is
-switched on: a box without meters does not pay its RAM (nor the Modbus driver's).
+task, which the app adds once wanted(). The work is in services/metering/polling.py,
+imported then too: a box without meters does not pay its RAM (nor the Modbus driver's).
 """
 import asyncio
 import gc
@@ -37,6 +37,10 @@ settings.extend({
 })
 
 
+def wanted(c):
+    return c["meter.enabled"] or c["solar.enabled"] or c["charging.mode"] != "immediate"
+
+
 class Meters:
     def __init__(self, app):
         self.app = app
@@ -61,11 +65,7 @@ class Meters:
         return self.impl
 
     async def run(self):
-        while self.impl is None:
-            c = self.app.config.values
-            if c["meter.enabled"] or c["solar.enabled"] or c["charging.mode"] != "immediate":
-                break
-            await asyncio.sleep_ms(1000)
+        """The app starts it once wanted() (it follows later changes itself)."""
         await (await self._load()).run()
 
     async def test_connection(self, which="grid"):

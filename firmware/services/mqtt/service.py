@@ -1,6 +1,7 @@
 """MQTT for home automation (docs/mqtt.md): the settings, always registered so a stored
-configuration is kept, and the supervised task. The client is services/mqtt/link.py,
-imported once MQTT is switched on: a box without MQTT does not pay its RAM.
+configuration is kept, and the supervised task, which the app adds once MQTT is switched
+on. The client is services/mqtt/link.py, imported then too: a box without MQTT does not
+pay its RAM.
 """
 import asyncio
 import gc

@@ -1,11 +1,11 @@
 """Intelligent charging without a backend (docs/planning.md): always loaded, and small.
-It waits until intelligent charging, a tariff, a price feed, charging windows or a
-session limit is configured, then loads follow.py (the session, its limits, the touch
-button's mode switch, the mode indicator) and runs it; a box that uses none of it pays
-only this. Until then the touch button has nothing to switch and the mode indicator
-shows immediate charging (green; blue without a vehicle).
+Once intelligent charging, a tariff, a price feed, charging windows or a session limit
+is configured, or a plan is asked for, the app starts its task, which loads follow.py
+(the session, its limits, the touch button's mode switch, the mode indicator) and runs
+it; a box that uses none of it pays only this. Until then the touch button has nothing
+to switch and the mode indicator shows immediate charging (green; blue without a
+vehicle).
 """
-import asyncio
 
 
 def wanted(c):
@@ -32,6 +32,7 @@ class Planning:
     def request(self, d, who):
         """The local API's and MQTT's plan for the running session (plans.py)."""
         self._load().request(d, who)
+        self.app.start_switched_on()  # its task, if no setting started it yet
 
     def key(self):
         return None if self.impl is None else self.impl.key()
@@ -41,7 +42,9 @@ class Planning:
             return {"mode": "immediate", "state": "off"}
         return self.impl.status()
 
+    def needed(self):
+        return self.impl is not None or wanted(self.app.config.values)
+
     async def run(self):
-        while self.impl is None and not wanted(self.app.config.values):
-            await asyncio.sleep_ms(1000)
+        """The app starts it once needed() (it follows later changes itself)."""
         await self._load().run()

@@ -157,6 +157,7 @@ class Config:
         self.values = settings.defaults()
         self.prov = {}
         self.user_files = [path] + list(_USER)  # wiped by a factory reset
+        self.on_change = None  # called after each saved change: the app starts what it switched on
 
     def load(self):
         self.prov = load_prov()
@@ -191,6 +192,8 @@ class Config:
         save_json(self.path, {"v": _VERSION, "s": {k: values[k] for k in values
                                                   if values[k] != defaults.get(k)}})
         self.values = values
+        if self.on_change is not None:
+            self.on_change()
 
     def factory_reset(self):
         """Forget the settings and the services' user files; provisioning, the software

@@ -56,6 +56,9 @@ class Supervisor:
         if self._tasks:  # running already: a service that started late
             self._tasks[name] = asyncio.create_task(self._keep(name))
 
+    def has(self, name):
+        return name in self._factories
+
     def start(self):
         for name in self._factories:
             self._tasks[name] = asyncio.create_task(self._keep(name))
