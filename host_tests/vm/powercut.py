@@ -90,10 +90,12 @@ def cut_power(tmp_path, script, args, delay_s, on_line):
         working.set()  # it ended by itself: nothing to wait for
     t = threading.Thread(target=read)
     t.start()
-    working.wait(60)
-    time.sleep(delay_s)
+    started = working.wait(60)
+    if started:
+        time.sleep(delay_s)
     p.send_signal(signal.SIGKILL)
     p.wait()
     t.join()
+    assert started, "the script printed nothing for 60 s: stuck (%s)" % (args,)
     err = p.stderr.read()
     assert not err, err

@@ -99,6 +99,31 @@ def trials(tmp_path, mode, img, n_trials):
     return nxt
 
 
+CUT_AFTER_THE_LAST_ACK = SETUP + r"""
+import json
+from firmware.services.platform.config import save_json
+from firmware.services.ocpp import txqueue
+q = TxQueue(log, max_bytes=600)
+n = 0
+while q.put(n, "MeterValues", {"n": n, "idTag": ID_TAG}):
+    n += 1
+# every message delivered; the power goes after the ack record, before the fresh file
+save_json(txqueue.ACKS, {"n": q.count, "ids": {}})
+q = TxQueue(log, max_bytes=600)
+print(json.dumps({"filled": n, "pending": q.pending(), "size": q.size,
+                  "put": q.put(n, "MeterValues", {"n": n, "idTag": ID_TAG})}))
+"""
+
+
+def test_a_cut_after_the_last_ack_leaves_an_empty_queue_not_a_full_one(tmp_path):
+    # found by the trials below under load: the queue loaded with everything delivered
+    # kept the old lines' size and refused meter values as full, with nothing in it
+    img = new_flash(tmp_path, "lfs")
+    state = json.loads(run(tmp_path, CUT_AFTER_THE_LAST_ACK, "lfs", img, "-").splitlines()[-1])
+    assert state["filled"] > 1
+    assert state == {"filled": state["filled"], "pending": 0, "size": 0, "put": True}
+
+
 def test_power_cuts_on_posix_files(tmp_path):
     img = new_flash(tmp_path, "posix")
     n = count(32, 120)  # trials (tier.py); 2.5 messages a trial: the cuts fell mid-work

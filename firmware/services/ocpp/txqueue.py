@@ -87,6 +87,15 @@ class TxQueue:
                 save_json(acks, {"n": self.done, "ids": self.ids})
         if torn:  # end the torn line, so the next record starts on a line of its own
             self._append("\n")
+        if self.count and self.done >= self.count and flashgate.begin():
+            # all delivered, the power cut between the last ack's record and the fresh
+            # file: start afresh now, or the old lines would count against the size and
+            # meter values be refused as from a full queue with nothing in it (with the
+            # relay closed, _settle does it when it opens)
+            try:
+                self._restart()
+            finally:
+                flashgate.end()
 
     def _write(self, text):
         """Append to the file now (the relay is open: flashgate.begin() said so)."""
