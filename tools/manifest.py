@@ -12,8 +12,11 @@
 # slot (docs/update.md) still takes precedence.
 import importlib.util
 import os
+import sys
 
 _REPO = os.path.dirname(os.getcwd())  # makemanifest runs a manifest from its own folder
+sys.path.insert(0, _REPO)
+from tools import frozen_sources  # noqa: E402
 
 
 def _rp2():
@@ -46,6 +49,13 @@ require("ssl")  # noqa: F821 - the backend's wss:// (rp2's port manifest leaves 
 
 package("firmware", base_path=_REPO)  # noqa: F821
 _microdot = os.path.dirname(importlib.util.find_spec("microdot").origin)
-package("microdot", files=["__init__.py", "microdot.py", "helpers.py", "multipart.py",  # noqa: F821
-                           "websocket.py", "sse.py", "cors.py"],
+package("microdot", files=list(frozen_sources.MICRODOT_FILES),  # noqa: F821
         base_path=os.path.dirname(_microdot))
+
+# The hash of what was frozen, beside the image (makemanifest's -b: the build folder,
+# which holds the binary; relative to the port's folder, where make runs): the bench and
+# the tests compare it with the current sources (tools/frozen_sources.py). Written at
+# each make, before the link.
+if "-b" in sys.argv:
+    _port = [v[len("PORT_DIR="):] for v in sys.argv if v.startswith("PORT_DIR=")]
+    frozen_sources.record(os.path.join(*(_port[:1] + [sys.argv[sys.argv.index("-b") + 1]])))

@@ -17,3 +17,13 @@ def flash_root(tmp):
         for name in ("boot.py", "main.py"):
             shutil.copy(os.path.join(_ROOT, name), root)
     return root
+
+
+def frozen_vm(figure):
+    """The 32-bit VM with the firmware frozen in, for the figure `figure` (heap32,
+    latency32, http_status32): (its path, {}), or (None, {figure + "_skipped": why})
+    without one, or (None, {figure + "_stale": why}) when it was built from other
+    firmware sources than the current ones (tools/frozen_sources.py): nothing measured."""
+    from tools.vboard.world import frozen_vm_state
+    exe, kind, why = frozen_vm_state()
+    return (exe, {}) if exe else (None, {"%s_%s" % (figure, kind): why})

@@ -25,8 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm")
 sys.path.insert(0, ROOT)
 from tools.build import OUT, VM_OUT, build, build_vm  # noqa: E402
-from tools.vboard.world import World, find_micropython, frozen_vm  # noqa: E402
-from tools.bench import flash_root, webclient  # noqa: E402
+from tools.vboard.world import World, find_micropython  # noqa: E402
+from tools.bench import flash_root, frozen_vm as bench_frozen_vm, webclient  # noqa: E402
 
 RELAY = 3  # the virtual board's relay pin (firmware/boards/virtual.py)
 FAST = {"charging.selftest_s": 1, "charging.retry_delay_s": 1}
@@ -607,11 +607,10 @@ def heap32(ctx):
     charging scenario passes, and the same with everything on (`_passes32_all`); the
     virtual board's share subtracted; `names32_frozen_all`: the interned names in RAM
     after the everything-on scenario (the firmware's own are in the image). Skipped,
-    with the reason, without that VM."""
-    vm, why = frozen_vm()
+    with the reason, without that VM; heap32_stale when it holds other sources."""
+    vm, out = bench_frozen_vm("heap32")
     if vm is None:
-        return {"heap32_skipped": why}
-    out = {}
+        return out
     hi = search_kb(lambda kb: _passes32(ctx, vm, kb), "the charging scenario (32-bit)",
                    lo=16, hi=128, step=1)
     out["heap_floor32_frozen_kb"] = round(hi - board_kb(), 1)

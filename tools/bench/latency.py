@@ -328,14 +328,12 @@ def latency(ctx):
     from), each latency figure times it as *_board_est_ms (the `tick` figure's mean:
     the 64-bit one's); the control tick measured on the emulated RP2040, and its share
     of one core there and on an ESP32 (docs/hardware.md: the scale and its limits).
-    Without the frozen VM its figures are skipped, with the reason; if they fail, the
-    64-bit ones still come."""
-    from tools.vboard.world import frozen_vm
-    out = {}
-    frozen, why = frozen_vm()
-    if frozen is None:
-        out["latency32_skipped"] = why
-    else:
+    Without the frozen VM its figures are skipped, with the reason, and from an image of
+    other sources they are not measured (latency32_stale); if they fail, the 64-bit
+    ones still come."""
+    from tools.bench import frozen_vm
+    frozen, out = frozen_vm("latency32")
+    if frozen:
         try:
             before = vm_speed(frozen)
             sc, per = _scenarios(ctx, frozen)

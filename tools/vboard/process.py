@@ -65,13 +65,25 @@ def why_not_frozen(exe):
     return _frozen[exe]
 
 
-def frozen_vm():
-    """The 32-bit VM with the firmware frozen in: $WALLBOX_VM, else build/unix32/micropython.
-    Returns (path, None), or (None, the reason it cannot be used)."""
-    exe = os.getenv("WALLBOX_VM") or os.path.join(ROOT, "build", "unix32", "micropython")
+def frozen_vm_state(root=ROOT):
+    """The 32-bit VM with the firmware frozen in: $WALLBOX_VM, else build/unix32/micropython,
+    built from the current sources under `root` (the hash its build recorded beside it,
+    tools/frozen_sources.py). Returns (path, None, None), or (None, "skipped", why) when
+    there is no such VM, or (None, "stale", why) when it holds other firmware sources."""
+    from tools.frozen_sources import why_stale
+    exe = os.getenv("WALLBOX_VM") or os.path.join(root, "build", "unix32", "micropython")
     exe = os.path.abspath(exe)
     why = why_not_frozen(exe)
-    return (None, why) if why else (exe, None)
+    if why:
+        return None, "skipped", why
+    why = why_stale(exe, root)
+    return (None, "stale", why) if why else (exe, None, None)
+
+
+def frozen_vm():
+    """frozen_vm_state() as (path, None), or (None, the reason it cannot be used)."""
+    exe, _, why = frozen_vm_state()
+    return exe, why
 
 
 def _compiled_libs():

@@ -20,7 +20,7 @@ import time
 from tools.vboard.electrical import Electrical
 from tools.vboard.link import HERE, ROOT, VMDIR, board, vlink  # noqa: F401 - for importers
 from tools.vboard.process import (VmProcess, find_micropython, frozen_vm,  # noqa: F401
-                                  read_flash, why_not_frozen)
+                                  frozen_vm_state, read_flash, why_not_frozen)
 from tools.vboard.rfid_field import RfidField
 
 from firmware.core import charger as ch  # noqa: E402
