@@ -2,6 +2,13 @@
 """Heap cost of each firmware module in the MicroPython VM, as compiled .mpy files.
 
     python tools/memprofile.py [module ...]      # default: every firmware module
+    python tools/memprofile.py --frozen [module ...]
+
+`--frozen`: on the 32-bit VM with the firmware frozen in (tools.vboard.process.frozen_vm,
+the shipped configuration), where only a module's run-time objects stay on the heap
+(module and class dictionaries, function objects, what its top level builds); code and
+names are in the image. It runs outside the repository, whose firmware/ sources would
+otherwise be imported (and compiled into RAM) before the frozen ones.
 
 For each module a fresh VM first imports everything the module imports (measured by a
 first pass), collects garbage, then imports the module and reports what stayed on the
@@ -13,10 +20,12 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tools.build import OUT, VM_OUT, build, build_vm, firmware_modules  # noqa: E402
+from tools.vboard.process import frozen_vm  # noqa: E402
 from tools.vboard.world import find_micropython  # noqa: E402
 
 PROBE = r"""
@@ -45,11 +54,14 @@ print(json.dumps({"bytes": b - a}))
 _Q = re.compile(r"n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
 
-def run(script):
-    env = dict(os.environ, MICROPYPATH=":".join([VM_OUT, OUT, os.path.join(OUT, "lib"), ".frozen"]))
+def run(script, frozen=None):
+    """`frozen`: that VM's frozen modules instead of the .mpy files."""
+    path = [".frozen", VM_OUT] if frozen else [VM_OUT, OUT, os.path.join(OUT, "lib"), ".frozen"]
+    env = dict(os.environ, MICROPYPATH=":".join(path))
     env.pop("VBOARD_LINK", None)
-    out = subprocess.run([find_micropython(), "-X", "heapsize=4m", "-c", script], env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run([frozen or find_micropython(), "-X", "heapsize=4m", "-c", script],
+                         env=env, capture_output=True, text=True, timeout=60,
+                         cwd=tempfile.gettempdir() if frozen else None)
     lines = [x for x in out.stdout.splitlines() if x.startswith(("[", "{"))]
     if out.returncode or not lines:
         raise RuntimeError(out.stdout + out.stderr)
@@ -64,6 +76,13 @@ def run(script):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    vm = None
+    if argv[:1] == ["--frozen"]:
+        argv = argv[1:]
+        vm, why = frozen_vm()
+        if vm is None:
+            print("no frozen VM: %s" % why)
+            return 1
     build()
     build_vm()
     mods = argv or [m[:-3].replace("/", ".") for m in firmware_modules()
@@ -72,8 +91,8 @@ def main(argv=None):
     rows = []
     for mod in mods:
         try:
-            deps = run(PROBE % {"mod": mod})
-            got = run(MEASURE % {"mod": mod, "deps": deps})
+            deps = run(PROBE % {"mod": mod}, vm)
+            got = run(MEASURE % {"mod": mod, "deps": deps}, vm)
         except RuntimeError as e:
             print("%-36s failed: %s" % (mod, str(e).strip().splitlines()[-1]))
             continue

@@ -566,6 +566,9 @@ class Web:
               c.offered_da, arb.limit, arb.source, self.app.sessions.now.count)
         if self._status_answer is None or of != self._status_of or \
                 ticks_diff(now, self._status_at) >= _STATUS_MS:
+            # the old answer goes first: never two in RAM at once (a client still
+            # writing it holds its own reference)
+            self._status_answer = None
             res = Response(self._status_doc())
             server.finish(res, None)
             await asyncio.sleep_ms(0)  # the answer made in one step, written in the next
