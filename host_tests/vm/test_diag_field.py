@@ -46,6 +46,9 @@ def test_diag_functions_at_the_repl(tmp_path):
         w.wait_for(lambda w: "== plug in now" in w.console, timeout=30)
         w.set(plugged=True, car_state="B")
         w.wait_for(lambda w: "== done" in w.console, timeout=30)
+        # the pins' records come on their own link, which may trail the console
+        w.wait_for(lambda w: [e[3] for e in list(w.events)
+                              if e[1] == "pin" and e[2] == 3][-2:] == [1, 0], timeout=10)
         out = "\n".join(w.console)
     finally:
         w.stop()
