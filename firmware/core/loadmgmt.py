@@ -160,10 +160,12 @@ class Load:
         """A valid reading; `room` = headroom() of it, `still`: settled() of the car.
 
         A reading taken while the car's draw changed mixes two cars: it is skipped (the
-        meter is not lost for that), but never more than a few times in a row.
+        meter is not lost for that), but never more than a few times in a row. The first
+        reading too: taken while the car starts drawing, it would count the car's new
+        draw as the house's and pause it for resume_ms, on a house that leaves room.
         """
         self._seen = now
-        if not still and self._unsettled < _UNSETTLED_MAX and not self._fresh:
+        if not still and self._unsettled < _UNSETTLED_MAX:
             self._unsettled += 1
             return
         self._unsettled = 0

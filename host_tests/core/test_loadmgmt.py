@@ -219,6 +219,21 @@ def test_unsettled_readings_are_skipped_a_few_times_only():
     assert ld.claim == 100
 
 
+def test_a_first_reading_taken_while_the_car_starts_is_skipped_too():
+    # the house at 6 A on a 20 A fuse; the first reading fell while the car went from 0
+    # to 10 A: with the smallest draw taken out it shows 16 A of house, 4 A of room
+    ld = Load(at(0), lost_ms=5000)
+    ld.feed(at(1000), 40, False)
+    assert ld.claim == FALLBACK_DA and not ld.paused
+    ld.feed(at(2000), 140)  # settled: the house's real load
+    assert ld.claim == 140 and not ld.paused
+    ld = Load(at(0), lost_ms=5000)
+    for s in (1, 2, 3):
+        ld.feed(at(s * 1000), 40, False)
+    ld.feed(at(4000), 40, False)  # never settling: the fourth counts, the safe side
+    assert ld.paused and ld.claim == 0
+
+
 def test_the_claim_never_exceeds_the_latest_headroom():
     ld = Load(at(0), rise_ms=2000, resume_ms=3000)
     seq = [300, 250, 400, 400, 400, 50, 80, 80, 80, 80, 200, 75, 75, 300, 300, 300, 10,
