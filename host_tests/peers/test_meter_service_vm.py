@@ -4,14 +4,9 @@ refused and counted, and the claims, the indicator and the log follow a meter th
 away and comes back. The rest of the firmware is replaced by the few objects the
 service reads (settings, arbiter, charger figures, log, indicators).
 """
-import json
-import os
-import subprocess
-import tempfile
 
 import pytest
-from test_modbus_vm import House, PymodbusPeer, ScriptedTcp, TCP_CASES, free_port
-from vmrun import ROOT, micropython
+from test_modbus_vm import House, PymodbusPeer, ScriptedTcp, TCP_CASES, free_port, vm_job
 
 from tools.vboard import meters as sim
 
@@ -59,21 +54,8 @@ asyncio.run(main())
 
 
 def run_vm(job, timeout=60):
-    with tempfile.TemporaryDirectory() as tmp:  # the script and its job: nothing left
-        path = os.path.join(tmp, "meter_service_job.py")
-        jpath = os.path.join(tmp, "meter_service_job.json")
-        with open(path, "w") as f:
-            f.write(VM_SCRIPT)
-        with open(jpath, "w") as f:
-            json.dump(job, f)
-        env = dict(os.environ)
-        env["MICROPYPATH"] = ":".join([os.path.join(ROOT, "tools", "vboard", "vm"), ROOT,
-                                       ".frozen"])
-        env.pop("VBOARD_LINK", None)
-        proc = subprocess.run([micropython(), "-X", "heapsize=512k", path, jpath], env=env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    out = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
-    assert out, proc.stdout + proc.stderr
+    out, output = vm_job(VM_SCRIPT, job, timeout=timeout)
+    assert out, output
     return out
 
 

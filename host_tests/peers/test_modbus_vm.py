@@ -104,12 +104,14 @@ asyncio.run(main())
 """
 
 
-def run_vm(job, env=None, timeout=60):
+def vm_job(script, job, env=None, timeout=60):
+    """Run `script` in the VM with the job (JSON) as its argument, the virtual board's
+    stand-ins and the firmware on its path; the JSON lines it printed, and its output."""
     with tempfile.TemporaryDirectory() as tmp:  # the script and its job: nothing left
-        path = os.path.join(tmp, "modbus_vm_job.py")
+        path = os.path.join(tmp, "job.py")
         with open(path, "w") as f:
-            f.write(VM_SCRIPT)
-        jpath = os.path.join(tmp, "modbus_vm_job.json")
+            f.write(script)
+        jpath = os.path.join(tmp, "job.json")
         with open(jpath, "w") as f:
             json.dump(job, f)
         e = dict(os.environ)
@@ -121,7 +123,12 @@ def run_vm(job, env=None, timeout=60):
                               env=e, cwd=ROOT, capture_output=True, text=True,
                               timeout=timeout)
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
-    assert len(lines) == len(job["requests"]), proc.stdout + proc.stderr
+    return lines, proc.stdout + proc.stderr
+
+
+def run_vm(job, env=None, timeout=60):
+    lines, output = vm_job(VM_SCRIPT, job, env, timeout)
+    assert len(lines) == len(job["requests"]), output
     print("VM answers:", lines)  # shown with a failing test's report
     return lines
 
