@@ -185,7 +185,14 @@ class App:
         self.mqtt = Mqtt(self)
         # The meters', planning's and MQTT's tasks only once switched on (each task and its
         # coroutines take RAM): now, and after each change of the settings
-        cfg.on_change = self.start_switched_on
+        cfg.on_change = self.settings_changed
+        self.start_switched_on()
+
+    def settings_changed(self):
+        """After every saved change of the settings, whoever made it (the web, an imported
+        configuration, MQTT, the REPL's diag.set): into the running charger, and the
+        services it switched on started."""
+        self.apply_settings()
         self.start_switched_on()
 
     def start_switched_on(self):
@@ -277,7 +284,7 @@ class App:
 
     def apply_settings(self):
         """The charging settings into the running charger and arbiter: at start and after
-        every change (the web's settings, an imported configuration)."""
+        every saved change (settings_changed)."""
         cfg = self.config
         self.arbiter.set(limits.CABLE, cfg.get("charging.cable_a") * 10)
         self.arbiter.set(limits.CONFIGURED, cfg.get("charging.max_current_a") * 10)

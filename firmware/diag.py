@@ -223,8 +223,10 @@ def mem():
 
 
 def set(key, value):  # noqa: A001 - diag.set(...) reads naturally at the REPL
-    errors = _a().config.update({key: value})
-    print(errors or "saved; applied at the next restart")
+    from firmware.services.platform.configdoc import AT_RESTART
+    errors = _a().config.update({key: value})  # applied at once (App.settings_changed)
+    print(errors or ("saved; applied at the next restart" if key.startswith(AT_RESTART)
+                     else "saved and applied"))
     return not errors
 
 

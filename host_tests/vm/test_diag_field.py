@@ -12,7 +12,9 @@ app.current = a
 print("== relay"); diag.relay()
 print("== selftest"); diag.selftest()
 print("== config"); diag.set("charging.max_current_a", 16)
-diag.set("charging.max_current_a", 3); diag.config()
+from firmware.core import limits
+print("configured claim", a.arbiter.claims[limits.CONFIGURED])
+diag.set("charging.max_current_a", 3); diag.set("net.channel", 6); diag.config()
 print("== net"); diag.net()
 print("== rfid"); diag.rfid(2)
 print("== tail"); a.datalog.flush(); diag.tail(5)
@@ -63,7 +65,8 @@ def test_diag_functions_at_the_repl(tmp_path):
         assert any(line.startswith("ok   " + name) for line in st.splitlines()), (name, st)
     assert "FAIL provisioned" in st and "self-test FAILED" in st  # a fresh, unprovisioned board
     cfg = out.split("== config")[1].split("== net")[0]
-    assert "saved; applied at the next restart" in cfg
+    assert "saved and applied" in cfg and "configured claim 160" in cfg  # the charger has it
+    assert "saved; applied at the next restart" in cfg  # the hotspot's channel
     assert "{'charging.max_current_a': 'must be between 6 and 80'}" in cfg
     assert "charging.max_current_a       16" in cfg
     assert "serial UNPROV-" in cfg

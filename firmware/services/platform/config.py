@@ -157,7 +157,7 @@ class Config:
         self.values = settings.defaults()
         self.prov = {}
         self.user_files = [path] + list(_USER)  # wiped by a factory reset
-        self.on_change = None  # called after each saved change: the app starts what it switched on
+        self.on_change = None  # called after each saved change (App.settings_changed)
 
     def load(self):
         self.prov = load_prov()

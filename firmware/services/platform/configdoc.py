@@ -42,8 +42,6 @@ async def apply(app, changes, who):
         app.config.save(clean)
     except OSError as e:
         return {"": "not saved: flash error %s" % e}, False
-    await asyncio.sleep_ms(0)
-    app.apply_settings()
     app.log.add(INFO, who + ": settings changed: " + ", ".join(changes))
     return {}, any(k.startswith(AT_RESTART) for k in changes)
 
