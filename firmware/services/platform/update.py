@@ -171,7 +171,6 @@ class Updater:
         self.charger = charger
         self.board = board
         self.key = key
-        self.busy = False
         self.progress = 0  # bytes received of `total`
         self.total = 0
         self.force = False
@@ -181,7 +180,7 @@ class Updater:
     async def begin(self, total, force=False):
         """Announce a bundle of `total` bytes: the spare slot is cleared (step by step,
         after any clearing still under way) and opened for write()."""
-        busy = "an update is already running" if self.busy else refusal()
+        busy = refusal()
         if busy:
             self.log.add(ERROR, "update refused: " + busy)
             raise UpdateBusy(busy)
@@ -191,8 +190,7 @@ class Updater:
         if why:
             self.log.add(ERROR, "update refused: " + why)
             raise UpdateError(why)
-        self.busy = True  # from here on: a second begin() is refused, and another's
-        Updater.running = self
+        Updater.running = self  # from here on: a second begin() is refused, and another's
         if self.charger is not None:  # ends charging first: no flash erase while the
             self.charger.updating = True  # relay is closed (platform/flashgate.py)
             # a car that stays in C once the PWM stops is opened under load after
@@ -378,8 +376,12 @@ class Updater:
 
     trial_boots = 3
 
+    @property
+    def busy(self):
+        """Between begin() and finish() or abort()."""
+        return Updater.running is self
+
     def _idle(self):
-        self.busy = False
         if Updater.running is self:
             Updater.running = None
 
