@@ -25,7 +25,6 @@ from firmware.services.charging.control import Control
 from firmware.services.platform.datalog import DataLog
 from firmware.services.platform.log import ERROR, INFO, Log
 from firmware.services.metering.service import Meters
-from firmware.services.metering.service import wanted as meters_wanted
 from firmware.services.mqtt.service import Mqtt
 from firmware.services.rfid.service import Rfid
 from firmware.services.charging.sessions import Sessions
@@ -200,13 +199,10 @@ class App:
         (planning: or a plan is asked for); each stays from then on and follows later
         changes itself."""
         sup = self.supervisor
-        c = self.config.values
-        if not sup.has("meter") and meters_wanted(c):
-            sup.add("meter", self.meters.run)
-        if not sup.has("planning") and self.planning.needed():
-            sup.add("planning", self.planning.run)
-        if not sup.has("mqtt") and c["mqtt.enabled"]:
-            sup.add("mqtt", self.mqtt.run)
+        for name, service in (("meter", self.meters), ("planning", self.planning),
+                              ("mqtt", self.mqtt)):
+            if not sup.has(name) and service.wanted():
+                sup.add(name, service.run)
 
     def _recover(self):
         """Open the board's flash journal and apply what a power cut left in it."""

@@ -1,6 +1,6 @@
 """Energy meters, domestic connection monitoring and solar surplus (docs/meters.md):
 the settings, always registered so a stored configuration is kept, and the supervised
-task, which the app adds once wanted(). The work is in services/metering/polling.py,
+task, which the app adds once Meters.wanted(). The work is in services/metering/polling.py,
 imported then too: a box without meters does not pay its RAM (nor the Modbus driver's).
 """
 import asyncio
@@ -37,10 +37,6 @@ settings.extend({
 })
 
 
-def wanted(c):
-    return c["meter.enabled"] or c["solar.enabled"] or c["charging.mode"] != "immediate"
-
-
 class Meters:
     def __init__(self, app):
         self.app = app
@@ -63,6 +59,11 @@ class Meters:
                 self.impl = Metering(self.app)
                 await asyncio.sleep_ms(0)  # made in a step; its first poll is the next
         return self.impl
+
+    def wanted(self):
+        """Whether the app should run this service's task (App.start_switched_on)."""
+        c = self.app.config.values
+        return c["meter.enabled"] or c["solar.enabled"] or c["charging.mode"] != "immediate"
 
     async def run(self):
         """The app starts it once wanted() (it follows later changes itself)."""

@@ -37,6 +37,10 @@ class Mqtt:
             self.link = Link(self.app)
         return self.link
 
+    def wanted(self):
+        """Whether the app should run this service's task (App.start_switched_on)."""
+        return self.app.config.values["mqtt.enabled"]
+
     async def run(self):
         while True:
             while not self.app.config.values["mqtt.enabled"]:

@@ -42,9 +42,10 @@ class Planning:
             return {"mode": "immediate", "state": "off"}
         return self.impl.status()
 
-    def needed(self):
+    def wanted(self):
+        """Whether the app should run this service's task (App.start_switched_on)."""
         return self.impl is not None or wanted(self.app.config.values)
 
     async def run(self):
-        """The app starts it once needed() (it follows later changes itself)."""
+        """The app starts it once wanted() (it follows later changes itself)."""
         await self._load().run()
