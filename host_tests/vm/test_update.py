@@ -88,6 +88,16 @@ def feed(tmp_path, data, key=None, board="virtual", force=False, total=None, run
     return json.loads(out.stdout.strip().splitlines()[-1]), flash
 
 
+def vm_result(cwd, name, script, *args):
+    """Run `script` (saved as `name`) in the VM in the folder `cwd`: its last line, JSON."""
+    (cwd / name).write_text(script)
+    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
+    out = subprocess.run([micropython(), name] + [str(a) for a in args], cwd=str(cwd),
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def public(key):
     return bundle.public_bytes(bundle.private_key(key))
 
@@ -228,12 +238,7 @@ def test_refused_slot_is_cleared_in_steps_and_a_new_upload_waits_for_it(tmp_path
     bad[-10] ^= 0xFF  # the last file's hash: refused with the slot nearly full
     (tmp_path / "bad.wbx").write_bytes(bytes(bad))
     (tmp_path / "good.wbx").write_bytes(good)
-    (tmp_path / "again.py").write_text(AGAIN)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    out = subprocess.run([micropython(), "again.py"], cwd=str(tmp_path), env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = vm_result(tmp_path, "again.py", AGAIN)
     assert r["refused"].endswith("SHA-256 mismatch"), r
     assert "manifest.json" in r["slot_after_refusal"]  # not removed in the refusal's step
     assert r["steps_during_begin"] > len(files)  # one file per step, the others ran between
@@ -285,12 +290,7 @@ def test_refused_slot_is_not_erased_while_the_relay_is_closed(tmp_path, files):
     bad = bytearray(bundle.make(files, "1.2.0"))
     bad[-10] ^= 0xFF
     (tmp_path / "bad.wbx").write_bytes(bytes(bad))
-    (tmp_path / "gated.py").write_text(GATED)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    out = subprocess.run([micropython(), "gated.py"], cwd=str(tmp_path), env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = vm_result(tmp_path, "gated.py", GATED)
     assert r["refused"].endswith("SHA-256 mismatch"), r
     assert r["left_while_closed"] is True
     assert r["left_after"] is False and r["flash_busy"] is False
@@ -435,12 +435,7 @@ def test_one_update_at_a_time_and_none_during_a_trial(tmp_path, files):
     on trial, the spare slot holds the one to roll back to: no update until confirmed."""
     data = bundle.make(files, "9.9.9")
     (tmp_path / "b.wbx").write_bytes(data)
-    (tmp_path / "two.py").write_text(TWO)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-    r = subprocess.run([micropython(), "two.py"], cwd=str(tmp_path), env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = vm_result(tmp_path, "two.py", TWO)
     busy = "UpdateBusy: another update is running: try again once it has finished"
     assert out["during"] == busy, out
     assert out["version"] == "9.9.9"
@@ -499,13 +494,7 @@ def test_download_over_https(tmp_path, files):
         srv.files["/fw/b.wbx"] = bundle.make(files, "2.0.0")
         flash = tmp_path / "flash"
         flash.mkdir()
-        (flash / "install.py").write_text(INSTALL)
-        env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
-        out = subprocess.run([micropython(), "install.py", srv.url("/fw/b.wbx")],
-                             cwd=str(flash), env=env, capture_output=True, text=True,
-                             timeout=120)
-        assert out.returncode == 0, out.stdout + out.stderr
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = vm_result(flash, "install.py", INSTALL, srv.url("/fw/b.wbx"))
         assert r == {"ok": True, "version": "2.0.0"}, r
         st = json.loads((flash / "update.json").read_text())["data"]
         assert st["active"] == "s1" and st["version"] == "2.0.0"
