@@ -265,7 +265,10 @@ class VmProcess:
                     self.changed.notify_all()
                 return
             code = proc.wait()
-            reader.join(timeout=2)
+            # the VM is gone, so its link ends: everything it sent is read before the next
+            # boot (with 2 s a busy host lost the reset's cause: a hard reset counted as
+            # none); the bound only guards against a reader that hangs
+            reader.join(timeout=30)
             with self.lock:
                 self._conn = None
                 self.changed.notify_all()
