@@ -5,7 +5,7 @@ from tools.vboard.world import vlink
 def test_hung_event_loop_keeps_the_relay_safe_and_the_watchdog_resets(start_board):
     w = start_board(plugged=True)
     w.wait_for(lambda w: w.status() == "Charging" and w.relay_closed(), timeout=20)
-    w.extra_env["VBOARD_HANG_AFTER_MS"] = "5000"  # armed for the next boot
+    w.extra_env["VBOARD_HANG_AFTER_MS"] = "3000"  # after boot 2 closes the relay
     w.power_cycle()
     w.wait_for(lambda w: w.boots == 2 and w.relay_closed(), timeout=30)
     w.wait_for(lambda w: "vboard: the event loop hangs now" in w.console, timeout=10)

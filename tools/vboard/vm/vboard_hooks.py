@@ -4,7 +4,8 @@ of their variables is set (so an ordinary run does not carry their names):
 - VBOARD_STRESS_MS: a task that runs that long without yielding, again and again;
 - VBOARD_PROBE: a task that measures the event loop's longest stall (reported by the
   telemetry as T_STALL_US);
-- VBOARD_HANG_AFTER_MS: a task that hangs the event loop then (the watchdog test);
+- VBOARD_HANG_AFTER_MS: a task that hangs the event loop that long after the relay
+  first closes (the watchdog tests: a busy host may take seconds to reach charging);
 - VBOARD_CRASH=after_ms:times: a task that raises after_ms after each start, `times`
   times in all (the supervisor tests); with it, VBOARD_CRASH2 the same for a second task.
   Each start prints whether the relay is closed at that moment;
@@ -64,6 +65,8 @@ async def probe(a, stall):
 
 
 async def hang(a, after_ms):
+    while not a.control.charger.relay:
+        await asyncio.sleep_ms(50)
     await asyncio.sleep_ms(after_ms)
     print("vboard: the event loop hangs now")
     while True:  # never yields again: only the timer tick and the watchdog still run
