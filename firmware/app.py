@@ -384,6 +384,10 @@ def main(board=None, extra=()):
     for name, task in extra:
         app.supervisor.add(name, lambda t=task: t(app))
     gc.collect()
+    # boot.py's low threshold packed the imports; running, it would collect the whole heap
+    # after every 4 KB allocated, the heap frames of calls (freed at once, yet counted)
+    # included: tens of collections a second. Now only when an allocation finds no room.
+    gc.threshold(-1)
     try:
         asyncio.run(app.run())
     finally:

@@ -264,9 +264,9 @@ def _hw_thread(buf, poller):
     wdt_fired = False
     _ids[_HW_ID] = _thread.get_ident()
     prev = time.ticks_us()
+    wait = 1  # ms the last round waited
     while True:
         now = time.ticks_us()
-        wait = 1
         # a stall the world asked for is never lost, unlike an interrupt: under load the
         # scheduler's queue is often full of ticks the host has not run yet
         if _st[_STALL_DUE] and _schedule(2):
@@ -283,8 +283,9 @@ def _hw_thread(buf, poller):
         # of 15 on two cores). Hard pin IRQs run whenever their edge comes.
         dt = time.ticks_diff(now, prev)
         prev = now
-        if dt > 3000 or (_st[_SCHED] != _st[_RAN] and not _st[_STALLING]):
+        if dt > wait * 1000 + 2000 or (_st[_SCHED] != _st[_RAN] and not _st[_STALLING]):
             _st[_KA_AT] = (_st[_KA_AT] + dt) & 0x3FFFFFFF
+        wait = 5  # ms until the next thing due here: a timer, the monostable's drop-out
         for t in _timers:
             if t is None:
                 continue
@@ -298,6 +299,9 @@ def _hw_thread(buf, poller):
                         _hard(t[2])
                 else:
                     _schedule(t[2])
+                d = time.ticks_diff(t[0], now)
+            if d < wait * 1000:  # woken up to 1 ms late, as the fixed 1 ms poll was
+                wait = d // 1000 + 1 if d > 0 else 1
         # (the main thread may stamp an edge after `now` was read: a negative age)
         if _st[_KA_ON] and _st[_KA_US] < (now - _st[_KA_AT]) & 0x3FFFFFFF < 0x20000000:
             # no rising edge for the drop-out time: the monostable's output falls, at
@@ -305,6 +309,10 @@ def _hw_thread(buf, poller):
             _st[_KA_ON] = 0
             _send(vlink.OUT_PIN, _st[_KA_PIN], 0, _tx[1])
             _send(vlink.OUT_AT, _st[_KA_PIN], (_st[_KA_AT] + _st[_KA_US]) & 0x3FFFFFFF, _tx[1])
+        elif _st[_KA_ON]:
+            d = _st[_KA_US] - ((now - _st[_KA_AT]) & 0x3FFFFFFF)
+            if d < wait * 1000:
+                wait = d // 1000 + 1 if d > 0 else 1
         if _st[_WDT_MS] and not wdt_fired and \
                 time.ticks_diff(time.ticks_ms(), _st[_WDT_FED]) > _st[_WDT_MS]:
             # A real watchdog resets the chip whatever the CPU does; the world plays that
@@ -365,9 +373,11 @@ def _connect():
 
 
 async def _wake_pump():
+    # 200 wake-ups a second: into one buffer (read() made 50 KB/s of garbage)
     r = asyncio.StreamReader(_link[_WAKE_RX])
+    buf = bytearray(64)
     while _link[_SOCK] is not None:
-        await r.read(64)
+        await r.readinto(buf)
     raise SystemExit(0)  # the world is gone: a task's SystemExit ends asyncio.run
 
 

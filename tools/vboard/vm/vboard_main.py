@@ -42,28 +42,52 @@ _names = [int(os.getenv("VBOARD_NAMES_EVERY_MS") or 0), 0]
 
 
 async def telemetry(a, period_ms=20):
-    """Reports to the world, for the panel, what it cannot see on pins."""
+    """Reports to the world, for the panel, what it cannot see on pins. Allocates
+    nothing in its loop (50 times a second: a tuple of values each time was garbage
+    enough for a collection of the whole heap every few seconds)."""
     last = _last
+    vals = [0] * (vlink.T_KEYS + vlink.R_KEYS)
+    control = a.control
     while True:
-        c = a.control.charger
-        vals = (c.status(), c.phase, c.fault, c.offered_da, c.retries, int(c.latched),
-                c.current_da, c.temp_dc, c.mains_dv, a.arbiter.limit, a.arbiter.source,
-                a.control.pilot.state, a.control.pilot.high_mv, a.control.pilot.low_mv,
-                int(c.authorized), a.dip, int(a.supervisor.safe_mode),
-                a.control.tick_us_max, c.last_fault, _stall[0])
-        for k in range(vlink.T_KEYS):
-            if vals[k] != last[k]:
-                last[k] = vals[k]
-                machine._send(vlink.TELEMETRY, k, vals[k])
+        c = control.charger
+        pilot = control.pilot
+        vals[0] = c.status()
+        vals[1] = c.phase
+        vals[2] = c.fault
+        vals[3] = c.offered_da
+        vals[4] = c.retries
+        vals[5] = int(c.latched)
+        vals[6] = c.current_da
+        vals[7] = c.temp_dc
+        vals[8] = c.mains_dv
+        vals[9] = a.arbiter.limit
+        vals[10] = a.arbiter.source
+        vals[11] = pilot.state
+        vals[12] = pilot.high_mv
+        vals[13] = pilot.low_mv
+        vals[14] = int(c.authorized)
+        vals[15] = a.dip
+        vals[16] = int(a.supervisor.safe_mode)
+        vals[17] = control.tick_us_max
+        vals[18] = c.last_fault
+        vals[19] = _stall[0]
         rf = getattr(a, "rfid", None)
+        n = vlink.T_KEYS
         if rf is not None:
             au = rf.auth
-            vals = (rf.state, au.count, 0 if rf.reader is None else rf.reader.busy_us_max,
-                    int(au.enrolling), au.step)
-            for k in range(vlink.R_KEYS):
-                if vals[k] != last[vlink.T_KEYS + k]:
-                    last[vlink.T_KEYS + k] = vals[k]
-                    machine._send(vlink.RFID_TELE, k, vals[k])
+            vals[n] = rf.state
+            vals[n + 1] = au.count
+            vals[n + 2] = 0 if rf.reader is None else rf.reader.busy_us_max
+            vals[n + 3] = int(au.enrolling)
+            vals[n + 4] = au.step
+            n += vlink.R_KEYS
+        for k in range(n):
+            if vals[k] != last[k]:
+                last[k] = vals[k]
+                if k < vlink.T_KEYS:
+                    machine._send(vlink.TELEMETRY, k, vals[k])
+                else:
+                    machine._send(vlink.RFID_TELE, k - vlink.T_KEYS, vals[k])
         if _names[0] and time.ticks_diff(time.ticks_ms(), _names[1]) >= _names[0]:
             _names[1] = time.ticks_ms()
             micropython.qstr_info()
