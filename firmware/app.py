@@ -35,6 +35,18 @@ from firmware.services.planning.service import Planning
 current = None  # the running App, for diag at the REPL
 
 
+def run_gc_threshold(free):
+    """Bytes allocated between collections once running, for `free` bytes free then.
+    boot.py's 4 KB packs the imports; running, the call frames of functions with more
+    than 11 locals and stack slots count too (on the heap, freed at once): at 4 KB that
+    was about 100 collections a second in the VM. None at all (-1) let garbage spread
+    between long-lived objects (9 KB requests failed in a 384 KB heap), and a fixed 16 KB
+    raised the smallest heap that runs everything from 70-71 to 75 KB. An eighth of what
+    is free keeps a small heap as packed as before (docs/decisions.md "Garbage
+    collection while running")."""
+    return max(4096, free // 8)
+
+
 def _input(n, active_low=True):
     return None if n is None else DigitalInput(Pin(n, Pin.IN, Pin.PULL_UP), active_low)
 
@@ -384,10 +396,7 @@ def main(board=None, extra=()):
     for name, task in extra:
         app.supervisor.add(name, lambda t=task: t(app))
     gc.collect()
-    # boot.py's low threshold packed the imports; running, it would collect the whole heap
-    # after every 4 KB allocated, the heap frames of calls (freed at once, yet counted)
-    # included: tens of collections a second. Now only when an allocation finds no room.
-    gc.threshold(-1)
+    gc.threshold(run_gc_threshold(gc.mem_free()))
     try:
         asyncio.run(app.run())
     finally:
