@@ -2,7 +2,7 @@
 # main.py starts the app. Software updates never replace this file (see docs/update.md).
 import gc
 
-gc.threshold(4096)  # collect often while importing: less fragmentation, a lower heap floor
+gc.threshold(4096)  # collect often while importing: less fragmentation (app.main raises it)
 SAFE_BOOT = False  # the service button was held at power-up: REPL only, no app
 TRIAL = False  # a new software version is on trial: if it fails, reset (and roll back)
 _STATE = "update.json"

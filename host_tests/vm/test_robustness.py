@@ -36,7 +36,8 @@ def test_two_crashed_tasks_keep_the_relay_open_until_both_are_back(start_board):
                timeout=10)
     starts = [x for x in w.console if "test-crash2 starts" in x]
     assert starts[1].endswith("relay 0")  # still open when the second task came back
-    assert any("task test-crash crashed (1)" in x for x in list(w.console))
+    w.wait_for(lambda w: any("task test-crash crashed (1)" in x for x in list(w.console)),
+               timeout=5)
     w.wait_for(charging, timeout=20)  # both back: charging resumes
     assert w.state()["firmware"]["safe_mode"] is False
 
