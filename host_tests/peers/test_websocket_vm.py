@@ -16,7 +16,7 @@ import time
 import pytest
 from websockets.asyncio.server import basic_auth, serve
 
-from dnsserver import DnsServer
+from udpservers import DnsServer
 from vmrun import ROOT, micropython
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

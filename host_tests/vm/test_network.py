@@ -1,50 +1,22 @@
 """Networking and time on the virtual board: the hotspot from the first start, the Wi-Fi
 client with backoff and the hotspot coming back when it fails, NTP over a real UDP
 socket, and the network info at the REPL."""
-import socket
-import struct
-import threading
 import time
 
 import pytest
 
-from dnsserver import DnsServer
+from udpservers import DnsServer, NtpServer
 
 
 def console_has(w, text):
     return any(text in line for line in w.console)
 
 
-class NtpServer:
-    """A real NTP responder on a UDP port; its clock runs `skew_s` ahead of the host's."""
-
-    def __init__(self, skew_s):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.skew = skew_s
-        self.queries = 0
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                data, addr = self.sock.recvfrom(512)
-            except OSError:
-                return
-            self.queries += 1
-            t = time.time() + self.skew + 2208988800
-            reply = bytearray(48)
-            reply[0] = 0x1C  # version 3, server
-            struct.pack_into("!II", reply, 40, int(t), int((t % 1) * 2 ** 32))
-            self.sock.sendto(bytes(reply), addr)
-
-
 @pytest.fixture
 def ntp():
     s = NtpServer(skew_s=86400 * 400)  # a clock clearly not the host's
     yield s
-    s.sock.close()
+    s.close()
 
 
 def test_hotspot_from_the_first_start_with_the_provisioned_name(start_board):
