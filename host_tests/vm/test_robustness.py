@@ -85,3 +85,13 @@ def test_a_stuck_event_loop_is_reset_by_the_watchdog_and_logged(start_board):
     # what happened before the hang was on flash already (faults and errors go at once,
     # the rest within 30 s): the first boot's record survived
     assert "boot: reset cause power-on" in w.flash_log()
+
+
+def test_once_running_the_collector_waits_for_an_eighth_of_the_free_heap(start_board):
+    # boot.py's 4 KB threshold packs the imports; kept on, it made the VM collect the whole
+    # heap ~100 times a second (docs/decisions.md "Garbage collection while running")
+    w = start_board(heap="320k", env={"VBOARD_GC_REPORT": "1"})
+    w.wait_for(lambda w: any("vboard: gc threshold" in x for x in list(w.console)), 20)
+    line = [x for x in w.console if "vboard: gc threshold" in x][0]
+    threshold = int(line.split()[-1])
+    assert 4096 < threshold <= 320 * 1024 // 8, line

@@ -14,6 +14,8 @@ of their variables is set (so an ordinary run does not carry their names):
 - VBOARD_PROFILE=us: every task's steps timed, those over us printed (vboard_profile.py);
 - VBOARD_BALLAST=free_kb:ms: all of the heap but free_kb held from before the firmware's
   imports until ms after its start, then freed (memory that runs out at start-up);
+- VBOARD_GC_REPORT: print the garbage collector's threshold once the firmware runs
+  (app.main sets it; the test of "Garbage collection while running");
 - VBOARD_ACCEPT_FAIL=n: the web server's first n accepted connections run out of memory
   (MemoryError where the accept loop makes the connection's stream).
 """
@@ -97,6 +99,12 @@ async def update_from_url(a):
         await asyncio.sleep_ms(60000)
 
 
+async def gc_report(a):
+    print("vboard: gc threshold %d" % gc.threshold())
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
 async def free_ballast(a):
     await asyncio.sleep_ms(_ballast[1])
     _ballast.pop()
@@ -126,6 +134,8 @@ def tasks(stall):
             out.append((name, lambda a, left=left, name=name: crash(a, left, name)))
     if _ballast[1]:
         out.append(("test-ballast", free_ballast))
+    if os.getenv("VBOARD_GC_REPORT"):
+        out.append(("test-gc-report", gc_report))
     if os.getenv("VBOARD_UPDATE_URL") and machine.reset_cause() == machine.PWRON_RESET:
         out.append(("test-update", update_from_url))
     return out

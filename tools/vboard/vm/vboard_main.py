@@ -34,7 +34,7 @@ _stall = [0]  # the bench probe's longest loop stall (vboard_hooks), reported he
 vboard_hooks = None
 if any(os.getenv(k) for k in ("VBOARD_STRESS_MS", "VBOARD_PROBE", "VBOARD_HANG_AFTER_MS",
                               "VBOARD_CRASH", "VBOARD_UPDATE_URL", "VBOARD_BALLAST",
-                              "VBOARD_PROFILE", "VBOARD_ACCEPT_FAIL")):
+                              "VBOARD_PROFILE", "VBOARD_ACCEPT_FAIL", "VBOARD_GC_REPORT")):
     import vboard_hooks  # before the heap is measured: not the firmware's
 _last = [None] * (vlink.T_KEYS + vlink.R_KEYS)  # telemetry's last values sent, then RFID's
 # for the bench: how often to print the interned names' count (n_qstr), and when it last did
